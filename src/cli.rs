@@ -1,0 +1,484 @@
+//! The command line: clap definitions of every command in the product
+//! contract, and the dispatch from a parsed command to the code that runs it.
+
+use crate::lock::Lock;
+use crate::paths::HostPaths;
+use anyhow::{bail, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Run services as system containers: OCI images stored in OSTree, run by
+/// runc under systemd, optionally shipped as RPM packages.
+#[derive(Debug, Parser)]
+#[command(name = "atomic", version)]
+pub struct Opt {
+    /// Relocate every host path under DIR and leave the service manager alone
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// More log output (-v info, -vv debug); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pull an image into the OSTree repository
+    Pull(PullOpts),
+    /// Manage images in the OSTree repository
+    #[command(subcommand)]
+    Images(ImagesCommand),
+    /// Install an image as a system container
+    Install(InstallOpts),
+    /// Remove a system container
+    Uninstall {
+        /// Container name
+        name: String,
+    },
+    /// Manage installed system containers
+    #[command(subcommand)]
+    Containers(ContainersCommand),
+    /// Start a container's service, or run a command in it
+    Run {
+        /// Container name
+        name: String,
+        /// Command to run inside the container
+        #[arg(trailing_var_arg = true)]
+        command: Vec<String>,
+    },
+    /// Stop a container's service
+    Stop {
+        /// Container name
+        name: String,
+    },
+}
+
+/// Where pulled images are stored; OSTree is the only backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Storage {
+    Ostree,
+}
+
+#[derive(Debug, Args)]
+pub struct PullOpts {
+    /// Storage backend
+    #[arg(long, value_enum)]
+    pub storage: Storage,
+    /// Registry credentials
+    #[arg(long, value_name = "USER[:PASS]")]
+    pub src_creds: Option<String>,
+    /// No progress output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Image to pull (registry reference, docker://, dockertar:, oci:, oci-archive:, docker:)
+    pub image: String,
+}
+
+/// Options shared by the two `list` commands.
+#[derive(Debug, Args)]
+pub struct ListOpts {
+    /// Include everything, not only the usual entries
+    #[arg(short, long)]
+    pub all: bool,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Print only identifiers
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Filter by KEY=VALUE
+    #[arg(short, long = "filter", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub filter: Vec<(String, String)>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// List images
+    List(ListOpts),
+    /// Show an image's labels and template variables
+    Info {
+        /// Image
+        image: String,
+    },
+    /// Delete images
+    Delete {
+        /// Delete even when a container uses the image
+        #[arg(short, long)]
+        force: bool,
+        /// Images
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Remove layers no image references, and unreferenced objects
+    Prune,
+    /// Give an image another name
+    Tag {
+        /// Existing image
+        src: String,
+        /// New name
+        dest: String,
+    },
+}
+
+/// The `--rpm` modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RpmMode {
+    /// Build and install the package
+    Install,
+    /// Only write the package file
+    Build,
+    /// Only write the spec file and its sources
+    Spec,
+}
+
+/// `--system-package`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum SystemPackage {
+    /// Yes when the image has host files and rpm manages the host
+    #[default]
+    Auto,
+    /// Only write the package file
+    Build,
+    /// Build and install the package
+    Yes,
+    /// Copy host files directly
+    No,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallOpts {
+    /// Install as a system container (the only kind)
+    #[arg(long, required = true)]
+    pub system: bool,
+    /// Container name (default: the image's repository name)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Template variable KEY=VALUE
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub set: Vec<(String, String)>,
+    /// OCI runtime to run the bundle with
+    #[arg(long, value_name = "PATH")]
+    pub runtime: Option<PathBuf>,
+    /// Ship the container as an RPM package
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "install")]
+    pub rpm: Option<RpmMode>,
+    /// Where --rpm=build and --rpm=spec write
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Whether to ship host files as an RPM package
+    #[arg(long, value_enum, conflicts_with = "rpm")]
+    pub system_package: Option<SystemPackage>,
+    /// Image
+    pub image: String,
+}
+
+impl InstallOpts {
+    /// The effective `--system-package` choice, folding `--rpm` into it.
+    pub fn system_package(&self) -> SystemPackage {
+        match (self.rpm, self.system_package) {
+            (Some(RpmMode::Install), _) => SystemPackage::Yes,
+            (Some(RpmMode::Build | RpmMode::Spec), _) => SystemPackage::Build,
+            (None, choice) => choice.unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContainersCommand {
+    /// List system containers
+    List {
+        #[command(flatten)]
+        list: ListOpts,
+        /// Do not truncate identifiers and commands
+        #[arg(long)]
+        no_trunc: bool,
+    },
+    /// Move a container to the newest image, or new values, in its other slot
+    Update {
+        /// Container name
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        name: Option<String>,
+        /// Update every container
+        #[arg(long)]
+        all: bool,
+        /// Template variable KEY=VALUE
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        set: Vec<(String, String)>,
+        /// Switch to another image
+        #[arg(long, value_name = "IMAGE", conflicts_with = "all")]
+        rebase: Option<String>,
+    },
+    /// Switch a container back to its previous deployment
+    Rollback {
+        /// Container name
+        name: String,
+    },
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+impl Command {
+    /// Whether the command changes the repo or the host, and so must hold the lock.
+    pub fn mutates(&self) -> bool {
+        match self {
+            Command::Pull(_) | Command::Install(_) | Command::Uninstall { .. } => true,
+            Command::Images(c) => !matches!(c, ImagesCommand::List(_) | ImagesCommand::Info { .. }),
+            Command::Containers(c) => !matches!(c, ContainersCommand::List { .. }),
+            Command::Run { .. } | Command::Stop { .. } => false,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Pull(_) => "pull",
+            Command::Images(ImagesCommand::List(_)) => "images list",
+            Command::Images(ImagesCommand::Info { .. }) => "images info",
+            Command::Images(ImagesCommand::Delete { .. }) => "images delete",
+            Command::Images(ImagesCommand::Prune) => "images prune",
+            Command::Images(ImagesCommand::Tag { .. }) => "images tag",
+            Command::Install(_) => "install",
+            Command::Uninstall { .. } => "uninstall",
+            Command::Containers(ContainersCommand::List { .. }) => "containers list",
+            Command::Containers(ContainersCommand::Update { .. }) => "containers update",
+            Command::Containers(ContainersCommand::Rollback { .. }) => "containers rollback",
+            Command::Run { .. } => "run",
+            Command::Stop { .. } => "stop",
+        }
+    }
+}
+
+/// Parses `args` and runs the command; errors go to stderr as one line.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let opt = match Opt::try_parse_from(args) {
+        Ok(opt) => opt,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    init_logging(opt.verbose);
+    match run(opt) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+}
+
+/// Runs a parsed command.
+pub fn run(opt: Opt) -> Result<()> {
+    let paths = HostPaths::from_env(opt.root.as_deref());
+    let _lock = if opt.command.mutates() {
+        Some(Lock::acquire(&paths.lock_file())?)
+    } else {
+        None
+    };
+    bail!("atomic {} is not implemented yet", opt.command.name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Opt {
+        Opt::try_parse_from(std::iter::once("atomic").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    fn refuses(args: &[&str]) -> String {
+        Opt::try_parse_from(std::iter::once("atomic").chain(args.iter().copied()))
+            .map(|o| format!("{o:?}"))
+            .expect_err("parsed")
+            .to_string()
+    }
+
+    #[test]
+    fn root_is_global_before_or_after_the_subcommand() {
+        for args in [
+            &["--root", "/r", "images", "list"][..],
+            &["images", "list", "--root", "/r"],
+            &["images", "--root", "/r", "list"],
+        ] {
+            assert_eq!(
+                parse(args).root.as_deref(),
+                Some(std::path::Path::new("/r"))
+            );
+        }
+    }
+
+    #[test]
+    fn pull_needs_ostree_storage() {
+        let o = parse(&[
+            "pull",
+            "--storage",
+            "ostree",
+            "--src-creds",
+            "u:p",
+            "busybox",
+        ]);
+        let Command::Pull(p) = o.command else {
+            panic!()
+        };
+        assert_eq!(p.storage, Storage::Ostree);
+        assert_eq!(p.src_creds.as_deref(), Some("u:p"));
+        assert_eq!(p.image, "busybox");
+        assert!(refuses(&["pull", "busybox"]).contains("--storage"));
+        assert!(refuses(&["pull", "--storage", "docker", "busybox"]).contains("docker"));
+    }
+
+    #[test]
+    fn install_options() {
+        let o = parse(&[
+            "install",
+            "--system",
+            "--name",
+            "g",
+            "--set",
+            "A=1",
+            "--set=B=x=y",
+            "--runtime",
+            "/usr/bin/crun",
+            "img",
+        ]);
+        let Command::Install(i) = o.command else {
+            panic!()
+        };
+        assert_eq!(i.name.as_deref(), Some("g"));
+        assert_eq!(
+            i.set,
+            [("A".into(), "1".into()), ("B".into(), "x=y".into())]
+        );
+        assert_eq!(i.system_package(), SystemPackage::Auto);
+        assert!(refuses(&["install", "img"]).contains("--system"));
+        assert!(refuses(&["install", "--system", "--set", "novalue", "img"]).contains("KEY=VALUE"));
+    }
+
+    #[test]
+    fn rpm_flag_forms() {
+        let mode = |args: &[&str]| {
+            let Command::Install(i) = parse(args).command else {
+                panic!()
+            };
+            (i.rpm, i.system_package())
+        };
+        assert_eq!(
+            mode(&["install", "--system", "--rpm", "img"]),
+            (Some(RpmMode::Install), SystemPackage::Yes)
+        );
+        assert_eq!(
+            mode(&["install", "--system", "--rpm=build", "img"]),
+            (Some(RpmMode::Build), SystemPackage::Build)
+        );
+        assert_eq!(
+            mode(&["install", "--system", "--rpm=spec", "img"]),
+            (Some(RpmMode::Spec), SystemPackage::Build)
+        );
+        assert_eq!(
+            mode(&["install", "--system", "--system-package", "no", "img"]),
+            (None, SystemPackage::No)
+        );
+    }
+
+    #[test]
+    fn containers_update_name_or_all() {
+        let o = parse(&["containers", "update", "--all"]);
+        assert!(matches!(
+            o.command,
+            Command::Containers(ContainersCommand::Update {
+                all: true,
+                name: None,
+                ..
+            })
+        ));
+        let o = parse(&[
+            "containers",
+            "update",
+            "g",
+            "--set",
+            "PORT=8082",
+            "--rebase",
+            "img2",
+        ]);
+        let Command::Containers(ContainersCommand::Update {
+            name, set, rebase, ..
+        }) = o.command
+        else {
+            panic!()
+        };
+        assert_eq!(name.as_deref(), Some("g"));
+        assert_eq!(set, [("PORT".into(), "8082".into())]);
+        assert_eq!(rebase.as_deref(), Some("img2"));
+        refuses(&["containers", "update"]);
+        refuses(&["containers", "update", "g", "--all"]);
+    }
+
+    #[test]
+    fn list_options() {
+        let o = parse(&[
+            "containers",
+            "list",
+            "-a",
+            "--json",
+            "-q",
+            "--no-trunc",
+            "-f",
+            "runtime=runc",
+        ]);
+        let Command::Containers(ContainersCommand::List { list, no_trunc }) = o.command else {
+            panic!()
+        };
+        assert!(list.all && list.json && list.quiet && no_trunc);
+        assert_eq!(list.filter, [("runtime".into(), "runc".into())]);
+    }
+
+    #[test]
+    fn run_takes_a_command_after_the_name() {
+        let o = parse(&["run", "g", "cat", "/etc/os-release", "-n"]);
+        let Command::Run { name, command } = o.command else {
+            panic!()
+        };
+        assert_eq!(name, "g");
+        assert_eq!(command, ["cat", "/etc/os-release", "-n"]);
+    }
+
+    #[test]
+    fn which_commands_take_the_lock() {
+        assert!(parse(&["pull", "--storage", "ostree", "x"])
+            .command
+            .mutates());
+        assert!(parse(&["images", "prune"]).command.mutates());
+        assert!(parse(&["containers", "rollback", "g"]).command.mutates());
+        assert!(!parse(&["images", "list"]).command.mutates());
+        assert!(!parse(&["containers", "list"]).command.mutates());
+    }
+}

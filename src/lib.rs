@@ -1,0 +1,8 @@
+//! `atomic`: run services as system containers — OCI images stored in OSTree,
+//! checked out as runtime bundles, run by runc under systemd, optionally
+//! shipped as generated RPM packages.
+
+pub mod cli;
+pub mod command;
+pub mod lock;
+pub mod paths;

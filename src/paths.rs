@@ -1,0 +1,187 @@
+//! Every host path the tool reads or writes, computed in one place from the
+//! global `--root` option and the `ATOMIC_OSTREE_*` environment variables.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Environment variable that overrides the OSTree repository path.
+pub const ENV_REPO: &str = "ATOMIC_OSTREE_REPO";
+/// Environment variable that overrides the checkout root.
+pub const ENV_CHECKOUT: &str = "ATOMIC_OSTREE_CHECKOUT_PATH";
+
+/// The host layout the tool works on: the running system (`/`) or a
+/// relocated root given with `--root`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPaths {
+    root: PathBuf,
+    relocated: bool,
+    repo_override: Option<PathBuf>,
+    checkout_root: PathBuf,
+}
+
+impl HostPaths {
+    /// The layout for `--root` (or `/` without it), honouring the
+    /// `ATOMIC_OSTREE_REPO` and `ATOMIC_OSTREE_CHECKOUT_PATH` overrides.
+    pub fn from_env(root: Option<&Path>) -> Self {
+        let var = |name| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        Self::new(root, var(ENV_REPO), var(ENV_CHECKOUT))
+    }
+
+    /// The layout for `root` with explicit overrides; overrides are used as
+    /// given, whether or not the root is relocated.
+    pub fn new(
+        root: Option<&Path>,
+        repo_override: Option<PathBuf>,
+        checkout_override: Option<PathBuf>,
+    ) -> Self {
+        let relocated = root.is_some_and(|r| r != Path::new("/"));
+        let root = root.map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+        let checkout_root =
+            checkout_override.unwrap_or_else(|| under(&root, "var/lib/containers/atomic"));
+        HostPaths {
+            root,
+            relocated,
+            repo_override,
+            checkout_root,
+        }
+    }
+
+    /// True when `--root` points somewhere other than `/`: files go there and
+    /// the service manager of the running system is left alone.
+    pub fn is_relocated(&self) -> bool {
+        self.relocated
+    }
+
+    /// The root every host path is under.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where deployments (`NAME.0`, `NAME.1`, the `NAME` symlink) live.
+    pub fn checkout_root(&self) -> &Path {
+        &self.checkout_root
+    }
+
+    /// The lock file every mutating command holds.
+    pub fn lock_file(&self) -> PathBuf {
+        self.checkout_root.join(".lock")
+    }
+
+    /// The OSTree repository: the override, else the system's `/ostree/repo`
+    /// when it exists on the same filesystem as the checkout root (so that
+    /// checkouts can hard-link into it), else a private repo under the
+    /// checkout root.
+    pub fn repo(&self) -> PathBuf {
+        if let Some(repo) = &self.repo_override {
+            return repo.clone();
+        }
+        let system = under(&self.root, "ostree/repo");
+        if same_device(&system, &self.checkout_root) {
+            return system;
+        }
+        self.checkout_root.join(".storage/ostree")
+    }
+
+    /// Directory for systemd units written by a plain install.
+    pub fn unit_dir(&self) -> PathBuf {
+        under(&self.root, "etc/systemd/system")
+    }
+
+    /// Directory for tmpfiles.d files written by a plain install.
+    pub fn tmpfiles_dir(&self) -> PathBuf {
+        under(&self.root, "etc/tmpfiles.d")
+    }
+
+    /// The host path for an absolute path inside the host (a `hostfs/` file).
+    pub fn host_file(&self, absolute: &Path) -> PathBuf {
+        under(&self.root, absolute.strip_prefix("/").unwrap_or(absolute))
+    }
+
+    /// True when the host is image-based (rpm-ostree).
+    pub fn is_ostree_booted(&self) -> bool {
+        under(&self.root, "run/ostree-booted").exists()
+    }
+}
+
+fn under(root: &Path, relative: impl AsRef<Path>) -> PathBuf {
+    root.join(relative)
+}
+
+/// Whether `a` exists and lives on the same filesystem as `b` (or as the
+/// nearest existing parent of `b`).
+fn same_device(a: &Path, b: &Path) -> bool {
+    let Ok(a) = std::fs::metadata(a) else {
+        return false;
+    };
+    b.ancestors()
+        .find_map(|p| std::fs::metadata(p).ok())
+        .is_some_and(|b| a.dev() == b.dev())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_layout() {
+        let p = HostPaths::new(None, None, None);
+        assert!(!p.is_relocated());
+        assert_eq!(p.checkout_root(), Path::new("/var/lib/containers/atomic"));
+        assert_eq!(p.unit_dir(), Path::new("/etc/systemd/system"));
+        assert_eq!(p.tmpfiles_dir(), Path::new("/etc/tmpfiles.d"));
+        assert_eq!(p.lock_file(), Path::new("/var/lib/containers/atomic/.lock"));
+        assert_eq!(
+            p.host_file(Path::new("/etc/greeter.conf")),
+            Path::new("/etc/greeter.conf")
+        );
+    }
+
+    #[test]
+    fn relocated_layout_keeps_everything_under_root() {
+        let t = tempfile::tempdir().unwrap();
+        let p = HostPaths::new(Some(t.path()), None, None);
+        assert!(p.is_relocated());
+        for path in [
+            p.checkout_root().to_path_buf(),
+            p.unit_dir(),
+            p.tmpfiles_dir(),
+            p.repo(),
+            p.host_file(Path::new("/etc/x")),
+        ] {
+            assert!(
+                path.starts_with(t.path()),
+                "{} escapes the root",
+                path.display()
+            );
+        }
+        assert_eq!(
+            p.repo(),
+            t.path().join("var/lib/containers/atomic/.storage/ostree")
+        );
+    }
+
+    #[test]
+    fn system_repo_is_used_when_it_exists_on_the_same_filesystem() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("ostree/repo")).unwrap();
+        let p = HostPaths::new(Some(t.path()), None, None);
+        assert_eq!(p.repo(), t.path().join("ostree/repo"));
+    }
+
+    #[test]
+    fn overrides_apply_with_or_without_root() {
+        let t = tempfile::tempdir().unwrap();
+        let repo = PathBuf::from("/srv/repo");
+        let co = PathBuf::from("/srv/checkouts");
+        for root in [None, Some(t.path())] {
+            let p = HostPaths::new(root, Some(repo.clone()), Some(co.clone()));
+            assert_eq!(p.repo(), repo);
+            assert_eq!(p.checkout_root(), co);
+            assert_eq!(p.lock_file(), co.join(".lock"));
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! A real systemd booted for tests without touching the host: new PID and
+//! mount namespaces, an overlay of the host root whose writes land in a
+//! private tmpfs, then `pivot_root` and `exec systemd`.
+//!
+//! The sandbox lives exactly as long as the test process: `unshare` runs
+//! with a parent-death signal bound to a thread that never returns, and
+//! `--kill-child` takes systemd (the namespace's PID 1, and with it every
+//! process inside) down with it — on a normal exit, a panic or a `kill -9`.
+//! Its mounts exist only in its own mount namespace, so they vanish with it.
+//! A directory `/var/tmp/atomic-sandbox-<pid>/share` is bound at the same
+//! path inside, for files both sides see; stale ones are removed at boot.
+
+use super::{atomic_bin, check, run};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const BASE_PREFIX: &str = "/var/tmp/atomic-sandbox-";
+
+/// Units that touch kernel-global state or only add noise in a sandbox.
+const MASKED: &[&str] = &[
+    "systemd-sysctl.service",
+    "systemd-binfmt.service",
+    "systemd-modules-load.service",
+    "kmod-static-nodes.service",
+    "systemd-tmpfiles-setup-dev.service",
+    "systemd-udevd.service",
+    "systemd-udevd-control.socket",
+    "systemd-udevd-kernel.socket",
+    "systemd-udev-trigger.service",
+    "systemd-udev-settle.service",
+    "systemd-timesyncd.service",
+    "systemd-pstore.service",
+    "systemd-random-seed.service",
+    "systemd-firstboot.service",
+    "systemd-hwdb-update.service",
+    "systemd-journal-catalog-update.service",
+    "timers.target",
+];
+
+const BOOT: &str = r#"set -eu
+S=$1 SHARE=$2 BIN=$3 MASKED=$4
+mount -t tmpfs tmpfs "$S"
+mkdir -p "$S/upper" "$S/work" "$S/root"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$S/upper,workdir=$S/work" "$S/root"
+for d in dev sys; do mount --rbind "/$d" "$S/root/$d"; done
+mount -t proc proc "$S/root/proc"
+mount -t tmpfs tmpfs "$S/root/tmp"
+mount --bind "$SHARE" "$S/root$SHARE"
+mount --bind -o ro "$BIN" "$S/root$BIN"
+mkdir -p "$S/root/etc/systemd/system"
+for u in $MASKED; do ln -sf /dev/null "$S/root/etc/systemd/system/$u"; done
+cd "$S/root"
+mkdir -p .oldroot
+pivot_root . .oldroot
+umount -l /.oldroot
+rmdir /.oldroot
+if [ "$(stat -f -c %T /)" != overlayfs ]; then echo "sandbox root is not the overlay" >&2; exit 1; fi
+exec env container=atomic-test /lib/systemd/systemd --system --unit=basic.target
+"#;
+
+pub struct Sandbox {
+    /// Host PID of the sandbox's systemd.
+    pid: u32,
+    /// Host PID of `unshare`, whose death takes the sandbox down.
+    unshare: u32,
+    base: PathBuf,
+}
+
+static SHARED: OnceLock<Sandbox> = OnceLock::new();
+
+extern "C" fn shut_down_shared() {
+    if let Some(s) = SHARED.get() {
+        s.shut_down();
+    }
+}
+
+impl Sandbox {
+    /// The sandbox of this test process, booted on first use.
+    pub fn shared() -> &'static Sandbox {
+        SHARED.get_or_init(|| {
+            let s = Sandbox::boot();
+            // SAFETY: registering a plain extern "C" function.
+            unsafe { libc::atexit(shut_down_shared) };
+            s
+        })
+    }
+
+    fn boot() -> Sandbox {
+        remove_stale();
+        let base = PathBuf::from(format!("{BASE_PREFIX}{}", std::process::id()));
+        let share = base.join("share");
+        std::fs::create_dir_all(base.join("mnt")).unwrap();
+        std::fs::create_dir_all(&share).unwrap();
+        let bin_dir = atomic_bin().parent().unwrap().to_path_buf();
+        let console = std::fs::File::create(base.join("console.log")).unwrap();
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "--pid",
+            "--fork",
+            "--mount",
+            "--propagation",
+            "private",
+            "--kill-child",
+        ])
+        .args(["bash", "-c", BOOT, "boot"])
+        .arg(base.join("mnt"))
+        .arg(&share)
+        .arg(&bin_dir)
+        .arg(MASKED.join(" "))
+        .stdin(Stdio::null())
+        .stdout(console.try_clone().unwrap())
+        .stderr(console);
+        // SAFETY: prctl is async-signal-safe; it runs in the child before exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        // The parent-death signal follows the spawning thread, so spawn from
+        // one that lives as long as the sandbox.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || match cmd.spawn() {
+            Ok(mut child) => {
+                tx.send(Ok(child.id())).unwrap();
+                let _ = child.wait();
+            }
+            Err(e) => tx.send(Err(e)).unwrap(),
+        });
+        let unshare = rx
+            .recv()
+            .unwrap()
+            .expect("unshare (util-linux) must be installed");
+        let mut s = Sandbox {
+            pid: 0,
+            unshare,
+            base,
+        };
+        s.pid = s.wait_for_systemd();
+        s.wait_running();
+        s
+    }
+
+    fn console(&self) -> String {
+        std::fs::read_to_string(self.base.join("console.log")).unwrap_or_default()
+    }
+
+    fn wait_for_systemd(&self) -> u32 {
+        let start = Instant::now();
+        loop {
+            let children =
+                std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.unshare))
+                    .unwrap_or_default();
+            if let Some(pid) = children
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse().ok())
+            {
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                if comm.trim() == "systemd" {
+                    return pid;
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "sandbox systemd did not start:\n{}",
+                self.console()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_running(&self) {
+        let start = Instant::now();
+        let mut state = String::new();
+        while start.elapsed() < Duration::from_secs(90) {
+            let out = self.exec(&["systemctl", "is-system-running"]);
+            state = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            match state.as_str() {
+                "running" => return,
+                "degraded" => {
+                    let failed = self.exec(&["systemctl", "--failed", "--no-legend"]);
+                    eprintln!(
+                        "sandbox degraded: {}",
+                        String::from_utf8_lossy(&failed.stdout)
+                    );
+                    return;
+                }
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+        panic!("sandbox systemd stuck in {state:?}:\n{}", self.console());
+    }
+
+    /// Host PID of the sandbox's systemd.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// A directory with the same path on the host and inside the sandbox.
+    pub fn share(&self) -> PathBuf {
+        self.base.join("share")
+    }
+
+    /// A fresh directory under [`Sandbox::share`].
+    pub fn tempdir(&self) -> tempfile::TempDir {
+        tempfile::tempdir_in(self.share()).unwrap()
+    }
+
+    /// The host path of a path inside the sandbox.
+    pub fn path(&self, inside: &str) -> PathBuf {
+        Path::new(&format!("/proc/{}/root", self.pid)).join(inside.trim_start_matches('/'))
+    }
+
+    /// A command that runs inside the sandbox (its PID and mount namespaces).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("nsenter");
+        c.args(["-t", &self.pid.to_string(), "-m", "-p", "--"])
+            .arg(program);
+        c
+    }
+
+    /// Runs `args` inside the sandbox.
+    pub fn exec(&self, args: &[&str]) -> Output {
+        run(self.command(args[0]).args(&args[1..]))
+    }
+
+    /// Runs `args` inside the sandbox; it must succeed. Returns stdout.
+    pub fn check(&self, args: &[&str]) -> String {
+        check(self.command(args[0]).args(&args[1..]))
+    }
+
+    /// The `atomic` binary, run inside the sandbox.
+    pub fn atomic(&self) -> Command {
+        self.command(atomic_bin())
+    }
+
+    /// `systemctl is-active UNIT` inside the sandbox.
+    pub fn unit_state(&self, unit: &str) -> String {
+        let out = self.exec(&["systemctl", "is-active", unit]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Kills the sandbox (every process in it) and removes its directory.
+    pub fn shut_down(&self) {
+        // SAFETY: plain kill(2) calls.
+        unsafe {
+            libc::kill(self.pid as i32, libc::SIGKILL);
+            libc::kill(self.unshare as i32, libc::SIGKILL);
+        }
+        let start = Instant::now();
+        while Path::new(&format!("/proc/{}", self.pid)).exists()
+            && start.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+/// Removes the directories of sandboxes whose test process is gone.
+pub fn remove_stale() {
+    let Ok(entries) = std::fs::read_dir("/var/tmp") else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("atomic-sandbox-") else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// The directory a sandbox owned by process `pid` uses.
+pub fn base_of(pid: u32) -> PathBuf {
+    PathBuf::from(format!("{BASE_PREFIX}{pid}"))
+}
