@@ -303,7 +303,30 @@ pub fn run(opt: Opt) -> Result<()> {
     } else {
         None
     };
-    bail!("atomic {} is not implemented yet", opt.command.name())
+    match opt.command {
+        Command::Pull(p) => {
+            let creds = p
+                .src_creds
+                .as_deref()
+                .map(crate::pull::parse_creds)
+                .transpose()?;
+            let img = crate::pull::pull(&paths, &p.image, creds.as_ref(), p.quiet)?;
+            if !p.quiet {
+                println!("Pulled {} (image id {})", img.name, &img.id[..12]);
+            }
+            Ok(())
+        }
+        Command::Images(ImagesCommand::List(l)) => crate::images::list(&paths, &l),
+        Command::Images(ImagesCommand::Info { image }) => crate::images::info(&paths, &image),
+        Command::Images(ImagesCommand::Tag { src, dest }) => {
+            crate::images::tag(&paths, &src, &dest)
+        }
+        Command::Images(ImagesCommand::Delete { force, images }) => {
+            crate::images::delete(&paths, &images, force)
+        }
+        Command::Images(ImagesCommand::Prune) => crate::images::prune(&paths),
+        other => bail!("atomic {} is not implemented yet", other.name()),
+    }
 }
 
 #[cfg(test)]

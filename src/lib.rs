@@ -4,5 +4,11 @@
 
 pub mod cli;
 pub mod command;
+pub mod image;
+pub mod images;
 pub mod lock;
 pub mod paths;
+pub mod pull;
+pub mod refescape;
+pub mod store;
+pub mod template;

@@ -1,0 +1,390 @@
+//! Streams one layer into OSTree: blob -> digest -> decompressor -> digest ->
+//! tar filter -> content objects and a tree, committed only when both the
+//! blob digest and the diff_id match. No temporary copy, no whole layer in
+//! memory.
+
+use anyhow::{anyhow, bail, Context, Result};
+use ostree::gio;
+use ostree::glib;
+use ostree::prelude::*;
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use std::io::{BufReader, Read};
+
+/// What a layer import wrote.
+#[derive(Debug)]
+pub struct Imported {
+    /// The layer's commit checksum.
+    pub commit: String,
+    /// Bytes of the blob as shipped.
+    pub size: u64,
+    /// Bytes of the uncompressed tar.
+    pub uncompressed_size: u64,
+    /// Entries skipped (device nodes, fifos, sockets), by path.
+    pub skipped: Vec<String>,
+}
+
+/// How a layer blob is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+/// The compression a layer media type announces; other types are refused.
+pub fn compression_of(media_type: &str) -> Result<Compression> {
+    Ok(match media_type {
+        "application/vnd.oci.image.layer.v1.tar"
+        | "application/vnd.docker.image.rootfs.diff.tar"
+        | "application/vnd.oci.image.layer.nondistributable.v1.tar" => Compression::None,
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+        | "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+        | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip" => Compression::Gzip,
+        "application/vnd.oci.image.layer.v1.tar+zstd" => Compression::Zstd,
+        other => bail!("unsupported layer media type {other}"),
+    })
+}
+
+/// A reader that hashes and counts what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hash: Sha256,
+    count: u64,
+}
+
+impl<R: Read> Hashing<R> {
+    fn new(inner: R) -> Self {
+        Hashing {
+            inner,
+            hash: Sha256::new(),
+            count: 0,
+        }
+    }
+    /// Reads to the end, then returns the `sha256:` digest and byte count.
+    fn finish(mut self) -> std::io::Result<(String, u64)> {
+        std::io::copy(&mut self, &mut std::io::sink())?;
+        Ok((
+            format!("sha256:{}", hex::encode(self.hash.finalize())),
+            self.count,
+        ))
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Metadata of a layer commit, and how to check it.
+pub struct LayerSpec<'a> {
+    pub digest: &'a str,
+    pub diff_id: &'a str,
+    pub media_type: &'a str,
+}
+
+/// Imports the layer read from `blob` into `repo` (inside the caller's
+/// transaction) and returns its commit; fails, having set no ref, when the
+/// blob or its tar does not match its digests or the tar is hostile.
+pub fn import_layer(repo: &ostree::Repo, blob: impl Read, spec: &LayerSpec) -> Result<Imported> {
+    let compression = compression_of(spec.media_type)?;
+    let mut outer = Hashing::new(blob);
+    let (commit, uncompressed_size, uncompressed_digest, skipped) = {
+        let buffered = BufReader::with_capacity(256 * 1024, &mut outer);
+        let decompressed: Box<dyn Read> = match compression {
+            Compression::None => Box::new(buffered),
+            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+            Compression::Zstd => Box::new(zstd::Decoder::with_buffer(buffered)?),
+        };
+        let mut inner = Hashing::new(decompressed);
+        let mut writer = TreeWriter::new(repo)?;
+        {
+            let mut archive = tar::Archive::new(&mut inner);
+            for entry in archive.entries().context("reading the layer tar")? {
+                let entry = entry.context("reading the layer tar")?;
+                writer.add(entry)?;
+            }
+        }
+        let (digest, size) = inner.finish().context("reading the layer tar")?;
+        let commit = writer.commit(spec, size)?;
+        (commit, size, digest, writer.skipped)
+    };
+    let (digest, size) = outer.finish().context("reading the layer blob")?;
+    if digest != spec.digest {
+        bail!(
+            "blob does not match its digest: expected {}, got {digest}",
+            spec.digest
+        );
+    }
+    if uncompressed_digest != spec.diff_id {
+        bail!(
+            "uncompressed layer does not match its diff_id: expected {}, got {uncompressed_digest}",
+            spec.diff_id
+        );
+    }
+    Ok(Imported {
+        commit,
+        size,
+        uncompressed_size,
+        skipped,
+    })
+}
+
+/// Normalises a tar member name to its components below the root, refusing
+/// names that would leave it.
+pub fn components(raw: &[u8]) -> Result<Vec<String>> {
+    let name = std::str::from_utf8(raw).map_err(|_| anyhow!("entry name {raw:?} is not UTF-8"))?;
+    if name.starts_with('/') {
+        bail!("entry {name} has an absolute path");
+    }
+    let mut out = Vec::new();
+    for c in name.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => bail!("entry {name} leaves the image root"),
+            c => out.push(c.to_string()),
+        }
+    }
+    Ok(out)
+}
+
+/// Builds a layer's tree in a `MutableTree` while writing content objects.
+struct TreeWriter<'r> {
+    repo: &'r ostree::Repo,
+    root: ostree::MutableTree,
+    dirmeta: HashMap<(u32, u32, u32), String>,
+    /// Regular files written so far, for hard links.
+    files: HashMap<Vec<String>, String>,
+    skipped: Vec<String>,
+    buf: Vec<u8>,
+}
+
+const NONE: Option<&gio::Cancellable> = None;
+const INLINE_MAX: u64 = 64 * 1024;
+
+impl<'r> TreeWriter<'r> {
+    fn new(repo: &'r ostree::Repo) -> Result<Self> {
+        let mut w = TreeWriter {
+            repo,
+            root: ostree::MutableTree::new(),
+            dirmeta: HashMap::new(),
+            files: HashMap::new(),
+            skipped: Vec::new(),
+            buf: vec![0; INLINE_MAX as usize],
+        };
+        let meta = w.dirmeta(0, 0, 0o755)?;
+        w.root.set_metadata_checksum(&meta);
+        Ok(w)
+    }
+
+    fn dirmeta(&mut self, uid: u32, gid: u32, mode: u32) -> Result<String> {
+        if let Some(c) = self.dirmeta.get(&(uid, gid, mode)) {
+            return Ok(c.clone());
+        }
+        let info = gio::FileInfo::new();
+        info.set_attribute_uint32("unix::uid", uid);
+        info.set_attribute_uint32("unix::gid", gid);
+        info.set_attribute_uint32("unix::mode", 0o040000 | mode);
+        let v = ostree::create_directory_metadata(&info, None);
+        let c = self
+            .repo
+            .write_metadata(ostree::ObjectType::DirMeta, None, &v, NONE)?
+            .to_hex();
+        self.dirmeta.insert((uid, gid, mode), c.clone());
+        Ok(c)
+    }
+
+    /// The directory holding `path`, created (root-owned, 0755) as needed;
+    /// refuses to go through anything that is not a directory.
+    fn parent(&mut self, path: &[String]) -> Result<ostree::MutableTree> {
+        let mut dir = self.root.clone();
+        for (i, c) in path[..path.len() - 1].iter().enumerate() {
+            dir = match dir.lookup(c) {
+                Ok((Some(_), _)) => bail!(
+                    "entry {} goes through {}, which is not a directory",
+                    path.join("/"),
+                    path[..=i].join("/")
+                ),
+                Ok((None, Some(sub))) => sub,
+                _ => {
+                    let sub = dir.ensure_dir(c)?;
+                    let meta = self.dirmeta(0, 0, 0o755)?;
+                    sub.set_metadata_checksum(&meta);
+                    sub
+                }
+            };
+        }
+        Ok(dir)
+    }
+
+    fn add<R: Read>(&mut self, mut entry: tar::Entry<R>) -> Result<()> {
+        let raw = entry.path_bytes().into_owned();
+        let path = components(&raw)?;
+        let shown = path.join("/");
+        let h = entry.header();
+        let uid = h.uid()? as u32;
+        let gid = h.gid()? as u32;
+        let mode = h.mode()? & 0o7777;
+        let kind = h.entry_type();
+        if path.is_empty() {
+            if kind.is_dir() {
+                let meta = self.dirmeta(uid, gid, mode)?;
+                self.root.set_metadata_checksum(&meta);
+            }
+            return Ok(());
+        }
+        let name = path.last().unwrap().clone();
+        use tar::EntryType as E;
+        match kind {
+            E::Directory => {
+                let parent = self.parent(&path)?;
+                if let Ok((Some(_), _)) = parent.lookup(&name) {
+                    parent.remove(&name, false)?;
+                }
+                let dir = parent.ensure_dir(&name)?;
+                let meta = self.dirmeta(uid, gid, mode)?;
+                dir.set_metadata_checksum(&meta);
+            }
+            E::Regular | E::Continuous => {
+                let parent = self.parent(&path)?;
+                let size = entry.size();
+                let checksum = if size <= INLINE_MAX {
+                    let n = size as usize;
+                    entry.read_exact(&mut self.buf[..n])?;
+                    self.repo
+                        .write_regfile_inline(
+                            None,
+                            uid,
+                            gid,
+                            0o100000 | mode,
+                            None,
+                            &self.buf[..n],
+                            NONE,
+                        )?
+                        .to_string()
+                } else {
+                    let w = self
+                        .repo
+                        .write_regfile(None, uid, gid, 0o100000 | mode, size, None)?;
+                    let mut remaining = size;
+                    while remaining > 0 {
+                        let n = remaining.min(self.buf.len() as u64) as usize;
+                        entry.read_exact(&mut self.buf[..n])?;
+                        w.write_all(&self.buf[..n], NONE)?;
+                        remaining -= n as u64;
+                    }
+                    w.finish(NONE)?.to_string()
+                };
+                replace(&parent, &name, &checksum)?;
+                self.files.insert(path, checksum);
+            }
+            E::Symlink => {
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| anyhow!("symlink {shown} has no target"))?;
+                let target = String::from_utf8(target.into_owned())
+                    .map_err(|_| anyhow!("symlink {shown} has a non UTF-8 target"))?;
+                let parent = self.parent(&path)?;
+                let checksum = self
+                    .repo
+                    .write_symlink(None, uid, gid, None, &target, NONE)?;
+                replace(&parent, &name, &checksum)?;
+            }
+            E::Link => {
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| anyhow!("hard link {shown} has no target"))?;
+                let target = components(&target).with_context(|| format!("hard link {shown}"))?;
+                let checksum = self.files.get(&target).cloned().ok_or_else(|| {
+                    anyhow!(
+                        "hard link {shown} points to {}, which is not a file earlier in the layer",
+                        target.join("/")
+                    )
+                })?;
+                let parent = self.parent(&path)?;
+                replace(&parent, &name, &checksum)?;
+                self.files.insert(path, checksum);
+            }
+            E::Char | E::Block | E::Fifo => {
+                self.skipped.push(shown);
+            }
+            E::XGlobalHeader | E::XHeader | E::GNULongName | E::GNULongLink => {}
+            _ => self.skipped.push(shown),
+        }
+        Ok(())
+    }
+
+    fn commit(&self, spec: &LayerSpec, uncompressed_size: u64) -> Result<String> {
+        let root = self.repo.write_mtree(&self.root, NONE)?;
+        let root = root
+            .downcast::<ostree::RepoFile>()
+            .map_err(|_| anyhow!("write_mtree returned no RepoFile"))?;
+        let meta = glib::VariantDict::new(None);
+        meta.insert("layer.digest", spec.digest);
+        meta.insert("layer.diff_id", spec.diff_id);
+        meta.insert("layer.media_type", spec.media_type);
+        meta.insert("layer.uncompressed_size", uncompressed_size);
+        meta.insert("layer.skipped", self.skipped.clone());
+        let commit = self.repo.write_commit_with_time(
+            None,
+            Some(spec.digest),
+            None,
+            Some(&meta.end()),
+            &root,
+            0,
+            NONE,
+        )?;
+        Ok(commit.to_string())
+    }
+}
+
+/// Puts a file into `dir`, replacing a file or directory of that name.
+fn replace(dir: &ostree::MutableTree, name: &str, checksum: &str) -> Result<()> {
+    if let Ok((None, Some(_))) = dir.lookup(name) {
+        dir.remove(name, false)?;
+    }
+    dir.replace_file(name, checksum)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_normalised_and_escapes_refused() {
+        assert_eq!(components(b"./usr//bin/sh").unwrap(), ["usr", "bin", "sh"]);
+        assert!(components(b"./").unwrap().is_empty());
+        assert_eq!(
+            components(b"../escape").unwrap_err().to_string(),
+            "entry ../escape leaves the image root"
+        );
+        assert_eq!(
+            components(b"a/../../b").unwrap_err().to_string(),
+            "entry a/../../b leaves the image root"
+        );
+        assert_eq!(
+            components(b"/etc/passwd").unwrap_err().to_string(),
+            "entry /etc/passwd has an absolute path"
+        );
+    }
+
+    #[test]
+    fn media_types() {
+        assert_eq!(
+            compression_of("application/vnd.oci.image.layer.v1.tar+zstd").unwrap(),
+            Compression::Zstd
+        );
+        assert_eq!(
+            compression_of("application/vnd.oci.image.layer.v1.tar+bzip2")
+                .unwrap_err()
+                .to_string(),
+            "unsupported layer media type application/vnd.oci.image.layer.v1.tar+bzip2"
+        );
+    }
+}

@@ -1,0 +1,378 @@
+//! Image strings as users write them (`busybox`, `docker://q.io/a/b:1`,
+//! `http:127.0.0.1:5000/x`, `dockertar:/f.tar`, `oci:/dir:tag`,
+//! `oci-archive:/f.tar:tag`, `docker:name:tag`), resolved to a source and a
+//! normalised name, with registries.conf for short names and plain-HTTP
+//! registries.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Where an image comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A registry speaking the OCI distribution API.
+    Registry {
+        reference: RegistryRef,
+        insecure: bool,
+    },
+    /// A `docker save` archive.
+    DockerArchive(PathBuf),
+    /// An OCI image layout directory, optionally with a tag.
+    OciLayout { path: PathBuf, tag: Option<String> },
+    /// A tar of an OCI image layout, optionally with a tag.
+    OciArchive { path: PathBuf, tag: Option<String> },
+    /// A Docker-compatible engine's image.
+    DockerEngine(String),
+}
+
+/// A fully qualified registry reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryRef {
+    pub registry: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+impl RegistryRef {
+    /// `registry/repository:tag`, `registry/repository@digest`, or both.
+    pub fn name(&self) -> String {
+        let mut s = format!("{}/{}", self.registry, self.repository);
+        if let Some(t) = &self.tag {
+            s.push(':');
+            s.push_str(t);
+        }
+        if let Some(d) = &self.digest {
+            s.push('@');
+            s.push_str(d);
+        }
+        s
+    }
+}
+
+/// The registries.conf settings that matter for pulling.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistriesConf {
+    pub unqualified_search: Vec<String>,
+    pub insecure: Vec<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+struct ConfFile {
+    #[serde(default)]
+    unqualified_search_registries: Vec<String>,
+    #[serde(default)]
+    registry: Vec<ConfRegistry>,
+}
+
+#[derive(serde::Deserialize)]
+struct ConfRegistry {
+    location: Option<String>,
+    prefix: Option<String>,
+    #[serde(default)]
+    insecure: bool,
+}
+
+impl RegistriesConf {
+    /// Reads `$HOME/.config/containers/registries.conf` if it exists, else
+    /// `/etc/containers/registries.conf`, as the containers tools do.
+    pub fn load() -> Result<Self> {
+        let user = std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(".config/containers/registries.conf"));
+        let path = user
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| PathBuf::from("/etc/containers/registries.conf"));
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::parse(&text).with_context(|| format!("reading {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// Parses registries.conf (version 2, TOML).
+    pub fn parse(text: &str) -> Result<Self> {
+        let f: ConfFile = toml::from_str(text)?;
+        Ok(RegistriesConf {
+            unqualified_search: f.unqualified_search_registries,
+            insecure: f
+                .registry
+                .into_iter()
+                .filter(|r| r.insecure)
+                .filter_map(|r| r.location.or(r.prefix))
+                .collect(),
+        })
+    }
+
+    fn is_insecure(&self, registry: &str) -> bool {
+        self.insecure.iter().any(|r| r == registry)
+    }
+}
+
+/// Splits `path[:tag]` where the path may not contain `:`.
+fn path_and_tag(s: &str) -> (PathBuf, Option<String>) {
+    match s.split_once(':') {
+        Some((p, t)) if !t.is_empty() => (PathBuf::from(p), Some(t.to_string())),
+        _ => (PathBuf::from(s.trim_end_matches(':')), None),
+    }
+}
+
+/// Parses an image string into its source.
+pub fn parse(image: &str, conf: &RegistriesConf) -> Result<Source> {
+    if let Some(p) = image.strip_prefix("dockertar:") {
+        return Ok(Source::DockerArchive(PathBuf::from(p)));
+    }
+    if let Some(rest) = image.strip_prefix("oci-archive:") {
+        let (path, tag) = path_and_tag(rest);
+        return Ok(Source::OciArchive { path, tag });
+    }
+    if let Some(rest) = image.strip_prefix("oci:") {
+        let (path, tag) = path_and_tag(rest);
+        return Ok(Source::OciLayout { path, tag });
+    }
+    if let Some(rest) = image.strip_prefix("docker://") {
+        return registry(rest, false, conf);
+    }
+    if let Some(rest) = image.strip_prefix("docker:") {
+        return Ok(Source::DockerEngine(rest.to_string()));
+    }
+    if let Some(rest) = image.strip_prefix("http:") {
+        return registry(rest.trim_start_matches("//"), true, conf);
+    }
+    registry(image, false, conf)
+}
+
+fn registry(s: &str, http: bool, conf: &RegistriesConf) -> Result<Source> {
+    let reference = parse_reference(s, conf)?;
+    let insecure = http || conf.is_insecure(&reference.registry);
+    Ok(Source::Registry {
+        reference,
+        insecure,
+    })
+}
+
+fn valid_component(c: &str) -> bool {
+    !c.is_empty()
+        && c.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+}
+
+/// Parses and normalises a registry reference like the containers tools:
+/// `busybox` -> `docker.io/library/busybox:latest`.
+pub fn parse_reference(s: &str, conf: &RegistriesConf) -> Result<RegistryRef> {
+    if s.is_empty() {
+        bail!("empty image name");
+    }
+    let (rest, digest) = match s.split_once('@') {
+        Some((r, d)) => {
+            let hex = d.strip_prefix("sha256:").unwrap_or("");
+            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                bail!("invalid digest {d:?} in image name {s:?}");
+            }
+            (r, Some(d.to_string()))
+        }
+        None => (s, None),
+    };
+    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    let (path, tag) = match rest[last_slash..].rfind(':') {
+        Some(i) => (
+            &rest[..last_slash + i],
+            Some(rest[last_slash + i + 1..].to_string()),
+        ),
+        None => (rest, None),
+    };
+    let (registry, repository) = match path.split_once('/') {
+        Some((first, repo))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
+            (first.to_string(), repo.to_string())
+        }
+        _ => {
+            let registry = conf
+                .unqualified_search
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "docker.io".to_string());
+            (registry, path.to_string())
+        }
+    };
+    let repository = if registry == "docker.io" && !repository.contains('/') {
+        format!("library/{repository}")
+    } else {
+        repository
+    };
+    if !repository.split('/').all(valid_component) {
+        bail!("invalid repository name {repository:?} in image name {s:?}");
+    }
+    if let Some(t) = &tag {
+        if t.is_empty()
+            || t.len() > 128
+            || !t
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            bail!("invalid tag {t:?} in image name {s:?}");
+        }
+    }
+    let tag = if tag.is_none() && digest.is_none() {
+        Some("latest".to_string())
+    } else {
+        tag
+    };
+    Ok(RegistryRef {
+        registry,
+        repository,
+        tag,
+        digest,
+    })
+}
+
+/// The name a local source's image is known by when its metadata names no
+/// registry reference: the file name, with the tag when there is one.
+pub fn local_name(path: &Path, tag: Option<&str>) -> String {
+    let stem = path
+        .file_name()
+        .map(|n| n.to_string_lossy().trim_end_matches(".tar").to_string())
+        .unwrap_or_else(|| "image".to_string());
+    match tag {
+        Some(t) => format!("{stem}:{t}"),
+        None => stem,
+    }
+}
+
+/// The names a user's image string may be stored under, most specific
+/// first: the string itself (local names), then its normalised form.
+pub fn candidates(image: &str, conf: &RegistriesConf) -> Vec<String> {
+    let mut out = vec![image.to_string()];
+    let bare = image
+        .strip_prefix("docker://")
+        .or_else(|| image.strip_prefix("http:"))
+        .map(|s| s.trim_start_matches("//"))
+        .unwrap_or(image);
+    if bare != image {
+        out.push(bare.to_string());
+    }
+    if let Ok(r) = parse_reference(bare, conf) {
+        out.push(r.name());
+    }
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> String {
+        parse_reference(s, &RegistriesConf::default())
+            .unwrap()
+            .name()
+    }
+
+    #[test]
+    fn short_names_normalise_like_the_containers_tools() {
+        assert_eq!(name("busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(
+            name("docker.io/busybox"),
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(name("fedora/etcd:3"), "docker.io/fedora/etcd:3");
+        assert_eq!(name("quay.io/a/b"), "quay.io/a/b:latest");
+        assert_eq!(name("localhost/x:1"), "localhost/x:1");
+        assert_eq!(
+            name("127.0.0.1:5000/greeter:1.0"),
+            "127.0.0.1:5000/greeter:1.0"
+        );
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(name(&format!("q.io/x@{d}")), format!("q.io/x@{d}"));
+    }
+
+    #[test]
+    fn search_registries_and_insecure_come_from_registries_conf() {
+        let conf = RegistriesConf::parse(
+            r#"unqualified-search-registries = ["registry.example:5000", "docker.io"]
+[[registry]]
+location = "registry.example:5000"
+insecure = true
+"#,
+        )
+        .unwrap();
+        let Source::Registry {
+            reference,
+            insecure,
+        } = parse("greeter:1", &conf).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(reference.name(), "registry.example:5000/greeter:1");
+        assert!(insecure);
+        let Source::Registry { insecure, .. } = parse("quay.io/x", &conf).unwrap() else {
+            panic!()
+        };
+        assert!(!insecure);
+    }
+
+    #[test]
+    fn transports() {
+        let c = RegistriesConf::default();
+        assert_eq!(
+            parse("dockertar:/tmp/x.tar", &c).unwrap(),
+            Source::DockerArchive("/tmp/x.tar".into())
+        );
+        assert_eq!(
+            parse("oci:/srv/layout:1.0", &c).unwrap(),
+            Source::OciLayout {
+                path: "/srv/layout".into(),
+                tag: Some("1.0".into())
+            }
+        );
+        assert_eq!(
+            parse("oci-archive:/srv/l.tar", &c).unwrap(),
+            Source::OciArchive {
+                path: "/srv/l.tar".into(),
+                tag: None
+            }
+        );
+        assert_eq!(
+            parse("docker:busybox:latest", &c).unwrap(),
+            Source::DockerEngine("busybox:latest".into())
+        );
+        let Source::Registry {
+            reference,
+            insecure,
+        } = parse("http:127.0.0.1:5000/g:1", &c).unwrap()
+        else {
+            panic!()
+        };
+        assert!(insecure);
+        assert_eq!(reference.name(), "127.0.0.1:5000/g:1");
+        let Source::Registry { insecure, .. } = parse("docker://127.0.0.1:5000/g:1", &c).unwrap()
+        else {
+            panic!()
+        };
+        assert!(!insecure);
+    }
+
+    #[test]
+    fn bad_names_are_refused_with_the_part_at_fault() {
+        let c = RegistriesConf::default();
+        let err = |s| parse_reference(s, &c).unwrap_err().to_string();
+        assert!(err("Busybox").contains("invalid repository name \"library/Busybox\""));
+        assert!(err("busybox:").contains("invalid tag \"\""));
+        assert!(err("busybox@sha256:12").contains("invalid digest"));
+        assert!(err("").contains("empty image name"));
+    }
+
+    #[test]
+    fn local_commands_accept_the_pull_strings() {
+        let c = RegistriesConf::default();
+        assert_eq!(
+            candidates("http:127.0.0.1:5000/g:1", &c),
+            ["http:127.0.0.1:5000/g:1", "127.0.0.1:5000/g:1"]
+        );
+        assert_eq!(
+            candidates("busybox", &c),
+            ["busybox", "docker.io/library/busybox:latest"]
+        );
+    }
+}

@@ -1,0 +1,546 @@
+//! Reading an image from any source: its manifest, its config and a stream
+//! of each layer blob. Registry blobs stream over HTTP; local archives are
+//! indexed once and read in place.
+
+use super::name::{self, RegistryRef, Source};
+use anyhow::{anyhow, bail, Context, Result};
+use oci_spec::image::{Descriptor, ImageManifest};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// An image's metadata, fetched and verified.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The name the image is stored under.
+    pub name: String,
+    /// The manifest as served (an OCI image manifest or Docker schema 2).
+    pub manifest_raw: Vec<u8>,
+    pub manifest: ImageManifest,
+    /// `sha256:` digest of `manifest_raw`.
+    pub manifest_digest: String,
+    /// The config blob; its sha256 is the image id.
+    pub config_raw: Vec<u8>,
+}
+
+impl Fetched {
+    /// The image id: sha256 hex of the config blob.
+    pub fn image_id(&self) -> String {
+        sha256_hex(&self.config_raw)
+    }
+}
+
+/// Opens a layer blob as a stream of its bytes, as shipped.
+pub trait Blobs: Send + Sync {
+    fn open(&self, layer: &Descriptor) -> Result<Box<dyn Read + Send>>;
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Checks `data` against a `sha256:HEX` digest.
+fn verify(what: &str, data: &[u8], digest: &str) -> Result<()> {
+    let got = format!("sha256:{}", sha256_hex(data));
+    if got != digest {
+        bail!("{what} does not match its digest: expected {digest}, got {got}");
+    }
+    Ok(())
+}
+
+/// Registry credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Creds {
+    pub user: String,
+    pub password: String,
+}
+
+/// Opens `source` and fetches its manifest and config.
+pub fn open(source: &Source, creds: Option<&Creds>) -> Result<(Fetched, Box<dyn Blobs>)> {
+    match source {
+        Source::Registry {
+            reference,
+            insecure,
+        } => registry::open(reference, *insecure, creds),
+        Source::OciLayout { path, tag } => {
+            let store = DirStore(path.clone());
+            oci_layout(store, path, tag.as_deref())
+        }
+        Source::OciArchive { path, tag } => {
+            let store = TarStore::index(path)?;
+            oci_layout(store, path, tag.as_deref())
+        }
+        Source::DockerArchive(path) => docker_archive(path),
+        Source::DockerEngine(name) => bail!(
+            "image {name}: pulling from a Docker engine (docker:) is not supported; \
+             export it with `docker save -o FILE {name}` and pull dockertar:FILE"
+        ),
+    }
+}
+
+/// Files of a local image: a directory or an indexed tar.
+trait Store: Send + Sync + 'static {
+    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>>;
+    fn read(&self, path: &str) -> Result<Vec<u8>> {
+        let mut v = Vec::new();
+        self.open(path)?.read_to_end(&mut v)?;
+        Ok(v)
+    }
+    fn has(&self, path: &str) -> bool;
+}
+
+struct DirStore(PathBuf);
+
+impl Store for DirStore {
+    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>> {
+        let p = self.0.join(path);
+        Ok(Box::new(
+            File::open(&p).with_context(|| format!("opening {}", p.display()))?,
+        ))
+    }
+    fn has(&self, path: &str) -> bool {
+        self.0.join(path).exists()
+    }
+}
+
+/// A tar archive indexed by member name, read in place.
+struct TarStore {
+    path: PathBuf,
+    members: HashMap<String, (u64, u64)>,
+}
+
+impl TarStore {
+    fn index(path: &Path) -> Result<TarStore> {
+        let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut a = tar::Archive::new(f);
+        let mut members = HashMap::new();
+        for e in a
+            .entries()
+            .with_context(|| format!("reading {}", path.display()))?
+        {
+            let e = e.with_context(|| format!("reading {}", path.display()))?;
+            let name = e
+                .path()?
+                .to_string_lossy()
+                .trim_start_matches("./")
+                .to_string();
+            members.insert(name, (e.raw_file_position(), e.size()));
+        }
+        Ok(TarStore {
+            path: path.to_path_buf(),
+            members,
+        })
+    }
+}
+
+impl Store for TarStore {
+    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>> {
+        let (offset, size) = *self
+            .members
+            .get(path)
+            .ok_or_else(|| anyhow!("{} has no {path}", self.path.display()))?;
+        let mut f = File::open(&self.path)?;
+        f.seek(SeekFrom::Start(offset))?;
+        Ok(Box::new(f.take(size)))
+    }
+    fn has(&self, path: &str) -> bool {
+        self.members.contains_key(path)
+    }
+}
+
+struct StoreBlobs<S: Store>(S);
+
+fn blob_path(digest: &str) -> Result<String> {
+    let (alg, hex) = digest
+        .split_once(':')
+        .ok_or_else(|| anyhow!("invalid digest {digest}"))?;
+    if alg != "sha256" || hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("unsupported digest {digest}");
+    }
+    Ok(format!("blobs/sha256/{hex}"))
+}
+
+impl<S: Store> Blobs for StoreBlobs<S> {
+    fn open(&self, layer: &Descriptor) -> Result<Box<dyn Read + Send>> {
+        self.0.open(&blob_path(layer.digest().as_ref())?)
+    }
+}
+
+/// The Go-style architecture name of this host.
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+/// Picks this host's entry of an image index.
+fn pick_platform(index: &Value) -> Result<String> {
+    let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
+    manifests
+        .iter()
+        .find(|m| m["platform"]["os"] == "linux" && m["platform"]["architecture"] == host_arch())
+        .and_then(|m| m["digest"].as_str().map(str::to_string))
+        .ok_or_else(|| anyhow!("the image index has no manifest for linux/{}", host_arch()))
+}
+
+fn is_index(media_type: &str) -> bool {
+    media_type.contains("index") || media_type.contains("manifest.list")
+}
+
+fn oci_layout<S: Store>(
+    store: S,
+    path: &Path,
+    tag: Option<&str>,
+) -> Result<(Fetched, Box<dyn Blobs>)> {
+    let shown = path.display();
+    if !store.has("index.json") {
+        bail!("{shown} is not an OCI image layout: no index.json");
+    }
+    let index: Value = serde_json::from_slice(&store.read("index.json")?)
+        .with_context(|| format!("parsing {shown}/index.json"))?;
+    let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
+    let ref_name = |m: &Value| {
+        m["annotations"]["org.opencontainers.image.ref.name"]
+            .as_str()
+            .map(str::to_string)
+    };
+    let entry = match tag {
+        Some(t) => manifests
+            .iter()
+            .find(|m| ref_name(m).as_deref() == Some(t))
+            .ok_or_else(|| anyhow!("OCI layout {shown} has no image tagged {t:?}"))?,
+        None if manifests.len() == 1 => &manifests[0],
+        None => bail!(
+            "OCI layout {shown} holds {} images: name one with :TAG",
+            manifests.len()
+        ),
+    };
+    let mut digest = entry["digest"].as_str().unwrap_or_default().to_string();
+    let mut raw = store.read(&blob_path(&digest)?)?;
+    verify("manifest", &raw, &digest)?;
+    if is_index(entry["mediaType"].as_str().unwrap_or_default()) {
+        let nested: Value = serde_json::from_slice(&raw).context("parsing the image index")?;
+        digest = pick_platform(&nested)?;
+        raw = store.read(&blob_path(&digest)?)?;
+        verify("manifest", &raw, &digest)?;
+    }
+    let manifest = ImageManifest::from_reader(&raw[..])
+        .with_context(|| format!("parsing manifest {digest}"))?;
+    let config_digest = manifest.config().digest().to_string();
+    let config_raw = store.read(&blob_path(&config_digest)?)?;
+    verify("config", &config_raw, &config_digest)?;
+    let name = match ref_name(entry) {
+        Some(n) if n.contains('/') => n,
+        _ => name::local_name(path, tag),
+    };
+    let fetched = Fetched {
+        name,
+        manifest_raw: raw,
+        manifest,
+        manifest_digest: digest,
+        config_raw,
+    };
+    Ok((fetched, Box::new(StoreBlobs(store))))
+}
+
+/// Layers of a docker archive, by the digests of the synthesised manifest.
+struct DockerBlobs {
+    store: TarStore,
+    paths: HashMap<String, String>,
+}
+
+impl Blobs for DockerBlobs {
+    fn open(&self, layer: &Descriptor) -> Result<Box<dyn Read + Send>> {
+        let path = &self.paths[&layer.digest().to_string()];
+        self.store.open(path)
+    }
+}
+
+fn docker_archive(path: &Path) -> Result<(Fetched, Box<dyn Blobs>)> {
+    let shown = path.display();
+    let store = TarStore::index(path)?;
+    if !store.has("manifest.json") {
+        bail!("{shown} is not a docker archive: no manifest.json");
+    }
+    let list: Value = serde_json::from_slice(&store.read("manifest.json")?)
+        .with_context(|| format!("parsing manifest.json of {shown}"))?;
+    let entry = list
+        .get(0)
+        .ok_or_else(|| anyhow!("manifest.json of {shown} lists no image"))?;
+    let config_path = entry["Config"]
+        .as_str()
+        .ok_or_else(|| anyhow!("manifest.json of {shown} names no Config"))?;
+    let config_raw = store.read(config_path)?;
+    let config: Value = serde_json::from_slice(&config_raw)
+        .with_context(|| format!("parsing {config_path} in {shown}"))?;
+    let diff_ids = config["rootfs"]["diff_ids"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let layers = entry["Layers"].as_array().cloned().unwrap_or_default();
+    if layers.len() != diff_ids.len() {
+        bail!(
+            "{shown}: {} layers but {} diff_ids in the config",
+            layers.len(),
+            diff_ids.len()
+        );
+    }
+    let mut paths = HashMap::new();
+    let mut descs = Vec::new();
+    for (layer, diff_id) in layers.iter().zip(&diff_ids) {
+        let p = layer.as_str().unwrap_or_default().to_string();
+        let size = store
+            .members
+            .get(&p)
+            .map(|m| m.1)
+            .ok_or_else(|| anyhow!("{shown} has no {p}"))?;
+        // Layers stored under their blob digest may be compressed; the
+        // classic `<id>/layer.tar` ones are the uncompressed tar itself.
+        let digest = match p.strip_prefix("blobs/sha256/") {
+            Some(hex) => format!("sha256:{hex}"),
+            None => diff_id.as_str().unwrap_or_default().to_string(),
+        };
+        descs.push(serde_json::json!({
+            "mediaType": "application/vnd.docker.image.rootfs.diff.tar",
+            "digest": digest, "size": size,
+        }));
+        paths.insert(digest, p);
+    }
+    let manifest_raw = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "digest": format!("sha256:{}", sha256_hex(&config_raw)),
+            "size": config_raw.len(),
+        },
+        "layers": descs,
+    }))?;
+    let manifest = ImageManifest::from_reader(&manifest_raw[..])?;
+    let name = match entry["RepoTags"].get(0).and_then(Value::as_str) {
+        Some(tag) => name::parse_reference(tag, &name::RegistriesConf::load()?)
+            .map(|r| r.name())
+            .unwrap_or_else(|_| tag.to_string()),
+        None => name::local_name(path, None),
+    };
+    let fetched = Fetched {
+        name,
+        manifest_digest: format!("sha256:{}", sha256_hex(&manifest_raw)),
+        manifest_raw,
+        manifest,
+        config_raw,
+    };
+    Ok((fetched, Box::new(DockerBlobs { store, paths })))
+}
+
+mod registry {
+    //! The OCI distribution API through `oci-client`, bridged to blocking
+    //! readers so layer import stays a plain streaming pipeline.
+    use super::*;
+    use futures_util::StreamExt;
+    use oci_client::client::{ClientConfig, ClientProtocol};
+    use oci_client::secrets::RegistryAuth;
+    use oci_client::{Client, Reference};
+    use std::sync::Arc;
+
+    const ACCEPT: &[&str] = &[
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    ];
+
+    pub(super) struct RegistryBlobs {
+        rt: Arc<tokio::runtime::Runtime>,
+        client: Arc<Client>,
+        reference: Reference,
+    }
+
+    fn auth_for(registry: &str, creds: Option<&Creds>) -> Result<RegistryAuth> {
+        if let Some(c) = creds {
+            return Ok(RegistryAuth::Basic(c.user.clone(), c.password.clone()));
+        }
+        Ok(match auth_file_entry(registry)? {
+            Some((u, p)) => RegistryAuth::Basic(u, p),
+            None => RegistryAuth::Anonymous,
+        })
+    }
+
+    /// Credentials for `registry` from the containers auth file, then Docker's.
+    fn auth_file_entry(registry: &str) -> Result<Option<(String, String)>> {
+        use base64::Engine;
+        let mut files = Vec::new();
+        if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR") {
+            files.push(PathBuf::from(d).join("containers/auth.json"));
+        }
+        if let Some(h) = std::env::var_os("HOME") {
+            files.push(PathBuf::from(h).join(".docker/config.json"));
+        }
+        for f in files {
+            let Ok(text) = std::fs::read(&f) else {
+                continue;
+            };
+            let v: Value = serde_json::from_slice(&text)
+                .with_context(|| format!("parsing {}", f.display()))?;
+            let Some(auth) = v["auths"][registry]["auth"].as_str() else {
+                continue;
+            };
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(auth)
+                .with_context(|| format!("decoding the {registry} entry of {}", f.display()))?;
+            let decoded = String::from_utf8(decoded)?;
+            if let Some((u, p)) = decoded.split_once(':') {
+                return Ok(Some((u.to_string(), p.to_string())));
+            }
+        }
+        Ok(None)
+    }
+
+    fn reference(r: &RegistryRef) -> Reference {
+        match (&r.tag, &r.digest) {
+            (_, Some(d)) => {
+                Reference::with_digest(r.registry.clone(), r.repository.clone(), d.clone())
+            }
+            (Some(t), None) => {
+                Reference::with_tag(r.registry.clone(), r.repository.clone(), t.clone())
+            }
+            (None, None) => {
+                Reference::with_tag(r.registry.clone(), r.repository.clone(), "latest".into())
+            }
+        }
+    }
+
+    pub(super) fn open(
+        r: &RegistryRef,
+        insecure: bool,
+        creds: Option<&Creds>,
+    ) -> Result<(Fetched, Box<dyn Blobs>)> {
+        let name = r.name();
+        let rt = Arc::new(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?,
+        );
+        let client = Arc::new(Client::new(ClientConfig {
+            protocol: if insecure {
+                ClientProtocol::Http
+            } else {
+                ClientProtocol::Https
+            },
+            connect_timeout: Some(std::time::Duration::from_secs(30)),
+            ..ClientConfig::default()
+        }));
+        let auth = auth_for(&r.registry, creds)?;
+        let reference = reference(r);
+        let (manifest_raw, manifest_digest, config_raw) = rt.block_on(async {
+            let (raw, digest) = client
+                .pull_manifest_raw(&reference, &auth, ACCEPT)
+                .await
+                .with_context(|| format!("fetching the manifest of {name} from {}", r.registry))?;
+            let v: Value = serde_json::from_slice(&raw)
+                .with_context(|| format!("parsing the manifest of {name}"))?;
+            let (raw, digest) = if is_index(v["mediaType"].as_str().unwrap_or_default()) {
+                let d = pick_platform(&v).with_context(|| format!("image {name}"))?;
+                let by_digest =
+                    Reference::with_digest(r.registry.clone(), r.repository.clone(), d.clone());
+                let (raw, _) = client
+                    .pull_manifest_raw(&by_digest, &auth, ACCEPT)
+                    .await
+                    .with_context(|| format!("fetching manifest {d} of {name}"))?;
+                (raw, d)
+            } else {
+                (raw, digest)
+            };
+            verify("manifest", &raw, &digest).with_context(|| format!("image {name}"))?;
+            let manifest = ImageManifest::from_reader(&raw[..])
+                .with_context(|| format!("parsing the manifest of {name}"))?;
+            let mut config = Vec::new();
+            client
+                .pull_blob(
+                    &reference,
+                    manifest.config().digest().to_string().as_str(),
+                    &mut config,
+                )
+                .await
+                .with_context(|| format!("fetching the config of {name}"))?;
+            verify("config", &config, manifest.config().digest().as_ref())
+                .with_context(|| format!("image {name}"))?;
+            anyhow::Ok((raw.to_vec(), digest, config))
+        })?;
+        let manifest = ImageManifest::from_reader(&manifest_raw[..])?;
+        let fetched = Fetched {
+            name,
+            manifest_raw,
+            manifest,
+            manifest_digest,
+            config_raw,
+        };
+        Ok((
+            fetched,
+            Box::new(RegistryBlobs {
+                rt,
+                client,
+                reference,
+            }),
+        ))
+    }
+
+    /// A blocking reader fed by an HTTP body stream on the runtime.
+    struct ChannelReader {
+        rx: std::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+        current: bytes::Bytes,
+    }
+
+    impl Read for ChannelReader {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            while self.current.is_empty() {
+                match self.rx.recv() {
+                    Ok(chunk) => self.current = chunk?,
+                    Err(_) => return Ok(0),
+                }
+            }
+            let n = buf.len().min(self.current.len());
+            buf[..n].copy_from_slice(&self.current[..n]);
+            self.current = self.current.slice(n..);
+            Ok(n)
+        }
+    }
+
+    impl Blobs for RegistryBlobs {
+        fn open(&self, layer: &Descriptor) -> Result<Box<dyn Read + Send>> {
+            let digest = layer.digest().to_string();
+            let client = self.client.clone();
+            let reference = self.reference.clone();
+            let (tx, rx) = std::sync::mpsc::sync_channel(32);
+            self.rt.spawn(async move {
+                let stream = client.pull_blob_stream(&reference, digest.as_str()).await;
+                let mut stream = match stream {
+                    Ok(s) => s.stream,
+                    Err(e) => {
+                        let _ = tx.send(Err(std::io::Error::other(format!(
+                            "fetching blob {digest}: {e}"
+                        ))));
+                        return;
+                    }
+                };
+                while let Some(chunk) = stream.next().await {
+                    let failed = chunk.is_err();
+                    if tx.send(chunk).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            Ok(Box::new(ChannelReader {
+                rx,
+                current: bytes::Bytes::new(),
+            }))
+        }
+    }
+}

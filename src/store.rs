@@ -1,0 +1,411 @@
+//! The OSTree repository of images: one commit per layer and per config
+//! blob under `ociimage/<sha256 hex>`, one image commit under
+//! `ociimage/<encoded name>` whose metadata keeps the manifest, config and
+//! digest; and the hard-link checkout that composes an image's rootfs.
+
+use crate::image::import::{self, Imported, LayerSpec};
+use crate::image::source::Fetched;
+use crate::paths::HostPaths;
+use crate::refescape;
+use anyhow::{anyhow, Context, Result};
+use oci_spec::image::ImageManifest;
+use ostree::gio;
+use ostree::glib;
+use ostree::prelude::*;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+const NONE: Option<&gio::Cancellable> = None;
+const KEY_MANIFEST: &str = "docker.manifest";
+const KEY_DIGEST: &str = "docker.digest";
+const KEY_CONFIG: &str = "docker.config";
+
+pub struct Store {
+    repo: ostree::Repo,
+    path: PathBuf,
+}
+
+/// An image in the repository.
+#[derive(Debug, Clone)]
+pub struct StoredImage {
+    pub name: String,
+    /// The image commit.
+    pub commit: String,
+    pub manifest: ImageManifest,
+    pub manifest_digest: String,
+    pub config: Value,
+    /// sha256 hex of the config blob.
+    pub id: String,
+    /// Commit time of the image commit (pull time), seconds since the epoch.
+    pub pulled: u64,
+}
+
+impl StoredImage {
+    /// Layer digests (hex), bottom first.
+    pub fn layers(&self) -> Vec<String> {
+        self.manifest
+            .layers()
+            .iter()
+            .map(|l| l.digest().digest().to_string())
+            .collect()
+    }
+
+    /// The image's labels.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        self.config["config"]["Labels"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Total uncompressed size of the layers, as the manifest states them
+    /// compressed; good enough for listing.
+    pub fn size(&self) -> u64 {
+        self.manifest.layers().iter().map(|l| l.size()).sum()
+    }
+}
+
+fn meta_str(dict: &glib::VariantDict, key: &str) -> Option<String> {
+    dict.lookup::<String>(key).ok().flatten()
+}
+
+impl Store {
+    /// Opens the repository, creating it (mode `bare`) and the checkout root
+    /// when missing.
+    pub fn open_or_create(paths: &HostPaths) -> Result<Store> {
+        std::fs::create_dir_all(paths.checkout_root())
+            .with_context(|| format!("creating {}", paths.checkout_root().display()))?;
+        let path = paths.repo();
+        let repo = ostree::Repo::new_for_path(&path);
+        if path.join("config").exists() {
+            repo.open(NONE)
+                .with_context(|| format!("opening OSTree repository {}", path.display()))?;
+        } else {
+            std::fs::create_dir_all(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            repo.create(ostree::RepoMode::Bare, NONE)
+                .with_context(|| format!("creating OSTree repository {}", path.display()))?;
+        }
+        repo.set_disable_fsync(true);
+        Ok(Store { repo, path })
+    }
+
+    /// Opens the repository if it exists.
+    pub fn open_existing(paths: &HostPaths) -> Result<Option<Store>> {
+        let path = paths.repo();
+        if !path.join("config").exists() {
+            return Ok(None);
+        }
+        let repo = ostree::Repo::new_for_path(&path);
+        repo.open(NONE)
+            .with_context(|| format!("opening OSTree repository {}", path.display()))?;
+        Ok(Some(Store { repo, path }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn resolve(&self, refname: &str) -> Result<Option<String>> {
+        Ok(self
+            .repo
+            .resolve_rev(refname, true)
+            .with_context(|| format!("resolving {refname}"))?
+            .map(|s| s.to_string()))
+    }
+
+    /// The commit of a layer or config blob, if it was imported.
+    pub fn blob_commit(&self, hex: &str) -> Result<Option<String>> {
+        self.resolve(&refescape::blob_ref(hex))
+    }
+
+    /// Imports a layer in its own transaction; the ref moves only when
+    /// the layer verified.
+    pub fn import_layer(&self, blob: impl Read, spec: &LayerSpec) -> Result<Imported> {
+        let hex = spec.digest.strip_prefix("sha256:").unwrap_or(spec.digest);
+        self.repo.prepare_transaction(NONE)?;
+        let result = import::import_layer(&self.repo, blob, spec).and_then(|imported| {
+            self.repo
+                .transaction_set_ref(None, &refescape::blob_ref(hex), Some(&imported.commit));
+            self.repo.commit_transaction(NONE)?;
+            Ok(imported)
+        });
+        if result.is_err() {
+            let _ = self.repo.abort_transaction(NONE);
+        }
+        result.with_context(|| format!("importing layer {}", spec.digest))
+    }
+
+    fn empty_root(&self) -> Result<ostree::RepoFile> {
+        let mtree = ostree::MutableTree::new();
+        let info = gio::FileInfo::new();
+        info.set_attribute_uint32("unix::uid", 0);
+        info.set_attribute_uint32("unix::gid", 0);
+        info.set_attribute_uint32("unix::mode", 0o040755);
+        let meta = ostree::create_directory_metadata(&info, None);
+        let csum = self
+            .repo
+            .write_metadata(ostree::ObjectType::DirMeta, None, &meta, NONE)?;
+        mtree.set_metadata_checksum(&csum.to_hex());
+        self.repo
+            .write_mtree(&mtree, NONE)?
+            .downcast::<ostree::RepoFile>()
+            .map_err(|_| anyhow!("write_mtree returned no RepoFile"))
+    }
+
+    /// Records the config blob and the image (under its name) once all its
+    /// layers are in the repository.
+    pub fn write_image(&self, fetched: &Fetched) -> Result<String> {
+        let id = fetched.image_id();
+        self.repo.prepare_transaction(NONE)?;
+        let result = (|| -> Result<String> {
+            let root = self.empty_root()?;
+            let config = String::from_utf8_lossy(&fetched.config_raw).into_owned();
+            let cmeta = glib::VariantDict::new(None);
+            cmeta.insert(KEY_CONFIG, &config);
+            let ccommit = self.repo.write_commit_with_time(
+                None,
+                Some(&id),
+                None,
+                Some(&cmeta.end()),
+                &root,
+                0,
+                NONE,
+            )?;
+            self.repo
+                .transaction_set_ref(None, &refescape::blob_ref(&id), Some(&ccommit));
+
+            let meta = glib::VariantDict::new(None);
+            meta.insert(
+                KEY_MANIFEST,
+                String::from_utf8_lossy(&fetched.manifest_raw).as_ref(),
+            );
+            meta.insert(KEY_DIGEST, &fetched.manifest_digest);
+            meta.insert(KEY_CONFIG, &config);
+            let refname = refescape::image_ref(&fetched.name);
+            let parent = self.resolve(&refname)?;
+            let commit = self.repo.write_commit(
+                parent.as_deref(),
+                Some(&fetched.name),
+                None,
+                Some(&meta.end()),
+                &root,
+                NONE,
+            )?;
+            self.repo.transaction_set_ref(None, &refname, Some(&commit));
+            self.repo.commit_transaction(NONE)?;
+            Ok(commit.to_string())
+        })();
+        if result.is_err() {
+            let _ = self.repo.abort_transaction(NONE);
+        }
+        result.with_context(|| format!("recording image {}", fetched.name))
+    }
+
+    /// Every image, by name.
+    pub fn images(&self) -> Result<Vec<StoredImage>> {
+        let refs = self.repo.list_refs(Some(refescape::PREFIX), NONE)?;
+        let mut out = Vec::new();
+        for (component, commit) in refs {
+            if refescape::is_blob_component(&component) {
+                continue;
+            }
+            let name = refescape::decode(&component)?;
+            out.push(self.load_image(&name, &commit)?);
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// The image stored under exactly `name`.
+    pub fn image(&self, name: &str) -> Result<Option<StoredImage>> {
+        match self.resolve(&refescape::image_ref(name))? {
+            Some(commit) => Ok(Some(self.load_image(name, &commit)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The image commit `commit` (which a deployment may still use after
+    /// its name moved on).
+    pub fn load_image(&self, name: &str, commit: &str) -> Result<StoredImage> {
+        let (v, _) = self
+            .repo
+            .load_commit(commit)
+            .with_context(|| format!("loading commit {commit} of image {name}"))?;
+        let dict = glib::VariantDict::new(Some(&v.child_value(0)));
+        let manifest_raw = meta_str(&dict, KEY_MANIFEST)
+            .ok_or_else(|| anyhow!("image {name}: commit {commit} has no manifest"))?;
+        let config_raw = meta_str(&dict, KEY_CONFIG)
+            .ok_or_else(|| anyhow!("image {name}: commit {commit} has no config"))?;
+        let manifest = ImageManifest::from_reader(manifest_raw.as_bytes())
+            .with_context(|| format!("image {name}: parsing its manifest"))?;
+        let config: Value = serde_json::from_str(&config_raw)
+            .with_context(|| format!("image {name}: parsing its config"))?;
+        Ok(StoredImage {
+            name: name.to_string(),
+            commit: commit.to_string(),
+            manifest,
+            manifest_digest: meta_str(&dict, KEY_DIGEST).unwrap_or_default(),
+            id: crate::image::source::sha256_hex(config_raw.as_bytes()),
+            config,
+            pulled: ostree::commit_get_timestamp(&v),
+        })
+    }
+
+    /// Reads a file of the image (`exports/manifest.json`): from the top-most
+    /// layer that has it, unless a layer above removed it.
+    pub fn read_file(&self, image: &StoredImage, path: &str) -> Result<Option<Vec<u8>>> {
+        for hex in image.layers().iter().rev() {
+            let commit = self
+                .blob_commit(hex)?
+                .ok_or_else(|| anyhow!("image {}: layer {hex} is missing", image.name))?;
+            let (root, _) = self.repo.read_commit(&commit, NONE)?;
+            let file = root.resolve_relative_path(path);
+            if let Ok((bytes, _)) = file.load_contents(NONE) {
+                return Ok(Some(bytes.to_vec()));
+            }
+            let p = Path::new(path);
+            let whiteout = p.parent().unwrap_or(Path::new("")).join(format!(
+                ".wh.{}",
+                p.file_name().unwrap_or_default().to_string_lossy()
+            ));
+            if root.resolve_relative_path(&whiteout).query_exists(NONE) {
+                return Ok(None);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Composes the image's rootfs at `dest` (which must not exist): each
+    /// layer checked out in order with hard links into the repository,
+    /// union of files, whiteouts and opaque directories processed.
+    pub fn checkout(&self, image: &StoredImage, dest: &Path) -> Result<()> {
+        let cache = ostree::RepoDevInoCache::new();
+        let parent = dest.parent().unwrap_or(Path::new("/"));
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+        for hex in image.layers() {
+            let commit = self.blob_commit(&hex)?.ok_or_else(|| {
+                anyhow!(
+                    "image {}: layer {hex} is missing; pull it again",
+                    image.name
+                )
+            })?;
+            let opts = ostree::RepoCheckoutAtOptions {
+                overwrite_mode: ostree::RepoCheckoutOverwriteMode::UnionFiles,
+                process_whiteouts: true,
+                no_copy_fallback: true,
+                devino_to_csum_cache: Some(cache.clone()),
+                ..Default::default()
+            };
+            self.repo
+                .checkout_at(Some(&opts), libc::AT_FDCWD, dest, &commit, NONE)
+                .with_context(|| {
+                    format!(
+                        "checking out layer {hex} of {} to {}",
+                        image.name,
+                        dest.display()
+                    )
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Points `dest` at the image `src` points at.
+    pub fn tag(&self, src: &StoredImage, dest: &str) -> Result<()> {
+        self.repo
+            .set_ref_immediate(None, &refescape::image_ref(dest), Some(&src.commit), NONE)
+            .with_context(|| format!("tagging {} as {dest}", src.name))
+    }
+
+    /// Removes the image name (its layers stay until prune).
+    pub fn delete(&self, name: &str) -> Result<()> {
+        self.repo
+            .set_ref_immediate(None, &refescape::image_ref(name), None, NONE)
+            .with_context(|| format!("deleting image {name}"))
+    }
+
+    /// Removes layer and config refs that no image (nor any image commit in
+    /// `keep`, used by deployments) references, then every object no ref
+    /// reaches. Returns the refs removed and the bytes freed.
+    pub fn prune(&self, keep: &[StoredImage]) -> Result<(Vec<String>, u64)> {
+        let mut used = HashSet::new();
+        for img in self.images()?.iter().chain(keep) {
+            used.extend(img.layers());
+            used.insert(img.id.clone());
+        }
+        let refs = self.repo.list_refs(Some(refescape::PREFIX), NONE)?;
+        let mut removed = Vec::new();
+        for component in refs.keys() {
+            if refescape::is_blob_component(component) && !used.contains(component) {
+                self.repo
+                    .set_ref_immediate(None, &refescape::blob_ref(component), None, NONE)?;
+                removed.push(component.clone());
+            }
+        }
+        // Image commits a deployment uses must survive object pruning too.
+        let pins: Vec<String> = keep
+            .iter()
+            .filter(|k| {
+                self.images()
+                    .map(|i| !i.iter().any(|i| i.commit == k.commit))
+                    .unwrap_or(true)
+            })
+            .map(|k| k.commit.clone())
+            .collect();
+        for p in &pins {
+            self.repo.set_ref_immediate(
+                None,
+                &format!("{}/pinned/{p}", refescape::PREFIX),
+                Some(p),
+                NONE,
+            )?;
+        }
+        let pruned = self.repo.prune(ostree::RepoPruneFlags::REFS_ONLY, -1, NONE);
+        for p in &pins {
+            self.repo.set_ref_immediate(
+                None,
+                &format!("{}/pinned/{p}", refescape::PREFIX),
+                None,
+                NONE,
+            )?;
+        }
+        let (_, _, freed) = pruned.context("pruning unreferenced objects")?;
+        removed.sort();
+        Ok((removed, freed))
+    }
+}
+
+/// Image names that deployments under the checkout root use, with the
+/// image commit each deployment records.
+pub fn deployed_images(paths: &HostPaths) -> Result<Vec<(String, String, PathBuf)>> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(paths.checkout_root()) else {
+        return Ok(out);
+    };
+    for e in entries.flatten() {
+        let info_path = e.path().join("info");
+        let Ok(text) = std::fs::read(&info_path) else {
+            continue;
+        };
+        let info: Value = serde_json::from_slice(&text)
+            .with_context(|| format!("parsing {}", info_path.display()))?;
+        if let (Some(image), Some(commit)) =
+            (info["image"].as_str(), info["ostree-commit"].as_str())
+        {
+            out.push((image.to_string(), commit.to_string(), e.path()));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the repository has nothing for `name`.
+pub fn not_found(name: &str) -> anyhow::Error {
+    anyhow!("image {name} is not in the repository; pull it first")
+}
