@@ -55,6 +55,10 @@ impl Host {
         );
         String::from_utf8(out.stderr).unwrap()
     }
+    /// Pulls `image`, which must fail; returns stderr.
+    fn pull_fails(&self, image: &str) -> String {
+        self.fails(&["pull", "--storage", "ostree", image])
+    }
     fn pull(&self, image: &str) -> String {
         self.ok(&["pull", "--storage", "ostree", "-q", image])
     }
@@ -350,12 +354,7 @@ fn pull_hostile(host: &Host, layer: Layer) -> String {
     let mut layers = vec![Layer::parse("f base = base", Compression::Gzip)];
     layers.push(layer);
     Image::new(layers, Config::default()).write_oci(&t.path().join("l"), "t");
-    host.fails(&[
-        "pull",
-        "--storage",
-        "ostree",
-        &format!("oci:{}:t", t.path().join("l").display()),
-    ])
+    host.pull_fails(&format!("oci:{}:t", t.path().join("l").display()))
 }
 
 #[test]
@@ -416,12 +415,7 @@ fn bad_sources_fail_clearly_and_move_no_ref() {
     );
     let w = img.write_oci(&layout, "t");
     replace_layer(&layout, &w, 0, &blob, None);
-    let err = host.fails(&[
-        "pull",
-        "--storage",
-        "ostree",
-        &format!("oci:{}:t", layout.display()),
-    ]);
+    let err = host.pull_fails(&format!("oci:{}:t", layout.display()));
     assert!(
         err.contains("reading the layer tar") || err.contains("does not match"),
         "{err}"
@@ -438,24 +432,14 @@ fn bad_sources_fail_clearly_and_move_no_ref() {
         &raw,
         Some("application/vnd.oci.image.layer.v1.tar+bzip2"),
     );
-    let err = host.fails(&[
-        "pull",
-        "--storage",
-        "ostree",
-        &format!("oci:{}:t", layout.display()),
-    ]);
+    let err = host.pull_fails(&format!("oci:{}:t", layout.display()));
     assert!(
         err.contains("unsupported layer media type application/vnd.oci.image.layer.v1.tar+bzip2"),
         "{err}"
     );
 
     // An OCI layout without the tag; a docker archive without manifest.json.
-    let err = host.fails(&[
-        "pull",
-        "--storage",
-        "ostree",
-        &format!("oci:{}:nope", layout.display()),
-    ]);
+    let err = host.pull_fails(&format!("oci:{}:nope", layout.display()));
     assert!(
         err.contains(&format!(
             "OCI layout {} has no image tagged \"nope\"",
@@ -472,19 +456,14 @@ fn bad_sources_fail_clearly_and_move_no_ref() {
             .arg(&bad_tar)
             .arg("oci-layout"),
     );
-    let err = host.fails(&[
-        "pull",
-        "--storage",
-        "ostree",
-        &format!("dockertar:{}", bad_tar.display()),
-    ]);
+    let err = host.pull_fails(&format!("dockertar:{}", bad_tar.display()));
     assert!(
         err.contains("is not a docker archive: no manifest.json"),
         "{err}"
     );
 
     // Unreachable registry.
-    let err = host.fails(&["pull", "--storage", "ostree", "http:127.0.0.1:1/x:1"]);
+    let err = host.pull_fails("http:127.0.0.1:1/x:1");
     assert!(
         err.contains("fetching the manifest of 127.0.0.1:1/x:1 from 127.0.0.1:1"),
         "{err}"
@@ -537,12 +516,7 @@ fn registry_faults_leave_the_repository_as_it_was() {
     let r = registry.push(&layout, "1", "greeter", "1");
     let host = Host::new();
 
-    let err = host.fails(&[
-        "pull",
-        "--storage",
-        "ostree",
-        &format!("http:{}/greeter:nope", registry.host()),
-    ]);
+    let err = host.pull_fails(&format!("http:{}/greeter:nope", registry.host()));
     assert!(
         err.contains(&format!(
             "fetching the manifest of {}/greeter:nope",
@@ -561,7 +535,7 @@ fn registry_faults_leave_the_repository_as_it_was() {
     let n = bytes.len();
     bytes[n / 2] ^= 0xff;
     std::fs::write(&data, bytes).unwrap();
-    let err = host.fails(&["pull", "--storage", "ostree", &format!("http:{r}")]);
+    let err = host.pull_fails(&format!("http:{r}"));
     assert!(
         err.contains(&format!("importing layer sha256:{hex}")),
         "{err}"
