@@ -1,6 +1,8 @@
 //! The command line: clap definitions of every command in the product
 //! contract, and the dispatch from a parsed command to the code that runs it.
 
+use crate::containers;
+use crate::deploy::{self, Ctx, InstallArgs};
 use crate::lock::Lock;
 use crate::paths::HostPaths;
 use anyhow::{bail, Result};
@@ -237,24 +239,6 @@ impl Command {
             Command::Run { .. } | Command::Stop { .. } => false,
         }
     }
-
-    fn name(&self) -> &'static str {
-        match self {
-            Command::Pull(_) => "pull",
-            Command::Images(ImagesCommand::List(_)) => "images list",
-            Command::Images(ImagesCommand::Info { .. }) => "images info",
-            Command::Images(ImagesCommand::Delete { .. }) => "images delete",
-            Command::Images(ImagesCommand::Prune) => "images prune",
-            Command::Images(ImagesCommand::Tag { .. }) => "images tag",
-            Command::Install(_) => "install",
-            Command::Uninstall { .. } => "uninstall",
-            Command::Containers(ContainersCommand::List { .. }) => "containers list",
-            Command::Containers(ContainersCommand::Update { .. }) => "containers update",
-            Command::Containers(ContainersCommand::Rollback { .. }) => "containers rollback",
-            Command::Run { .. } => "run",
-            Command::Stop { .. } => "stop",
-        }
-    }
 }
 
 /// Parses `args` and runs the command; errors go to stderr as one line.
@@ -325,7 +309,40 @@ pub fn run(opt: Opt) -> Result<()> {
             crate::images::delete(&paths, &images, force)
         }
         Command::Images(ImagesCommand::Prune) => crate::images::prune(&paths),
-        other => bail!("atomic {} is not implemented yet", other.name()),
+        Command::Install(i) => {
+            if i.system_package() != SystemPackage::Auto && i.system_package() != SystemPackage::No
+            {
+                bail!("atomic install --rpm is not implemented yet");
+            }
+            let ctx = Ctx::new(&paths)?;
+            deploy::install(
+                &ctx,
+                &InstallArgs {
+                    image: &i.image,
+                    name: i.name.as_deref(),
+                    set: &i.set,
+                    runtime: i.runtime.as_deref(),
+                },
+            )
+        }
+        Command::Uninstall { name } => deploy::uninstall(&Ctx::new(&paths)?, &name),
+        Command::Containers(ContainersCommand::List { list, no_trunc }) => {
+            containers::list(&Ctx::new(&paths)?, &list, no_trunc)
+        }
+        Command::Containers(ContainersCommand::Update { all: true, .. }) => {
+            containers::update_all(&Ctx::new(&paths)?)
+        }
+        Command::Containers(ContainersCommand::Update {
+            name, set, rebase, ..
+        }) => {
+            let name = name.expect("clap requires a name without --all");
+            deploy::update(&Ctx::new(&paths)?, &name, &set, rebase.as_deref()).map(drop)
+        }
+        Command::Containers(ContainersCommand::Rollback { name }) => {
+            deploy::rollback(&Ctx::new(&paths)?, &name)
+        }
+        Command::Run { name, command } => containers::run(&Ctx::new(&paths)?, &name, &command),
+        Command::Stop { name } => containers::stop(&Ctx::new(&paths)?, &name),
     }
 }
 

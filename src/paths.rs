@@ -101,6 +101,15 @@ impl HostPaths {
         under(&self.root, absolute.strip_prefix("/").unwrap_or(absolute))
     }
 
+    /// How the target system will see `path` (under the root): the path
+    /// with the root prefix removed.
+    pub fn in_target(&self, path: &Path) -> PathBuf {
+        match path.strip_prefix(&self.root) {
+            Ok(rel) => Path::new("/").join(rel),
+            Err(_) => path.to_path_buf(),
+        }
+    }
+
     /// True when the host is image-based (rpm-ostree).
     pub fn is_ostree_booted(&self) -> bool {
         under(&self.root, "run/ostree-booted").exists()

@@ -1,7 +1,8 @@
 //! `/exports` templates: `$VAR` and `${VAR}` references, `$$` for a literal
 //! `$`, and the variables the tool itself provides.
 
-use std::collections::BTreeSet;
+use anyhow::{bail, Result};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Variables the tool always sets; `--set` cannot override them.
 pub const SET_BY_TOOL: &[&str] = &[
@@ -108,9 +109,156 @@ pub fn variables(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// What kind of file a template renders into, which decides what a value
+/// may contain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// JSON: inside a string literal a value may not contain `"`, `\` or
+    /// control characters.
+    Json,
+    /// One directive a line (systemd units, tmpfiles.d): no newlines.
+    Lines,
+    /// Free text (host files): anything goes.
+    Text,
+}
+
+/// Renders `text` with `values`; `file` names the template in errors.
+pub fn render(
+    text: &str,
+    values: &BTreeMap<String, String>,
+    kind: Kind,
+    file: &str,
+) -> Result<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    for piece in pieces(text) {
+        match piece {
+            Piece::Text(t) => {
+                if kind == Kind::Json {
+                    in_string = json_string_state(t, in_string);
+                }
+                out.push_str(t);
+            }
+            Piece::Var(v) => {
+                let Some(value) = values.get(v) else {
+                    bail!("{file}: variable {v} has no value; set it with --set {v}=VALUE");
+                };
+                match kind {
+                    Kind::Json
+                        if in_string
+                            && value
+                                .chars()
+                                .any(|c| c == '"' || c == '\\' || c.is_control()) =>
+                    {
+                        bail!("{file}: the value of {v} would break the JSON string it goes into (it has a quote, backslash or control character)")
+                    }
+                    Kind::Lines if value.contains(['\n', '\r']) => {
+                        bail!("{file}: the value of {v} has a newline, which would break the file")
+                    }
+                    _ => out.push_str(value),
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a JSON text ends inside a string literal, given where it starts.
+fn json_string_state(text: &str, mut in_string: bool) -> bool {
+    let mut escaped = false;
+    for c in text.chars() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        }
+    }
+    in_string
+}
+
+/// Resolves values that refer to other values (`PIDFILE=$RUN_DIRECTORY/...`),
+/// in `Text` mode, a few rounds deep.
+pub fn resolve(values: &mut BTreeMap<String, String>) -> Result<()> {
+    for _ in 0..4 {
+        let snapshot = values.clone();
+        let mut changed = false;
+        for (k, v) in values.iter_mut() {
+            if v.contains('$') {
+                let r = render(v, &snapshot, Kind::Text, &format!("value of {k}"))?;
+                changed |= r != *v;
+                *v = r;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn vals(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn render_replaces_and_names_the_missing_variable() {
+        let v = vals(&[("A", "1"), ("B", "two")]);
+        assert_eq!(
+            render("$A-${B}$$A", &v, Kind::Text, "f").unwrap(),
+            "1-two$A"
+        );
+        assert_eq!(
+            render("x=$C", &v, Kind::Text, "/exports/service.template")
+                .unwrap_err()
+                .to_string(),
+            "/exports/service.template: variable C has no value; set it with --set C=VALUE"
+        );
+    }
+
+    #[test]
+    fn values_that_would_break_their_file_are_refused() {
+        let v = vals(&[("Q", "a\"b"), ("N", "a\nb"), ("OK", "fine")]);
+        let json = |t| render(t, &v, Kind::Json, "config.json.template");
+        assert!(json(r#"{"x": "$Q"}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("value of Q would break the JSON string"));
+        assert!(json(r#"{"x": "$N"}"#).is_err());
+        assert_eq!(
+            json(r#"{"x": "$OK", "y": [$OK]}"#).unwrap(),
+            r#"{"x": "fine", "y": [fine]}"#
+        );
+        assert_eq!(json(r#"{"x": "\"$OK\""}"#).unwrap(), r#"{"x": "\"fine\""}"#);
+        assert!(render("ExecStart=$N", &v, Kind::Lines, "u")
+            .unwrap_err()
+            .to_string()
+            .contains("newline"));
+        assert_eq!(render("$N", &v, Kind::Text, "h").unwrap(), "a\nb");
+    }
+
+    #[test]
+    fn values_refer_to_values() {
+        let mut v = vals(&[
+            ("RUN_DIRECTORY", "/run"),
+            ("NAME", "g"),
+            ("PIDFILE", "$RUN_DIRECTORY/container-$NAME.pid"),
+        ]);
+        resolve(&mut v).unwrap();
+        assert_eq!(v["PIDFILE"], "/run/container-g.pid");
+    }
 
     #[test]
     fn both_forms_and_the_literal_dollar() {

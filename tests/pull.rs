@@ -563,7 +563,7 @@ fn images_tag_info_delete_and_prune() {
         .take_while(|l| l.starts_with("  "))
         .map(str::trim)
         .collect();
-    assert_eq!(must, ["RECEIVER"], "{info}");
+    assert_eq!(must, ["GREETING"], "{info}");
     assert!(
         info.contains("overridable with --set:\n  PORT: 8081\n"),
         "{info}"

@@ -43,19 +43,21 @@ fn entry(path: &str, mode: &str, text: &str) -> String {
 }
 
 fn greeter_layer(manifest: &str, extra: &str) -> Layer {
+    greeter_layer_with(
+        manifest,
+        &greeter_file("exports/config.json.template"),
+        extra,
+    )
+}
+
+fn greeter_layer_with(manifest: &str, config: &str, extra: &str) -> Layer {
     let mut spec = String::from("d exports\n");
     spec.push_str(&entry("usr/bin/greet", "0755", &greeter_file("greet.sh")));
     spec.push_str(&entry("exports/manifest.json", "0644", manifest));
-    for t in [
-        "config.json.template",
-        "service.template",
-        "tmpfiles.template",
-    ] {
-        spec.push_str(&entry(
-            &format!("exports/{t}"),
-            "0644",
-            &greeter_file(&format!("exports/{t}")),
-        ));
+    spec.push_str(&entry("exports/config.json.template", "0644", config));
+    for t in ["service.template", "tmpfiles.template"] {
+        let text = greeter_file(&format!("exports/{t}"));
+        spec.push_str(&entry(&format!("exports/{t}"), "0644", &text));
     }
     spec.push_str(extra);
     Layer::parse(&spec, Compression::Gzip)
@@ -86,16 +88,36 @@ pub fn greeter() -> Image {
     )
 }
 
-/// The greeter with no default for `RECEIVER`: install needs `--set RECEIVER=`.
+/// The greeter needing `GREETING`, which has no default: install (or a
+/// rebase onto it) needs `--set GREETING=`.
 pub fn greeter_needs_var() -> Image {
-    let manifest = r#"{ "version": "1.0", "defaultValues": { "PORT": "8081" } }"#;
+    let manifest =
+        r#"{ "version": "1.0", "defaultValues": { "RECEIVER": "world", "PORT": "8081" } }"#;
+    let config = greeter_file("exports/config.json.template")
+        .replace("\"PORT=$PORT\"", "\"PORT=$PORT\", \"GREETING=$GREETING\"");
     Image::new(
         vec![
             busybox_layer(Compression::Gzip),
-            greeter_layer(manifest, ""),
+            greeter_layer_with(manifest, &config, ""),
         ],
         greeter_config("1.0"),
     )
+}
+
+/// The greeter with its config.json.template replaced by `config`.
+pub fn greeter_with_config(config: &str) -> Image {
+    Image::new(
+        vec![
+            busybox_layer(Compression::Gzip),
+            greeter_layer_with(&greeter_file("exports/manifest.json"), config, ""),
+        ],
+        greeter_config("1.0"),
+    )
+}
+
+/// The text of a file of contrib/greeter.
+pub fn greeter_text(name: &str) -> String {
+    greeter_file(name)
 }
 
 /// The greeter with host files: a plain file mentioning `$RECEIVER` (copied

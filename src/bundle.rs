@@ -1,0 +1,473 @@
+//! Renders a deployment from a checked-out image: template values, the OCI
+//! runtime `config.json` (from the image's template, its `config.json`, or
+//! generated from the image config), the systemd unit, the tmpfiles.d file
+//! and the host files of `/exports/hostfs`.
+
+use crate::exports::Manifest;
+use crate::template::{self, Kind};
+use anyhow::{anyhow, bail, Context, Result};
+use oci_spec::runtime::Spec;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// The unit used when the image has no `service.template`.
+///
+/// `Type=forking` with `runc run -d --pid-file`: systemd learns the
+/// container's init from the pid file and, being the reaper of the
+/// detached process, sees it exit, so a crash triggers `Restart=`.
+/// `--systemd-cgroup` puts the container in its own scope, out of reach of
+/// the service's `KillMode`, so stop sends TERM through the runtime, and
+/// `ExecStopPost` deletes the runtime state after every stop, crash or
+/// `systemctl kill`. `ExecStartPre` clears state a hard crash left behind.
+/// `Type=notify` would need every image to send READY=1, which most do not.
+pub const DEFAULT_UNIT: &str = "[Unit]
+Description=System container $NAME
+
+[Service]
+Type=forking
+PIDFile=$PIDFILE
+ExecStartPre=$EXEC_STARTPRE
+ExecStart=$EXEC_START
+ExecStop=$EXEC_STOP
+ExecStopPost=$EXEC_STOPPOST
+Restart=on-failure
+WorkingDirectory=$DESTDIR
+
+[Install]
+WantedBy=multi-user.target
+";
+
+/// Every capability, for `$ALL_PROCESS_CAPABILITIES` (a JSON list body).
+const ALL_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// What the tool sets for a deployment, whatever the image or `--set` say.
+pub struct Fixed<'a> {
+    pub name: &'a str,
+    /// The slot directory as the target system sees it.
+    pub destdir: &'a str,
+    pub runtime: &'a str,
+    pub image_name: &'a str,
+    pub image_id: &'a str,
+}
+
+/// A fresh random UUID from the kernel.
+pub fn new_uuid() -> Result<String> {
+    Ok(std::fs::read_to_string("/proc/sys/kernel/random/uuid")
+        .context("reading a UUID from /proc/sys/kernel/random/uuid")?
+        .trim()
+        .to_string())
+}
+
+/// Computes every template value: manifest defaults, then tool defaults,
+/// then `stored` (an update keeps the previous values, UUID included), then
+/// `--set`, then what the tool always sets.
+pub fn values(
+    manifest: &Manifest,
+    stored: &BTreeMap<String, String>,
+    set: &[(String, String)],
+    fixed: &Fixed,
+) -> Result<BTreeMap<String, String>> {
+    for (k, _) in set {
+        if template::SET_BY_TOOL.contains(&k.as_str()) {
+            bail!("--set {k}=...: {k} is set by the tool and cannot be changed");
+        }
+    }
+    let mut v = manifest.default_values.clone();
+    let caps = ALL_CAPS
+        .iter()
+        .map(|c| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let atomic = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "atomic".into());
+    for (k, d) in [
+        ("RUN_DIRECTORY", "/run".to_string()),
+        ("STATE_DIRECTORY", "/var/lib".to_string()),
+        ("CONF_DIRECTORY", "/etc".to_string()),
+        ("PIDFILE", "$RUN_DIRECTORY/container-$NAME.pid".to_string()),
+        ("ALL_PROCESS_CAPABILITIES", caps),
+        ("RUNTIME", fixed.runtime.to_string()),
+        ("ATOMIC", atomic),
+    ] {
+        v.entry(k.to_string()).or_insert(d);
+    }
+    if !v.contains_key("UUID") && !stored.contains_key("UUID") {
+        v.insert("UUID".into(), new_uuid()?);
+    }
+    for (k, val) in stored {
+        if !template::SET_BY_TOOL.contains(&k.as_str()) {
+            v.insert(k.clone(), val.clone());
+        }
+    }
+    v.extend(set.iter().cloned());
+    let r = fixed.runtime;
+    let n = fixed.name;
+    // SAFETY: getuid/getgid cannot fail.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    for (k, val) in [
+        ("NAME", n.to_string()),
+        ("DESTDIR", fixed.destdir.to_string()),
+        ("EXEC_STARTPRE", format!("-{r} delete --force {n}")),
+        (
+            "EXEC_START",
+            format!("{r} --systemd-cgroup run -d --pid-file $PIDFILE {n}"),
+        ),
+        ("EXEC_STOP", format!("-{r} kill {n} TERM")),
+        ("EXEC_STOPPOST", format!("{r} delete --force {n}")),
+        ("HOST_UID", uid.to_string()),
+        ("HOST_GID", gid.to_string()),
+        ("IMAGE_NAME", fixed.image_name.to_string()),
+        ("IMAGE_ID", fixed.image_id.to_string()),
+    ] {
+        v.insert(k.to_string(), val);
+    }
+    template::resolve(&mut v)?;
+    Ok(v)
+}
+
+/// A file or directory to place on the host.
+#[derive(Debug, Clone)]
+pub struct HostFile {
+    /// Absolute path on the target system.
+    pub path: PathBuf,
+    /// The image's own path, before renames (`/etc/x`).
+    pub image_path: String,
+    pub mode: u32,
+    pub kind: HostKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum HostKind {
+    Dir,
+    File(Vec<u8>),
+    /// Hard link to this file of the deployment (`useLinks`).
+    Link(PathBuf),
+    Symlink(PathBuf),
+}
+
+/// Everything a deployment writes besides its rootfs.
+pub struct Rendered {
+    pub config: String,
+    pub unit: Option<String>,
+    pub tmpfiles: Option<String>,
+    pub host_files: Vec<HostFile>,
+}
+
+fn read_optional(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Renders config.json, unit, tmpfiles and host files for a checkout.
+pub fn render(
+    rootfs: &Path,
+    image_config: &Value,
+    manifest: &Manifest,
+    values: &BTreeMap<String, String>,
+) -> Result<Rendered> {
+    let exports = rootfs.join("exports");
+    let config = if let Some(t) = read_optional(&exports.join("config.json.template"))? {
+        template::render(&t, values, Kind::Json, "/exports/config.json.template")?
+    } else if let Some(c) = read_optional(&exports.join("config.json"))? {
+        c
+    } else {
+        generate_config(image_config, &values["NAME"])?
+    };
+    validate_config(&config)?;
+    let unit = if manifest.no_container_service {
+        None
+    } else {
+        let t = read_optional(&exports.join("service.template"))?;
+        let t = t.as_deref().unwrap_or(DEFAULT_UNIT);
+        Some(template::render(
+            t,
+            values,
+            Kind::Lines,
+            "/exports/service.template",
+        )?)
+    };
+    let tmpfiles = read_optional(&exports.join("tmpfiles.template"))?
+        .map(|t| template::render(&t, values, Kind::Lines, "/exports/tmpfiles.template"))
+        .transpose()?;
+    let host_files = host_files(&exports.join("hostfs"), manifest, values)?;
+    Ok(Rendered {
+        config,
+        unit,
+        tmpfiles,
+        host_files,
+    })
+}
+
+/// Parses and checks a rendered config.json: a valid OCI runtime config
+/// whose root is `rootfs`, read-only.
+pub fn validate_config(config: &str) -> Result<()> {
+    let spec: Spec = serde_json::from_str(config)
+        .context("config.json is not a valid OCI runtime configuration")?;
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| anyhow!("config.json has no root"))?;
+    if root.path() != Path::new("rootfs") {
+        bail!(
+            "config.json: root.path must be \"rootfs\", not {:?}",
+            root.path()
+        );
+    }
+    if root.readonly() != Some(true) {
+        bail!("config.json: root.readonly must be true: a system container's root is read-only");
+    }
+    Ok(())
+}
+
+/// A config.json for an image without one, per the OCI image-to-runtime
+/// conversion: Entrypoint+Cmd, Env, WorkingDir, User; read-only root, no
+/// new privileges, the usual namespaces except the network (a service
+/// without its own network setup uses the host's).
+pub fn generate_config(image_config: &Value, name: &str) -> Result<String> {
+    let c = &image_config["config"];
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut args = strings(&c["Entrypoint"]);
+    args.extend(strings(&c["Cmd"]));
+    if args.is_empty() {
+        bail!(
+            "the image has neither /exports/config.json.template nor an Entrypoint or Cmd to run"
+        );
+    }
+    let mut env = strings(&c["Env"]);
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    }
+    let (uid, gid) = match c["User"].as_str().unwrap_or("") {
+        "" => (0, 0),
+        u => {
+            let (user, group) = u.split_once(':').unwrap_or((u, ""));
+            let uid: u32 = user
+                .parse()
+                .map_err(|_| anyhow!("image user {u:?}: only numeric users are supported"))?;
+            (uid, group.parse().unwrap_or(uid))
+        }
+    };
+    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    let spec = json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": {"uid": uid, "gid": gid},
+            "args": args,
+            "env": env,
+            "cwd": c["WorkingDir"].as_str().filter(|w| !w.is_empty()).unwrap_or("/"),
+            "noNewPrivileges": true,
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]
+        },
+        "root": {"path": "rootfs", "readonly": true},
+        "hostname": name,
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]},
+            {"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=755"]}
+        ],
+        "linux": {
+            "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+            "maskedPaths": ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+            "readonlyPaths": ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+        }
+    });
+    Ok(serde_json::to_string_pretty(&spec)?)
+}
+
+/// Applies `renameFiles` to each component of `rel`; a rename may not leave
+/// its directory.
+fn rename(rel: &Path, manifest: &Manifest, values: &BTreeMap<String, String>) -> Result<PathBuf> {
+    let mut out = PathBuf::from("/");
+    for c in rel.components() {
+        let c = c.as_os_str().to_string_lossy();
+        match manifest.rename_files.get(c.as_ref()) {
+            Some(to) => {
+                let to = template::render(
+                    to,
+                    values,
+                    Kind::Lines,
+                    "renameFiles of /exports/manifest.json",
+                )?;
+                if to.is_empty() || to == "." || to == ".." || to.contains('/') {
+                    bail!("renameFiles maps {c} to {to:?}, which leaves the host root or its directory");
+                }
+                out.push(to);
+            }
+            None => out.push(c.as_ref()),
+        }
+    }
+    Ok(out)
+}
+
+/// The host files of `/exports/hostfs`, renamed and rendered.
+pub fn host_files(
+    hostfs: &Path,
+    manifest: &Manifest,
+    values: &BTreeMap<String, String>,
+) -> Result<Vec<HostFile>> {
+    let mut out = Vec::new();
+    if !hostfs.is_dir() {
+        return Ok(out);
+    }
+    let mut stack = vec![hostfs.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .collect::<std::io::Result<_>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let src = e.path();
+            let rel = src.strip_prefix(hostfs).unwrap();
+            let image_path = format!("/{}", rel.display());
+            let path = rename(rel, manifest, values)?;
+            let meta = std::fs::symlink_metadata(&src)?;
+            let mode = meta.permissions().mode() & 0o7777;
+            let kind = if meta.is_dir() {
+                stack.push(src.clone());
+                HostKind::Dir
+            } else if meta.file_type().is_symlink() {
+                HostKind::Symlink(std::fs::read_link(&src)?)
+            } else if manifest.installed_files_template.contains(&image_path) {
+                let text = std::fs::read_to_string(&src)
+                    .with_context(|| format!("reading template {image_path}"))?;
+                let file = format!("/exports/hostfs{image_path}");
+                HostKind::File(template::render(&text, values, Kind::Text, &file)?.into_bytes())
+            } else if manifest.use_links {
+                HostKind::Link(src.clone())
+            } else {
+                HostKind::File(
+                    std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?,
+                )
+            };
+            out.push(HostFile {
+                path,
+                image_path,
+                mode,
+                kind,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_config_runs_the_image_command_read_only() {
+        let image = json!({"config": {"Entrypoint": ["/bin/sh", "-c"], "Cmd": ["echo hi"], "Env": ["A=1"], "WorkingDir": "/srv", "User": "7:8"}});
+        let c = generate_config(&image, "plain").unwrap();
+        validate_config(&c).unwrap();
+        let v: Value = serde_json::from_str(&c).unwrap();
+        assert_eq!(v["process"]["args"], json!(["/bin/sh", "-c", "echo hi"]));
+        assert_eq!(v["process"]["cwd"], "/srv");
+        assert_eq!(v["process"]["user"], json!({"uid": 7, "gid": 8}));
+        assert_eq!(v["process"]["noNewPrivileges"], true);
+        assert_eq!(v["root"], json!({"path": "rootfs", "readonly": true}));
+    }
+
+    #[test]
+    fn a_writable_root_is_refused() {
+        let mut v: Value = serde_json::from_str(
+            &generate_config(&json!({"config": {"Cmd": ["x"]}}), "n").unwrap(),
+        )
+        .unwrap();
+        v["root"]["readonly"] = false.into();
+        let err = validate_config(&v.to_string()).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "config.json: root.readonly must be true: a system container's root is read-only"
+        );
+        v["root"] = json!({"path": "/", "readonly": true});
+        assert!(validate_config(&v.to_string())
+            .unwrap_err()
+            .to_string()
+            .contains("root.path must be \"rootfs\""));
+    }
+
+    #[test]
+    fn renames_apply_per_component_and_stay_inside() {
+        let m = Manifest {
+            rename_files: [
+                ("inst.conf".to_string(), "inst-$NAME.conf".to_string()),
+                ("bad".to_string(), "../../x".to_string()),
+            ]
+            .into(),
+            ..Manifest::default()
+        };
+        let v: BTreeMap<String, String> = [("NAME".to_string(), "g".to_string())].into();
+        assert_eq!(
+            rename(Path::new("etc/inst.conf"), &m, &v).unwrap(),
+            Path::new("/etc/inst-g.conf")
+        );
+        assert!(rename(Path::new("etc/bad"), &m, &v)
+            .unwrap_err()
+            .to_string()
+            .contains("leaves the host root"));
+    }
+}

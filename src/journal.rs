@@ -1,0 +1,202 @@
+//! Undo journal of a mutating operation: each change is recorded (on disk,
+//! before the next step) with how to undo it, so a failure undoes what the
+//! operation wrote and a crash is undone by the next command on the same
+//! container, which then starts from the old deployment, whole.
+
+use crate::paths::HostPaths;
+use crate::systemd::Systemd;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// One recorded change and how to undo it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Step {
+    /// A file or symlink that did not exist: remove it.
+    Created(PathBuf),
+    /// A directory that did not exist: remove it if empty.
+    CreatedDir(PathBuf),
+    /// A directory tree that did not exist: remove it whole.
+    CreatedTree(PathBuf),
+    /// A file that was replaced or removed; the old one is kept at `backup`.
+    Replaced { path: PathBuf, backup: PathBuf },
+    /// A symlink that pointed at `target` (or did not exist) before.
+    Link {
+        path: PathBuf,
+        target: Option<PathBuf>,
+    },
+    /// A unit that was enabled: disable it.
+    Enabled(String),
+    /// A unit that was started: stop it.
+    Started(String),
+    /// A unit that was stopped: start it again.
+    Stopped(String),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    operation: String,
+    steps: Vec<Step>,
+}
+
+/// The journal of one operation on one container.
+pub struct Journal {
+    path: PathBuf,
+    backups: PathBuf,
+    record: Record,
+}
+
+fn journal_path(paths: &HostPaths, name: &str) -> PathBuf {
+    paths.checkout_root().join(format!(".{name}.journal"))
+}
+
+/// Environment variable naming a step at which to fail (`STEP`) or to kill
+/// the process (`STEP:crash`): a test-only fault injector for the crash
+/// safety tests, since a crash cannot be caused for real at a given step.
+pub const ENV_FAILPOINT: &str = "ATOMIC_FAILPOINT";
+
+/// Fails (or crashes) here when `ATOMIC_FAILPOINT` names `step`.
+pub fn failpoint(step: &str) -> Result<()> {
+    let Ok(want) = std::env::var(ENV_FAILPOINT) else {
+        return Ok(());
+    };
+    if want == format!("{step}:crash") {
+        // SAFETY: sending SIGKILL to ourselves.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    }
+    if want == step {
+        anyhow::bail!("failpoint {step}");
+    }
+    Ok(())
+}
+
+impl Journal {
+    /// Starts the journal of `operation` on `name`.
+    pub fn begin(paths: &HostPaths, name: &str, operation: &str) -> Result<Journal> {
+        let j = Journal {
+            path: journal_path(paths, name),
+            backups: paths.checkout_root().join(format!(".{name}.backup")),
+            record: Record {
+                operation: operation.to_string(),
+                steps: Vec::new(),
+            },
+        };
+        j.save()?;
+        Ok(j)
+    }
+
+    fn save(&self) -> Result<()> {
+        let tmp = self.path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(&self.record)?)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &self.path)
+            .with_context(|| format!("writing {}", self.path.display()))
+    }
+
+    /// Records a change that has been made.
+    pub fn push(&mut self, step: Step) -> Result<()> {
+        self.record.steps.push(step);
+        self.save()
+    }
+
+    /// Moves `path` aside into the backups, recording how to put it back.
+    pub fn set_aside(&mut self, path: &Path) -> Result<()> {
+        std::fs::create_dir_all(&self.backups)?;
+        let backup = self.backups.join(self.record.steps.len().to_string());
+        std::fs::rename(path, &backup)
+            .or_else(|_| std::fs::copy(path, &backup).and_then(|_| std::fs::remove_file(path)))
+            .with_context(|| format!("moving {} aside", path.display()))?;
+        self.push(Step::Replaced {
+            path: path.to_path_buf(),
+            backup,
+        })
+    }
+
+    /// Whether this operation stopped `unit`.
+    pub fn stopped(&self, unit: &str) -> bool {
+        self.record
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::Stopped(u) if u == unit))
+    }
+
+    /// The operation succeeded: forget the journal and the backups.
+    pub fn commit(self) -> Result<()> {
+        let _ = std::fs::remove_dir_all(&self.backups);
+        std::fs::remove_file(&self.path)
+            .with_context(|| format!("removing {}", self.path.display()))
+    }
+
+    /// Undoes every recorded change, newest first, as far as possible.
+    pub fn undo(self, systemd: Option<&Systemd>) {
+        for step in self.record.steps.iter().rev() {
+            if let Err(e) = undo_step(step, systemd) {
+                eprintln!("warning: undoing {step:?}: {e:#}");
+            }
+        }
+        if let Some(s) = systemd {
+            let _ = s.reload();
+        }
+        let _ = std::fs::remove_dir_all(&self.backups);
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn undo_step(step: &Step, systemd: Option<&Systemd>) -> Result<()> {
+    let gone = |r: std::io::Result<()>| match r {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    };
+    match step {
+        Step::Created(p) => gone(std::fs::remove_file(p))?,
+        Step::CreatedDir(p) => {
+            let _ = std::fs::remove_dir(p);
+        }
+        Step::CreatedTree(p) => gone(std::fs::remove_dir_all(p))?,
+        Step::Replaced { path, backup } => {
+            if backup.exists() {
+                let _ = std::fs::remove_file(path);
+                std::fs::rename(backup, path)?;
+            }
+        }
+        Step::Link { path, target } => match target {
+            Some(t) => crate::deploy::point_link(path, t)?,
+            None => gone(std::fs::remove_file(path))?,
+        },
+        Step::Enabled(u) => {
+            if let Some(s) = systemd {
+                s.disable(u)?;
+            }
+        }
+        Step::Started(u) => {
+            if let Some(s) = systemd {
+                s.stop(u)?;
+            }
+        }
+        Step::Stopped(u) => {
+            if let Some(s) = systemd {
+                s.reload()?;
+                s.start(u)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Undoes an operation on `name` that a crash interrupted, if any.
+pub fn recover(paths: &HostPaths, name: &str, systemd: Option<&Systemd>) -> Result<()> {
+    let path = journal_path(paths, name);
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Ok(());
+    };
+    let record: Record = serde_json::from_slice(&bytes)
+        .with_context(|| format!("reading the journal {}", path.display()))?;
+    eprintln!("undoing an interrupted {} of {name}", record.operation);
+    Journal {
+        path,
+        backups: paths.checkout_root().join(format!(".{name}.backup")),
+        record,
+    }
+    .undo(systemd);
+    Ok(())
+}

@@ -1,0 +1,446 @@
+//! System containers under a real systemd (the sandbox) and runc: install,
+//! update, rollback, uninstall, list, run and stop of the greeter.
+
+mod bench;
+
+use bench::sandbox::Sandbox;
+use bench::{fixtures, require_root};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+/// Connects to the greeter on `port` (retrying while it starts) and returns its line.
+fn greet(port: u16) -> String {
+    let start = Instant::now();
+    loop {
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut line = String::new();
+            if BufReader::new(s).read_line(&mut line).is_ok() && !line.is_empty() {
+                return line.trim_end().to_string();
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "nothing answers on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn closed(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_err()
+}
+
+struct Sb(&'static Sandbox);
+
+impl Sb {
+    fn atomic(&self, args: &[&str]) -> Output {
+        bench::run(self.0.atomic().args(args))
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.atomic(args);
+        assert!(
+            out.status.success(),
+            "atomic {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.atomic(args);
+        assert!(
+            !out.status.success(),
+            "atomic {args:?} succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+    fn exists(&self, p: &str) -> bool {
+        std::fs::symlink_metadata(self.0.path(p)).is_ok()
+    }
+    fn info(&self, name: &str) -> Value {
+        let p = self
+            .0
+            .path(&format!("/var/lib/containers/atomic/{name}/info"));
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    }
+    fn link(&self, name: &str) -> String {
+        std::fs::read_link(self.0.path(&format!("/var/lib/containers/atomic/{name}")))
+            .unwrap()
+            .display()
+            .to_string()
+    }
+    fn runc_list(&self) -> String {
+        self.0.check(&["runc", "list", "-q"])
+    }
+}
+
+fn sandbox() -> Option<Sb> {
+    require_root().then(|| Sb(Sandbox::shared()))
+}
+
+#[test]
+fn greeter_install_update_rollback_rebase_uninstall() {
+    let Some(sb) = sandbox() else { return };
+    let dir = sb.0.tempdir();
+    let greeter = format!("oci:{}:1.0", dir.path().join("greeter").display());
+    fixtures::greeter().write_oci(&dir.path().join("greeter"), "1.0");
+    fixtures::greeter_needs_var().write_oci(&dir.path().join("needs"), "1.0");
+    let receiver = format!("receiver-{}", std::process::id());
+
+    sb.ok(&[
+        "install",
+        "--system",
+        "--name",
+        "greeter",
+        "--set",
+        &format!("RECEIVER={receiver}"),
+        &greeter,
+    ]);
+    assert_eq!(sb.link("greeter"), "greeter.0");
+    assert_eq!(sb.0.unit_state("greeter.service"), "active");
+    let info = sb.info("greeter");
+    let uuid = info["values"]["UUID"].as_str().unwrap().to_string();
+    for key in [
+        "image",
+        "revision",
+        "ostree-commit",
+        "created",
+        "values",
+        "has-container-service",
+        "installed-files",
+        "installed-files-checksum",
+        "installed-files-template",
+        "rename-installed-files",
+        "rpm-installed",
+        "system-package",
+        "runtime",
+    ] {
+        assert!(info.get(key).is_some(), "info has no {key}: {info}");
+    }
+    assert_eq!(info["image"], "greeter:1.0");
+    let unit = std::fs::read_to_string(sb.0.path("/etc/systemd/system/greeter.service")).unwrap();
+    assert!(
+        unit.contains("WorkingDirectory=/var/lib/containers/atomic/greeter.0\n"),
+        "{unit}"
+    );
+    assert!(
+        unit.contains("PIDFile=/run/container-greeter.pid\n"),
+        "{unit}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(sb.0.path("/var/lib/containers/atomic/greeter.0/greeter.service"))
+            .unwrap(),
+        unit,
+        "the slot keeps a copy of the unit"
+    );
+    assert_eq!(
+        std::fs::read_to_string(sb.0.path("/etc/tmpfiles.d/greeter.conf")).unwrap(),
+        "d /run/greeter-greeter 0755 root root -\n"
+    );
+    assert!(
+        sb.exists("/run/greeter-greeter"),
+        "systemd-tmpfiles --create ran"
+    );
+    let hello = format!("Hi {receiver} from container greeter with UUID={uuid}");
+    assert_eq!(greet(8081), hello);
+
+    sb.ok(&["containers", "update", "greeter", "--set", "PORT=8082"]);
+    assert_eq!(sb.link("greeter"), "greeter.1");
+    assert_eq!(
+        greet(8082),
+        hello,
+        "same receiver and UUID after the update"
+    );
+    assert!(closed(8081));
+    assert_eq!(
+        sb.ok(&["containers", "update", "greeter", "--set", "PORT=8082"]),
+        "Latest version already installed.\n"
+    );
+
+    sb.ok(&["containers", "rollback", "greeter"]);
+    assert_eq!(sb.link("greeter"), "greeter.0");
+    assert_eq!(greet(8081), hello);
+    sb.ok(&["containers", "rollback", "greeter"]);
+    assert_eq!(sb.link("greeter"), "greeter.1");
+    assert_eq!(greet(8082), hello);
+
+    let needs = format!("oci:{}:1.0", dir.path().join("needs").display());
+    let err = sb.fails(&["containers", "update", "greeter", "--rebase", &needs]);
+    assert!(err.contains("variable GREETING has no value"), "{err}");
+    assert_eq!(sb.link("greeter"), "greeter.1", "nothing changed");
+    assert_eq!(greet(8082), hello, "still answering");
+
+    let list: Value = serde_json::from_str(&sb.ok(&["containers", "list", "--json"])).unwrap();
+    let me = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "greeter")
+        .unwrap()
+        .clone();
+    assert_eq!(me["state"], "running");
+    assert_eq!(me["backend"], "ostree");
+    assert_eq!(me["command"], "/usr/bin/greet");
+
+    sb.ok(&["uninstall", "greeter"]);
+    for p in [
+        "/etc/systemd/system/greeter.service",
+        "/etc/tmpfiles.d/greeter.conf",
+        "/var/lib/containers/atomic/greeter",
+        "/var/lib/containers/atomic/greeter.0",
+        "/var/lib/containers/atomic/greeter.1",
+        "/etc/systemd/system/multi-user.target.wants/greeter.service",
+    ] {
+        assert!(!sb.exists(p), "{p} is left behind");
+    }
+    assert!(
+        !sb.runc_list().contains("greeter"),
+        "runc state left behind"
+    );
+    let load =
+        sb.0.check(&["systemctl", "show", "-p", "LoadState", "greeter.service"]);
+    assert_eq!(load.trim(), "LoadState=not-found");
+    assert!(closed(8082));
+}
+
+#[test]
+fn host_files_are_placed_kept_when_edited_and_removed() {
+    let Some(sb) = sandbox() else { return };
+    let dir = sb.0.tempdir();
+    let image = format!("oci:{}:1.0", dir.path().join("hostfs").display());
+    fixtures::greeter_hostfs().write_oci(&dir.path().join("hostfs"), "1.0");
+    sb.ok(&[
+        "install",
+        "--system",
+        "--name",
+        "hostfs",
+        "--set",
+        "PORT=8091",
+        &image,
+    ]);
+    let read = |p: &str| std::fs::read_to_string(sb.0.path(p)).unwrap();
+    assert_eq!(
+        read("/etc/greeter/plain.conf"),
+        "receiver=$RECEIVER\n",
+        "plain files are copied as they are"
+    );
+    assert_eq!(
+        read("/etc/greeter/greeting.conf"),
+        "greeting for world on port 8091\n"
+    );
+    assert_eq!(read("/etc/greeter/instance-hostfs.conf"), "instance\n");
+    assert!(sb.0.path("/etc/greeter/conf.d").is_dir());
+    let info = sb.info("hostfs");
+    let sums = info["installed-files-checksum"].as_object().unwrap();
+    let mut files: Vec<&String> = sums.keys().collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "/etc/greeter/greeting.conf",
+            "/etc/greeter/instance-hostfs.conf",
+            "/etc/greeter/plain.conf"
+        ]
+    );
+
+    std::fs::write(
+        sb.0.path("/etc/greeter/plain.conf"),
+        "edited by the admin\n",
+    )
+    .unwrap();
+    let out = sb.ok(&["containers", "update", "hostfs", "--set", "RECEIVER=moon"]);
+    assert!(
+        out.contains("keeping /etc/greeter/plain.conf: it was changed since it was installed"),
+        "{out}"
+    );
+    assert_eq!(read("/etc/greeter/plain.conf"), "edited by the admin\n");
+    assert_eq!(
+        read("/etc/greeter/greeting.conf"),
+        "greeting for moon on port 8091\n"
+    );
+    assert_eq!(greet(8091).split(" from").next().unwrap(), "Hi moon");
+
+    sb.ok(&["containers", "rollback", "hostfs"]);
+    assert_eq!(
+        read("/etc/greeter/greeting.conf"),
+        "greeting for world on port 8091\n"
+    );
+
+    let out = sb.ok(&["uninstall", "hostfs"]);
+    assert!(out.contains("keeping /etc/greeter/plain.conf"), "{out}");
+    assert!(!sb.exists("/etc/greeter/greeting.conf"));
+    assert!(!sb.exists("/etc/greeter/instance-hostfs.conf"));
+    assert!(
+        !sb.exists("/etc/greeter/conf.d"),
+        "the directory the tool created is gone"
+    );
+    assert_eq!(read("/etc/greeter/plain.conf"), "edited by the admin\n");
+    std::fs::remove_dir_all(sb.0.path("/etc/greeter")).unwrap();
+}
+
+#[test]
+fn list_states_match_systemd_and_update_all_rolls_back_a_failing_service() {
+    let Some(sb) = sandbox() else { return };
+    let dir = sb.0.tempdir();
+    let layout = dir.path().join("states");
+    fixtures::greeter().write_oci(&layout, "1.0");
+    let image = format!("oci:{}:1.0", layout.display());
+    sb.ok(&[
+        "install",
+        "--system",
+        "--name",
+        "st-run",
+        "--set",
+        "PORT=8101",
+        &image,
+    ]);
+    sb.ok(&[
+        "install",
+        "--system",
+        "--name",
+        "st-stop",
+        "--set",
+        "PORT=8102",
+        &image,
+    ]);
+    sb.ok(&["stop", "st-stop"]);
+    greet(8101);
+    let states = || -> Vec<(String, String)> {
+        let v: Value =
+            serde_json::from_str(&sb.ok(&["containers", "list", "--all", "--json"])).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["name"].as_str().unwrap().starts_with("st-"))
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().to_string(),
+                    c["state"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        states(),
+        [
+            ("st-run".into(), "running".into()),
+            ("st-stop".into(), "inactive".into())
+        ]
+    );
+    assert_eq!(sb.0.unit_state("st-run.service"), "active");
+    assert_eq!(sb.0.unit_state("st-stop.service"), "inactive");
+
+    // A new version of the image whose process cannot start.
+    let broken = fixtures::greeter_text("exports/config.json.template")
+        .replace("/usr/bin/greet", "/usr/bin/missing");
+    fixtures::greeter_with_config(&broken).write_oci(&layout, "1.0");
+    sb.ok(&["pull", "--storage", "ostree", &image]);
+    let out = sb.atomic(&["containers", "update", "--all"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(stdout.contains("st-run"), "{stdout}");
+    let line = stdout.lines().find(|l| l.starts_with("st-run")).unwrap();
+    assert!(line.contains("rolled back"), "{stdout}");
+    assert_eq!(sb.link("st-run"), "st-run.0", "rolled back to the old slot");
+    assert!(
+        greet(8101).starts_with("Hi world"),
+        "the old version answers again"
+    );
+
+    let line = stdout.lines().find(|l| l.starts_with("st-stop")).unwrap();
+    assert!(
+        line.contains("updated"),
+        "a stopped container updates without starting: {stdout}"
+    );
+
+    // Starting the broken version fails, and list says so.
+    let err = sb.fails(&["run", "st-stop"]);
+    assert!(err.contains("st-stop.service failed to start"), "{err}");
+    let start = Instant::now();
+    while sb.0.unit_state("st-stop.service") != "failed"
+        && start.elapsed() < Duration::from_secs(20)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        sb.0.unit_state("st-stop.service"),
+        "failed",
+        "restarts give up at the start limit"
+    );
+    assert_eq!(
+        states(),
+        [
+            ("st-run".into(), "running".into()),
+            ("st-stop".into(), "failed".into())
+        ]
+    );
+
+    // A killed container is restarted, and its old runtime state is gone.
+    let pid = |sb: &Sb| {
+        sb.0.check(&[
+            "systemctl",
+            "show",
+            "-p",
+            "MainPID",
+            "--value",
+            "st-run.service",
+        ])
+    };
+    let before = pid(&sb);
+    sb.0.check(&["systemctl", "kill", "--signal=KILL", "st-run.service"]);
+    let start = Instant::now();
+    while (pid(&sb) == before || sb.0.unit_state("st-run.service") != "active")
+        && start.elapsed() < Duration::from_secs(20)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        sb.0.unit_state("st-run.service"),
+        "active",
+        "restarted after the kill"
+    );
+    assert!(greet(8101).starts_with("Hi world"));
+    assert_eq!(
+        sb.runc_list()
+            .lines()
+            .filter(|l| l.starts_with("st-run"))
+            .count(),
+        1
+    );
+
+    for name in ["st-run", "st-stop"] {
+        sb.ok(&["uninstall", name]);
+    }
+    assert!(!sb.runc_list().contains("st-"), "no runtime state left");
+}
+
+#[test]
+fn run_executes_in_the_running_container() {
+    let Some(sb) = sandbox() else { return };
+    let dir = sb.0.tempdir();
+    fixtures::greeter().write_oci(&dir.path().join("runner"), "1.0");
+    let image = format!("oci:{}:1.0", dir.path().join("runner").display());
+    sb.ok(&[
+        "install",
+        "--system",
+        "--name",
+        "runner",
+        "--set",
+        "PORT=8111",
+        &image,
+    ]);
+    greet(8111);
+    let out = sb.ok(&["run", "runner", "cat", "/proc/1/cmdline"]);
+    assert!(out.contains("/usr/bin/greet"), "{out:?}");
+    sb.ok(&["stop", "runner"]);
+    let out = sb.ok(&["run", "runner", "echo", "one-off"]);
+    assert_eq!(out, "one-off\n");
+    sb.ok(&["uninstall", "runner"]);
+    assert!(!Path::new(&sb.0.path("/var/lib/containers/atomic/runner")).exists());
+}
