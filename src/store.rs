@@ -127,7 +127,7 @@ impl Store {
 
     /// Imports a layer in its own transaction; the ref moves only when
     /// the layer verified.
-    pub fn import_layer(&self, blob: impl Read, spec: &LayerSpec) -> Result<Imported> {
+    pub fn import_layer(&self, blob: impl Read + Send, spec: &LayerSpec) -> Result<Imported> {
         let hex = spec.digest.strip_prefix("sha256:").unwrap_or(spec.digest);
         self.repo.prepare_transaction(NONE)?;
         let result = import::import_layer(&self.repo, blob, spec).and_then(|imported| {

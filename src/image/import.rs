@@ -10,6 +10,7 @@ use ostree::prelude::*;
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::io::{BufReader, Read};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 /// What a layer import wrote.
 #[derive(Debug)]
@@ -88,50 +89,139 @@ pub struct LayerSpec<'a> {
     pub media_type: &'a str,
 }
 
-/// Imports the layer read from `blob` into `repo` (inside the caller's
-/// transaction) and returns its commit; fails, having set no ref, when the
-/// blob or its tar does not match its digests or the tar is hostile.
-pub fn import_layer(repo: &ostree::Repo, blob: impl Read, spec: &LayerSpec) -> Result<Imported> {
-    let compression = compression_of(spec.media_type)?;
+/// Chunks of decompressed layer bytes handed from the decompressing
+/// thread to the importing one.
+const CHUNK: usize = 256 * 1024;
+const CHUNKS_IN_FLIGHT: usize = 8;
+
+/// The digests and sizes of a fully read layer: (blob, tar).
+type Digests = ((String, u64), (String, u64));
+
+/// Decompresses `blob` and hashes both streams, sending the tar bytes on.
+fn decompress(
+    blob: impl Read,
+    compression: Compression,
+    tx: &SyncSender<std::io::Result<Vec<u8>>>,
+) -> std::io::Result<Digests> {
     let mut outer = Hashing::new(blob);
-    let (commit, uncompressed_size, uncompressed_digest, skipped) = {
-        let buffered = BufReader::with_capacity(256 * 1024, &mut outer);
+    let inner_digest = {
+        let buffered = BufReader::with_capacity(CHUNK, &mut outer);
         let decompressed: Box<dyn Read> = match compression {
             Compression::None => Box::new(buffered),
             Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
             Compression::Zstd => Box::new(zstd::Decoder::with_buffer(buffered)?),
         };
         let mut inner = Hashing::new(decompressed);
+        loop {
+            let mut chunk = vec![0; CHUNK];
+            let mut filled = 0;
+            while filled < CHUNK {
+                match inner.read(&mut chunk[filled..])? {
+                    0 => break,
+                    n => filled += n,
+                }
+            }
+            if filled == 0 {
+                break;
+            }
+            chunk.truncate(filled);
+            if tx.send(Ok(chunk)).is_err() {
+                // The importer stopped (it found a bad entry): no digest needed.
+                return Err(std::io::Error::other("import stopped"));
+            }
+        }
+        inner.finish()?
+    };
+    Ok((outer.finish()?, inner_digest))
+}
+
+/// Reads the chunks the decompressing thread sends.
+struct Chunks {
+    rx: Receiver<std::io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.current.len() {
+            match self.rx.recv() {
+                Ok(chunk) => {
+                    self.current = chunk?;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Imports the layer read from `blob` into `repo` (inside the caller's
+/// transaction) and returns its commit; fails, having set no ref, when the
+/// blob or its tar does not match its digests or the tar is hostile.
+///
+/// Decompression and both digests run on a second thread while this one
+/// parses the tar and writes objects, so the two halves overlap.
+pub fn import_layer(
+    repo: &ostree::Repo,
+    blob: impl Read + Send,
+    spec: &LayerSpec,
+) -> Result<Imported> {
+    let compression = compression_of(spec.media_type)?;
+    let (tx, rx) = sync_channel(CHUNKS_IN_FLIGHT);
+    std::thread::scope(|scope| {
+        let producer = scope.spawn(move || {
+            let r = decompress(blob, compression, &tx);
+            if let Err(e) = &r {
+                let _ = tx.send(Err(std::io::Error::new(e.kind(), e.to_string())));
+            }
+            r
+        });
+        let mut chunks = Chunks {
+            rx,
+            current: Vec::new(),
+            pos: 0,
+        };
         let mut writer = TreeWriter::new(repo)?;
-        {
-            let mut archive = tar::Archive::new(&mut inner);
+        let parsed = (|| -> Result<()> {
+            let mut archive = tar::Archive::new(&mut chunks);
             for entry in archive.entries().context("reading the layer tar")? {
                 let entry = entry.context("reading the layer tar")?;
                 writer.add(entry)?;
             }
+            std::io::copy(&mut chunks, &mut std::io::sink()).context("reading the layer tar")?;
+            Ok(())
+        })();
+        drop(chunks);
+        let digests = producer
+            .join()
+            .map_err(|_| anyhow!("the decompressing thread panicked"))?;
+        parsed?;
+        let ((digest, size), (uncompressed_digest, uncompressed_size)) =
+            digests.context("reading the layer blob")?;
+        if digest != spec.digest {
+            bail!(
+                "blob does not match its digest: expected {}, got {digest}",
+                spec.digest
+            );
         }
-        let (digest, size) = inner.finish().context("reading the layer tar")?;
-        let commit = writer.commit(spec, size)?;
-        (commit, size, digest, writer.skipped)
-    };
-    let (digest, size) = outer.finish().context("reading the layer blob")?;
-    if digest != spec.digest {
-        bail!(
-            "blob does not match its digest: expected {}, got {digest}",
-            spec.digest
-        );
-    }
-    if uncompressed_digest != spec.diff_id {
-        bail!(
-            "uncompressed layer does not match its diff_id: expected {}, got {uncompressed_digest}",
-            spec.diff_id
-        );
-    }
-    Ok(Imported {
-        commit,
-        size,
-        uncompressed_size,
-        skipped,
+        if uncompressed_digest != spec.diff_id {
+            bail!(
+                "uncompressed layer does not match its diff_id: expected {}, got {uncompressed_digest}",
+                spec.diff_id
+            );
+        }
+        let commit = writer.commit(spec, uncompressed_size)?;
+        Ok(Imported {
+            commit,
+            size,
+            uncompressed_size,
+            skipped: writer.skipped,
+        })
     })
 }
 
@@ -158,8 +248,6 @@ struct TreeWriter<'r> {
     repo: &'r ostree::Repo,
     root: ostree::MutableTree,
     dirmeta: HashMap<(u32, u32, u32), String>,
-    /// Regular files written so far, for hard links.
-    files: HashMap<Vec<String>, String>,
     skipped: Vec<String>,
     buf: Vec<u8>,
 }
@@ -173,7 +261,6 @@ impl<'r> TreeWriter<'r> {
             repo,
             root: ostree::MutableTree::new(),
             dirmeta: HashMap::new(),
-            files: HashMap::new(),
             skipped: Vec::new(),
             buf: vec![0; INLINE_MAX as usize],
         };
@@ -281,7 +368,6 @@ impl<'r> TreeWriter<'r> {
                     w.finish(NONE)?.to_string()
                 };
                 replace(&parent, &name, &checksum)?;
-                self.files.insert(path, checksum);
             }
             E::Symlink => {
                 let target = entry
@@ -300,7 +386,7 @@ impl<'r> TreeWriter<'r> {
                     .link_name_bytes()
                     .ok_or_else(|| anyhow!("hard link {shown} has no target"))?;
                 let target = components(&target).with_context(|| format!("hard link {shown}"))?;
-                let checksum = self.files.get(&target).cloned().ok_or_else(|| {
+                let checksum = self.file_checksum(&target).ok_or_else(|| {
                     anyhow!(
                         "hard link {shown} points to {}, which is not a file earlier in the layer",
                         target.join("/")
@@ -308,7 +394,6 @@ impl<'r> TreeWriter<'r> {
                 })?;
                 let parent = self.parent(&path)?;
                 replace(&parent, &name, &checksum)?;
-                self.files.insert(path, checksum);
             }
             E::Char | E::Block | E::Fifo => {
                 self.skipped.push(shown);
@@ -317,6 +402,22 @@ impl<'r> TreeWriter<'r> {
             _ => self.skipped.push(shown),
         }
         Ok(())
+    }
+
+    /// The content checksum of a file (not a directory) already in the tree.
+    fn file_checksum(&self, path: &[String]) -> Option<String> {
+        let (last, dirs) = path.split_last()?;
+        let mut dir = self.root.clone();
+        for c in dirs {
+            match dir.lookup(c) {
+                Ok((None, Some(sub))) => dir = sub,
+                _ => return None,
+            }
+        }
+        match dir.lookup(last) {
+            Ok((Some(checksum), None)) => Some(checksum.to_string()),
+            _ => None,
+        }
     }
 
     fn commit(&self, spec: &LayerSpec, uncompressed_size: u64) -> Result<String> {
