@@ -395,13 +395,13 @@ pub fn install(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
         .map_or_else(|| default_name(args.image), str::to_string);
     validate_name(&name)?;
     crate::journal::recover(ctx.paths, &name, ctx.systemd.as_ref())?;
-    if std::fs::symlink_metadata(ctx.link(&name)).is_ok() {
-        bail!("container {name} is already installed");
-    }
     if let Some((base, "0" | "1")) = name.rsplit_once('.') {
         if std::fs::symlink_metadata(ctx.link(base)).is_ok() {
             bail!("name {name} is a deployment slot of container {base}; choose another name");
         }
+    }
+    if std::fs::symlink_metadata(ctx.link(&name)).is_ok() {
+        bail!("container {name} is already installed");
     }
     for f in [ctx.unit_file(&name), ctx.tmpfiles_file(&name)] {
         if f.exists() {

@@ -444,3 +444,73 @@ fn run_executes_in_the_running_container() {
     sb.ok(&["uninstall", "runner"]);
     assert!(!Path::new(&sb.0.path("/var/lib/containers/atomic/runner")).exists());
 }
+
+/// Host PIDs of processes whose command line contains every one of `words`.
+fn pids_of(words: &[&str]) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            (cmd.contains("atomic")
+                && words.iter().all(|w| cmd.contains(w))
+                && !cmd.contains("nsenter"))
+            .then_some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn kill_9_during_update_then_rerun_converges() {
+    let Some(sb) = sandbox() else { return };
+    let dir = sb.0.tempdir();
+    fixtures::greeter().write_oci(&dir.path().join("crashy"), "1.0");
+    let image = format!("oci:{}:1.0", dir.path().join("crashy").display());
+    sb.ok(&[
+        "install",
+        "--system",
+        "--name",
+        "crashy",
+        "--set",
+        "PORT=8121",
+        &image,
+    ]);
+    let hello = greet(8121);
+
+    let journal = sb.0.path("/var/lib/containers/atomic/.crashy.journal");
+    let mut child =
+        sb.0.atomic()
+            .args(["containers", "update", "crashy", "--set", "PORT=8122"])
+            .spawn()
+            .unwrap();
+    let start = Instant::now();
+    while !journal.exists() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for pid in pids_of(&["containers", "update", "crashy"]) {
+        // SAFETY: kill(2) on a process of this test.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the update was killed");
+    assert!(
+        journal.exists(),
+        "killed mid-operation, the journal remains"
+    );
+
+    let out = sb.atomic(&["containers", "update", "crashy", "--set", "PORT=8122"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("undoing an interrupted update of crashy"),
+        "{err}"
+    );
+    assert_eq!(sb.link("crashy"), "crashy.1");
+    assert_eq!(greet(8122), hello);
+    assert!(!journal.exists());
+    sb.ok(&["containers", "rollback", "crashy"]);
+    assert_eq!(greet(8121), hello);
+    sb.ok(&["uninstall", "crashy"]);
+}

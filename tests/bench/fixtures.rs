@@ -124,12 +124,20 @@ pub fn greeter_text(name: &str) -> String {
 /// as is), a template listed in `installedFilesTemplate`, a file renamed by
 /// `renameFiles`, and an empty directory.
 pub fn greeter_hostfs() -> Image {
-    let manifest = r#"{
+    greeter_hostfs_renamed("instance-$NAME.conf")
+}
+
+/// [`greeter_hostfs`] with `instance.conf` renamed to `rename_to`.
+pub fn greeter_hostfs_renamed(rename_to: &str) -> Image {
+    let manifest = format!(
+        r#"{{
     "version": "1.0",
-    "defaultValues": { "RECEIVER": "world", "PORT": "8081" },
+    "defaultValues": {{ "RECEIVER": "world", "PORT": "8081" }},
     "installedFilesTemplate": [ "/etc/greeter/greeting.conf" ],
-    "renameFiles": { "instance.conf": "instance-$NAME.conf" }
-}"#;
+    "renameFiles": {{ "instance.conf": "{rename_to}" }}
+}}"#
+    );
+    let manifest = manifest.as_str();
     let extra = "d exports/hostfs\nd exports/hostfs/etc\nd exports/hostfs/etc/greeter\n\
         f exports/hostfs/etc/greeter/plain.conf = receiver=$RECEIVER\\n\n\
         f exports/hostfs/etc/greeter/greeting.conf = greeting for $RECEIVER on port $PORT\\n\n\

@@ -1,0 +1,346 @@
+//! Bad input and crashes, on a relocated root (`--root`, so no service
+//! manager): each failure is a clear error that leaves the host exactly as
+//! it was, and a crash at any step is undone by the next command, which
+//! then completes.
+
+mod bench;
+
+use bench::image::Image;
+use bench::{atomic_bin, fixtures, require_root, run};
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Host {
+    root: tempfile::TempDir,
+    images: tempfile::TempDir,
+}
+
+impl Host {
+    /// A root with the directories every system has.
+    fn new() -> Host {
+        let tmp = |p| {
+            tempfile::Builder::new()
+                .prefix(p)
+                .tempdir_in("/var/tmp")
+                .unwrap()
+        };
+        let h = Host {
+            root: tmp("atomic-root-"),
+            images: tmp("atomic-images-"),
+        };
+        for d in ["etc/systemd/system", "etc/tmpfiles.d", "run"] {
+            std::fs::create_dir_all(h.path(d)).unwrap();
+        }
+        h
+    }
+    /// Writes `img` as an OCI layout and pulls it; returns the image string.
+    fn image(&self, name: &str, img: Image) -> String {
+        let layout = self.images.path().join(name);
+        img.write_oci(&layout, "1.0");
+        let s = format!("oci:{}:1.0", layout.display());
+        self.ok(&["pull", "--storage", "ostree", "-q", &s], &[]);
+        s
+    }
+    fn atomic(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = Command::new(atomic_bin());
+        c.arg("--root").arg(self.root.path()).args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        run(&mut c)
+    }
+    fn ok(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let out = self.atomic(args, env);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+    /// Runs a command that must fail and leave the root as it was; returns stderr.
+    fn refused(&self, args: &[&str]) -> String {
+        let before = self.snapshot();
+        let out = self.atomic(args, &[]);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert_eq!(self.snapshot(), before, "{args:?} changed the host");
+        String::from_utf8(out.stderr).unwrap()
+    }
+    fn path(&self, p: &str) -> PathBuf {
+        self.root.path().join(p.trim_start_matches('/'))
+    }
+    /// Every path under the root (the repository and lock file aside) with
+    /// its content or link target.
+    fn snapshot(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        walk(self.root.path(), self.root.path(), &mut out);
+        out
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let rel = p.strip_prefix(root).unwrap().display().to_string();
+        // The repository, the lock, and what tmpfiles `d` lines create under
+        // /run (a tmpfs on a real host, which `--remove` leaves by design).
+        if rel.ends_with(".storage")
+            || rel.ends_with(".lock")
+            || rel.contains("/rootfs/")
+            || rel.starts_with("run/")
+        {
+            continue;
+        }
+        let t = e.file_type().unwrap();
+        let v = if t.is_symlink() {
+            format!("-> {}", std::fs::read_link(&p).unwrap().display())
+        } else if t.is_dir() {
+            walk(root, &p, out);
+            "dir".into()
+        } else {
+            bench::image::sha256_hex(&std::fs::read(&p).unwrap())
+        };
+        out.insert(rel, v);
+    }
+}
+
+const INSTALL: &[&str] = &["install", "--system"];
+
+fn install<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    INSTALL
+        .iter()
+        .copied()
+        .chain(extra.iter().copied())
+        .collect()
+}
+
+#[test]
+fn relocated_install_writes_under_the_root_only() {
+    if !require_root() {
+        return;
+    }
+    let h = Host::new();
+    let img = h.image("greeter", fixtures::greeter());
+    let out = h.ok(&install(&["--name", "g", &img]), &[]);
+    assert!(out.contains("leaving the service manager alone"), "{out}");
+    let unit = std::fs::read_to_string(h.path("/etc/systemd/system/g.service")).unwrap();
+    assert!(
+        unit.contains("WorkingDirectory=/var/lib/containers/atomic/g.0\n"),
+        "paths as the target sees them: {unit}"
+    );
+    assert!(
+        h.path("/run/greeter-g").is_dir(),
+        "tmpfiles created under the root"
+    );
+    assert_eq!(
+        std::fs::read_link(h.path("/var/lib/containers/atomic/g")).unwrap(),
+        Path::new("g.0")
+    );
+    let config =
+        std::fs::read_to_string(h.path("/var/lib/containers/atomic/g.0/config.json")).unwrap();
+    assert!(config.contains("\"NAME=g\""), "{config}");
+    assert!(!Path::new("/etc/systemd/system/g.service").exists());
+    let list = h.ok(&["containers", "list", "-q"], &[]);
+    assert_eq!(list, "g\n");
+    h.ok(&["uninstall", "g"], &[]);
+    assert!(!h.path("/etc/systemd/system/g.service").exists());
+    assert!(!h.path("/var/lib/containers/atomic/g.0").exists());
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    if !require_root() {
+        return;
+    }
+    let h = Host::new();
+    let greeter = h.image("greeter", fixtures::greeter());
+    let needs = h.image("needs", fixtures::greeter_needs_var());
+    let writable = fixtures::greeter_text("exports/config.json.template")
+        .replace("\"readonly\": true", "\"readonly\": false");
+    let writable = h.image("writable", fixtures::greeter_with_config(&writable));
+    let escape = h.image("escape", fixtures::greeter_hostfs_renamed("../../evil"));
+    let hostfs = h.image("hostfs", fixtures::greeter_hostfs());
+    h.ok(&install(&["--name", "g", &greeter]), &[]);
+
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (
+            install(&["--name", "n", &needs]),
+            "/exports/config.json.template: variable GREETING has no value; set it with --set GREETING=VALUE".into(),
+        ),
+        (
+            install(&["--name", "n", "--set", "RECEIVER=a\nb", &greeter]),
+            "the value of RECEIVER would break the JSON string".into(),
+        ),
+        (
+            install(&["--name", "n", "--set", "PIDFILE=/run/x\nExecStartPre=/bin/evil", &greeter]),
+            "/exports/service.template: the value of PIDFILE has a newline".into(),
+        ),
+        (install(&["--name", "../x", &greeter]), "invalid container name \"../x\"".into()),
+        (install(&["--name", "a/b", &greeter]), "invalid container name \"a/b\"".into()),
+        (install(&["--name", "g", &greeter]), "container g is already installed".into()),
+        (install(&["--name", "g.0", &greeter]), "name g.0 is a deployment slot of container g".into()),
+        (install(&["--name", "n", &writable]), "config.json: root.readonly must be true".into()),
+        (install(&["--name", "n", &escape]), "renameFiles maps instance.conf to \"../../evil\", which leaves the host root".into()),
+        (
+            install(&["--name", "n", "--runtime", "/nonexistent/runc", &greeter]),
+            "runtime /nonexistent/runc does not exist".into(),
+        ),
+        (install(&["--name", "n", "--set", "NAME=x", &greeter]), "--set NAME=...: NAME is set by the tool".into()),
+        (vec!["containers", "rollback", "g"], "container g has no previous deployment to roll back to".into()),
+        (vec!["containers", "rollback", "nope"], "container nope is not installed".into()),
+    ];
+    for (args, message) in &cases {
+        let err = h.refused(args);
+        assert!(
+            err.contains(message.as_str()),
+            "{args:?}: expected {message:?} in {err:?}"
+        );
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+
+    // Files on the host that are not ours.
+    std::fs::create_dir_all(h.path("/etc/systemd/system")).unwrap();
+    std::fs::write(h.path("/etc/systemd/system/mine.service"), "[Service]\n").unwrap();
+    let err = h.refused(&install(&["--name", "mine", &greeter]));
+    assert!(
+        err.contains("mine.service already exists and was not written by atomic for mine"),
+        "{err}"
+    );
+    std::fs::create_dir_all(h.path("/etc/tmpfiles.d")).unwrap();
+    std::fs::write(h.path("/etc/tmpfiles.d/tf.conf"), "").unwrap();
+    let err = h.refused(&install(&["--name", "tf", &greeter]));
+    assert!(
+        err.contains("tf.conf already exists and was not written by atomic for tf"),
+        "{err}"
+    );
+    std::fs::create_dir_all(h.path("/etc/greeter")).unwrap();
+    std::fs::write(h.path("/etc/greeter/plain.conf"), "the admin's\n").unwrap();
+    let err = h.refused(&install(&["--name", "hf", &hostfs]));
+    assert!(err.contains("host file /etc/greeter/plain.conf exists and was not installed by hf; not overwriting it"), "{err}");
+
+    // Another container's host file is not ours either.
+    std::fs::remove_file(h.path("/etc/greeter/plain.conf")).unwrap();
+    h.ok(&install(&["--name", "hf", &hostfs]), &[]);
+    let err = h.refused(&install(&["--name", "hf2", &hostfs]));
+    assert!(
+        err.contains("host file /etc/greeter/greeting.conf exists and was not installed by hf2"),
+        "{err}"
+    );
+}
+
+/// The steps of install and update where a failpoint sits.
+const INSTALL_STEPS: &[&str] = &["checkout", "render", "hostfiles", "unit", "symlink"];
+const UPDATE_STEPS: &[&str] = &[
+    "checkout",
+    "render",
+    "prepare",
+    "hostfiles",
+    "unit",
+    "symlink",
+];
+
+#[test]
+fn install_failures_and_crashes_at_every_step_converge() {
+    if !require_root() {
+        return;
+    }
+    for step in INSTALL_STEPS {
+        let h = Host::new();
+        let img = h.image("hostfs", fixtures::greeter_hostfs());
+        let clean = h.snapshot();
+        let args = install(&["--name", "c", &img]);
+
+        let out = h.atomic(&args, &[("ATOMIC_FAILPOINT", step)]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("failpoint {step}")));
+        assert_eq!(
+            h.snapshot(),
+            clean,
+            "a failure at {step} left something behind"
+        );
+
+        let out = h.atomic(&args, &[("ATOMIC_FAILPOINT", &format!("{step}:crash"))]);
+        assert_eq!(out.status.signal(), Some(9), "killed at {step}");
+        let err = String::from_utf8(h.atomic(&args, &[]).stderr).unwrap();
+        assert!(
+            err.contains("undoing an interrupted install of c"),
+            "{step}: {err}"
+        );
+        assert!(
+            h.path("/etc/greeter/greeting.conf").exists(),
+            "{step}: installed after the re-run"
+        );
+        assert_eq!(
+            std::fs::read_link(h.path("/var/lib/containers/atomic/c")).unwrap(),
+            Path::new("c.0")
+        );
+        h.ok(&["uninstall", "c"], &[]);
+        assert_eq!(h.snapshot(), clean, "{step}: uninstall after recovery");
+    }
+}
+
+#[test]
+fn update_failures_and_crashes_at_every_step_converge() {
+    if !require_root() {
+        return;
+    }
+    for step in UPDATE_STEPS {
+        let h = Host::new();
+        let img = h.image("hostfs", fixtures::greeter_hostfs());
+        h.ok(&install(&["--name", "c", &img]), &[]);
+        let installed = h.snapshot();
+        let args = ["containers", "update", "c", "--set", "RECEIVER=moon"];
+
+        let out = h.atomic(&args, &[("ATOMIC_FAILPOINT", step)]);
+        assert!(!out.status.success(), "{step}");
+        assert_eq!(
+            h.snapshot(),
+            installed,
+            "a failure at {step} changed the deployment"
+        );
+
+        let out = h.atomic(&args, &[("ATOMIC_FAILPOINT", &format!("{step}:crash"))]);
+        assert_eq!(out.status.signal(), Some(9), "killed at {step}");
+        let out = h.ok(&args, &[]);
+        assert!(out.contains("Updated c"), "{step}: {out}");
+        assert_eq!(
+            std::fs::read_link(h.path("/var/lib/containers/atomic/c")).unwrap(),
+            Path::new("c.1")
+        );
+        assert_eq!(
+            std::fs::read_to_string(h.path("/etc/greeter/greeting.conf")).unwrap(),
+            "greeting for moon on port 8081\n",
+            "{step}"
+        );
+        h.ok(&["containers", "rollback", "c"], &[]);
+        assert_eq!(
+            std::fs::read_to_string(h.path("/etc/greeter/greeting.conf")).unwrap(),
+            "greeting for world on port 8081\n"
+        );
+    }
+}
+
+#[test]
+fn a_missing_runtime_in_path_is_a_clear_error() {
+    if !require_root() {
+        return;
+    }
+    let h = Host::new();
+    let img = h.image("greeter", fixtures::greeter());
+    let out = run(Command::new(atomic_bin())
+        .arg("--root")
+        .arg(h.root.path())
+        .args(install(&["--name", "g", &img]))
+        .env("PATH", "/nonexistent"));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("runtime runc not found in PATH; install runc or pass --runtime"),
+        "{err}"
+    );
+}
