@@ -184,15 +184,15 @@ pub fn info(paths: &HostPaths, image: &str) -> Result<()> {
     for (k, v) in &defaults {
         println!("  {k}: {v}");
     }
-    for k in template::TOOL_DEFAULTS {
+    for (k, v) in template::TOOL_DEFAULT_VALUES {
         if used.contains(*k) && !defaults.contains_key(*k) {
-            println!("  {k}: {{set by the tool}}");
+            println!("  {k}: {v}");
         }
     }
     println!("Template variables that have no default value, and must be set with --set:");
     for k in &used {
         if !defaults.contains_key(k)
-            && !template::TOOL_DEFAULTS.contains(&k.as_str())
+            && !template::TOOL_DEFAULT_VALUES.iter().any(|(d, _)| d == k)
             && !template::SET_BY_TOOL.contains(&k.as_str())
         {
             println!("  {k}");

@@ -18,16 +18,17 @@ pub const SET_BY_TOOL: &[&str] = &[
     "IMAGE_ID",
 ];
 
-/// Variables the tool gives a default that the image or `--set` may override.
-pub const TOOL_DEFAULTS: &[&str] = &[
-    "RUN_DIRECTORY",
-    "STATE_DIRECTORY",
-    "CONF_DIRECTORY",
-    "PIDFILE",
-    "ALL_PROCESS_CAPABILITIES",
-    "RUNTIME",
-    "ATOMIC",
-    "UUID",
+/// Variables the tool gives a default that the image or `--set` may
+/// override, with the default as `images info` describes it.
+pub const TOOL_DEFAULT_VALUES: &[(&str, &str)] = &[
+    ("RUN_DIRECTORY", "/run"),
+    ("STATE_DIRECTORY", "/var/lib"),
+    ("CONF_DIRECTORY", "/etc"),
+    ("PIDFILE", "$RUN_DIRECTORY/container-$NAME.pid"),
+    ("ALL_PROCESS_CAPABILITIES", "(every capability)"),
+    ("RUNTIME", "(the runtime's path)"),
+    ("ATOMIC", "(this program's path)"),
+    ("UUID", "(a new UUID, kept across updates)"),
 ];
 
 fn is_name_start(b: u8) -> bool {
