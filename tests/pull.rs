@@ -622,3 +622,108 @@ fn walkdir_count(dir: &Path) -> usize {
     }
     n
 }
+
+/// Debian's podman serving the Docker engine API on a private socket, with
+/// private storage; stopped on drop.
+struct Engine {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Engine {
+    fn podman(&self) -> Command {
+        let mut c = Command::new("podman");
+        c.arg("--root")
+            .arg(self.dir.path().join("storage"))
+            .arg("--runroot")
+            .arg(self.dir.path().join("run"))
+            .args(["--storage-driver", "vfs"]);
+        c
+    }
+    fn start() -> Engine {
+        let dir = tempfile::Builder::new()
+            .prefix("atomic-podman-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        let mut e = Engine {
+            child: Command::new("true").spawn().unwrap(),
+            dir,
+        };
+        let sock = e.dir.path().join("podman.sock");
+        e.child = e
+            .podman()
+            .args(["system", "service", "--time=0"])
+            .arg(format!("unix://{}", sock.display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("podman (Debian package podman) must be installed");
+        let start = std::time::Instant::now();
+        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30),
+                "podman did not listen"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        e
+    }
+    fn host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("podman.sock").display())
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn docker_engine_source_through_podman() {
+    if !require_root() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let tar = t.path().join("plain.tar");
+    let w = fixtures::no_exports().write_docker_archive(&tar, "localhost/plain:v1");
+    let engine = Engine::start();
+    check(engine.podman().arg("load").arg("-q").arg("-i").arg(&tar));
+
+    let host = Host::new();
+    let out = run(Command::new(atomic_bin())
+        .arg("--root")
+        .arg(host.root.path())
+        .args(["pull", "--storage", "ostree", "docker:localhost/plain:v1"])
+        .env("DOCKER_HOST", engine.host()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "Pulled localhost/plain:v1 (image id {})\n",
+            &w.image_id[..12]
+        )
+    );
+    let rootfs = host.checkout("localhost/plain:v1");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("srv/hello.txt")).unwrap(),
+        "hello from a plain image\n"
+    );
+
+    let out = run(Command::new(atomic_bin())
+        .arg("--root")
+        .arg(host.root.path())
+        .args(["pull", "--storage", "ostree", "docker:localhost/nope:v1"])
+        .env("DOCKER_HOST", engine.host()));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("has no image localhost/nope:v1: HTTP/1.1 404"),
+        "{err}"
+    );
+}
