@@ -192,7 +192,8 @@ pub enum HostKind {
 
 /// Everything a deployment writes besides its rootfs.
 pub struct Rendered {
-    pub config: String,
+    /// None for a `noContainerService` image that has no command to run.
+    pub config: Option<String>,
     pub unit: Option<String>,
     pub tmpfiles: Option<String>,
     pub host_files: Vec<HostFile>,
@@ -215,13 +216,22 @@ pub fn render(
 ) -> Result<Rendered> {
     let exports = rootfs.join("exports");
     let config = if let Some(t) = read_optional(&exports.join("config.json.template"))? {
-        template::render(&t, values, Kind::Json, "/exports/config.json.template")?
+        Some(template::render(
+            &t,
+            values,
+            Kind::Json,
+            "/exports/config.json.template",
+        )?)
     } else if let Some(c) = read_optional(&exports.join("config.json"))? {
-        c
+        Some(c)
+    } else if manifest.no_container_service {
+        generate_config(image_config, &values["NAME"]).ok()
     } else {
-        generate_config(image_config, &values["NAME"])?
+        Some(generate_config(image_config, &values["NAME"])?)
     };
-    validate_config(&config)?;
+    if let Some(c) = &config {
+        validate_config(c)?;
+    }
     let unit = if manifest.no_container_service {
         None
     } else {

@@ -309,10 +309,28 @@ pub fn run(opt: Opt) -> Result<()> {
             crate::images::delete(&paths, &images, force)
         }
         Command::Images(ImagesCommand::Prune) => crate::images::prune(&paths),
+        Command::Install(i) if i.rpm == Some(RpmMode::Spec) => {
+            bail!("atomic install --rpm=spec is not implemented yet")
+        }
+        Command::Install(i) if i.system_package() == SystemPackage::Build => {
+            let output = match &i.output {
+                Some(o) => o.clone(),
+                None => std::env::current_dir()?,
+            };
+            let file = deploy::build_package(
+                &paths,
+                &i.image,
+                i.name.as_deref(),
+                &i.set,
+                i.runtime.as_deref(),
+                &output,
+            )?;
+            println!("Wrote {}", file.display());
+            Ok(())
+        }
         Command::Install(i) => {
-            if i.system_package() != SystemPackage::Auto && i.system_package() != SystemPackage::No
-            {
-                bail!("atomic install --rpm is not implemented yet");
+            if i.system_package() == SystemPackage::Yes {
+                bail!("atomic install --rpm (installing the package) is not implemented yet; use --rpm=build");
             }
             let ctx = Ctx::new(&paths)?;
             deploy::install(

@@ -241,7 +241,9 @@ fn prepare(
     )?;
     let rendered = bundle::render(&rootfs, &img.config, &manifest, &values)?;
     failpoint("render")?;
-    write_file(&slot.join("config.json"), rendered.config.as_bytes(), 0o644)?;
+    if let Some(c) = &rendered.config {
+        write_file(&slot.join("config.json"), c.as_bytes(), 0o644)?;
+    }
     if let Some(u) = &rendered.unit {
         write_file(&slot.join(format!("{name}.service")), u.as_bytes(), 0o644)?;
     }
@@ -274,11 +276,15 @@ fn prepare(
     Ok(Prepared { info, rendered })
 }
 
-/// Places the host files of a deployment, given the ledger of the one it
-/// replaces (`previous`, empty on install); fills the new ledger in `info`.
+/// Places the host files of the deployment in `slot`, given the ledger of
+/// the one it replaces (`previous`, empty on install); fills the new ledger
+/// in `info`. `useLinks` files are hard links to the slot's own copy under
+/// `hostfs/`, never to the checkout, whose files share their inodes with
+/// the repository.
 fn place_host_files(
     ctx: &Ctx,
     name: &str,
+    slot: &Path,
     files: &[HostFile],
     previous: Option<&Info>,
     info: &mut Info,
@@ -334,8 +340,15 @@ fn place_host_files(
         match &f.kind {
             HostKind::File(data) => write_file(&host, data, f.mode)?,
             HostKind::Link(src) => {
-                if std::fs::hard_link(src, &host).is_err() {
-                    std::fs::copy(src, &host)
+                let own = slot
+                    .join("hostfs")
+                    .join(f.path.strip_prefix("/").unwrap_or(&f.path));
+                std::fs::create_dir_all(own.parent().unwrap())?;
+                let _ = std::fs::remove_file(&own);
+                std::fs::copy(src, &own)
+                    .with_context(|| format!("copying {shown} into {}", slot.display()))?;
+                if std::fs::hard_link(&own, &host).is_err() {
+                    std::fs::copy(&own, &host)
                         .with_context(|| format!("installing host file {shown}"))?;
                 }
             }
@@ -380,6 +393,33 @@ fn swap_file(j: &mut Journal, path: &Path, data: Option<&[u8]>) -> Result<()> {
         write_file(path, d, 0o644)?;
     }
     Ok(())
+}
+
+/// `install --rpm=build`: writes the container's package into `output`.
+pub fn build_package(
+    paths: &HostPaths,
+    image: &str,
+    name: Option<&str>,
+    set: &[(String, String)],
+    runtime: Option<&Path>,
+    output: &Path,
+) -> Result<PathBuf> {
+    let name = name.map_or_else(|| default_name(image), str::to_string);
+    validate_name(&name)?;
+    let runtime = resolve_runtime(runtime)?;
+    let store = Store::open_or_create(paths)?;
+    let img = match crate::images::lookup(&store, image) {
+        Ok(img) => img,
+        Err(_) => crate::pull::pull(paths, image, None, false)?,
+    };
+    let req = crate::package::Request {
+        name: &name,
+        serial: 1,
+        set,
+        runtime: &runtime,
+    };
+    let (_, file) = crate::package::build(paths, &store, &img, &req, output)?;
+    Ok(file)
 }
 
 pub struct InstallArgs<'a> {
@@ -463,7 +503,7 @@ fn install_steps(
         set,
         runtime,
     )?;
-    place_host_files(ctx, name, &rendered.host_files, None, &mut info, j)?;
+    place_host_files(ctx, name, &slot, &rendered.host_files, None, &mut info, j)?;
     write_file(
         &slot.join("info"),
         &serde_json::to_vec_pretty(&info)?,
@@ -630,7 +670,7 @@ fn switch(
         ctx.systemd.as_ref().unwrap().stop(&unit_name)?;
         j.push(Step::Stopped(unit_name.clone()))?;
     }
-    place_host_files(ctx, name, host_files, Some(current), info, j)?;
+    place_host_files(ctx, name, slot, host_files, Some(current), info, j)?;
     write_file(
         &slot.join("info"),
         &serde_json::to_vec_pretty(&info)?,

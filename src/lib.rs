@@ -12,6 +12,7 @@ pub mod image;
 pub mod images;
 pub mod journal;
 pub mod lock;
+pub mod package;
 pub mod paths;
 pub mod pull;
 pub mod refescape;

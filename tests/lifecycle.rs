@@ -514,3 +514,89 @@ fn kill_9_during_update_then_rerun_converges() {
     assert_eq!(greet(8121), hello);
     sb.ok(&["uninstall", "crashy"]);
 }
+
+#[test]
+fn an_image_without_exports_runs_with_generated_config_and_unit() {
+    let Some(sb) = sandbox() else { return };
+    let dir = sb.0.tempdir();
+    fixtures::no_exports().write_oci(&dir.path().join("plain"), "1.0");
+    sb.ok(&[
+        "install",
+        "--system",
+        "--name",
+        "plain",
+        &format!("oci:{}:1.0", dir.path().join("plain").display()),
+    ]);
+    assert_eq!(sb.0.unit_state("plain.service"), "active");
+    let config: Value = serde_json::from_slice(
+        &std::fs::read(sb.0.path("/var/lib/containers/atomic/plain.0/config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["process"]["cwd"], "/srv");
+    assert_eq!(config["root"]["readonly"], true);
+    assert_eq!(config["process"]["env"][1], "GREETING=hello");
+    let unit = std::fs::read_to_string(sb.0.path("/etc/systemd/system/plain.service")).unwrap();
+    assert!(unit.contains("Type=forking\n"), "{unit}");
+    // The container's output reaches the journal through the service's stdout.
+    let journal = || sb.0.check(&["journalctl", "--no-pager", "-o", "cat"]);
+    let start = Instant::now();
+    let mut log = journal();
+    while !log.contains("hello from a plain image") && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+        log = journal();
+    }
+    assert!(
+        log.contains("hello from a plain image"),
+        "the image's command ran: {log}"
+    );
+    sb.ok(&["uninstall", "plain"]);
+    assert!(!sb.runc_list().contains("plain"));
+}
+
+#[test]
+fn a_files_only_image_links_its_host_files_and_runs_no_service() {
+    let Some(sb) = sandbox() else { return };
+    let dir = sb.0.tempdir();
+    fixtures::files_only().write_oci(&dir.path().join("fo"), "1.0");
+    sb.ok(&[
+        "install",
+        "--system",
+        "--name",
+        "fo",
+        &format!("oci:{}:1.0", dir.path().join("fo").display()),
+    ]);
+    assert!(
+        !sb.exists("/etc/systemd/system/fo.service"),
+        "no unit for noContainerService"
+    );
+    let host = std::fs::metadata(sb.0.path("/etc/files-only.conf")).unwrap();
+    let own =
+        std::fs::metadata(sb.0.path("/var/lib/containers/atomic/fo.0/hostfs/etc/files-only.conf"))
+            .unwrap();
+    let checkout = std::fs::metadata(
+        sb.0.path("/var/lib/containers/atomic/fo.0/rootfs/exports/hostfs/etc/files-only.conf"),
+    )
+    .unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        host.ino(),
+        own.ino(),
+        "useLinks hard-links the host file to the deployment's copy"
+    );
+    assert_ne!(
+        host.ino(),
+        checkout.ino(),
+        "never to the checkout, which shares inodes with the repository"
+    );
+    let list: Value =
+        serde_json::from_str(&sb.ok(&["containers", "list", "--json", "--all"])).unwrap();
+    let me = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "fo")
+        .unwrap();
+    assert_eq!(me["state"], "no service");
+    sb.ok(&["uninstall", "fo"]);
+    assert!(!sb.exists("/etc/files-only.conf"));
+}

@@ -172,3 +172,20 @@ pub fn no_exports() -> Image {
         },
     )
 }
+
+/// Host files only, no service (`noContainerService`), hard-linked into
+/// place (`useLinks`).
+pub fn files_only() -> Image {
+    let manifest = r#"{ "version": "1.0", "noContainerService": true, "useLinks": true }"#;
+    let layer = Layer::parse(
+        &format!(
+            "d exports\n{}d exports/hostfs\nd exports/hostfs/etc\nf exports/hostfs/etc/files-only.conf = linked\\n\n",
+            entry("exports/manifest.json", "0644", manifest)
+        ),
+        Compression::Gzip,
+    );
+    Image::new(
+        vec![busybox_layer(Compression::Gzip), layer],
+        Config::default(),
+    )
+}

@@ -1,0 +1,158 @@
+//! rpm-ostree's layering rules, checked before a package is written: what
+//! may be in the payload, what becomes a tmpfiles.d line, and which
+//! scriptlets may run.
+
+use anyhow::{bail, Result};
+use std::path::Path;
+
+/// Where an entry of the container goes in the package.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Into the payload as it is.
+    Payload,
+    /// Not in the payload: a tmpfiles.d line creates it at boot.
+    Tmpfiles(String),
+}
+
+/// Checks one entry (`path` absolute on the host) against the rules.
+pub fn place(path: &Path, is_dir: bool, mode: u32, user: &str, group: &str) -> Result<Placement> {
+    let shown = path.display();
+    let under = |p: &str| path.starts_with(p);
+    if under("/usr/local") || under("/opt") {
+        bail!(
+            "{shown}: rpm-ostree does not layer files under /opt or /usr/local (on image-based \
+             hosts they live in /var); ship it under /usr instead"
+        );
+    }
+    if under("/usr") || under("/etc") {
+        return Ok(Placement::Payload);
+    }
+    if under("/var") || under("/run") {
+        if is_dir {
+            return Ok(Placement::Tmpfiles(format!(
+                "d {shown} {:04o} {user} {group} -",
+                mode & 0o7777
+            )));
+        }
+        bail!(
+            "{shown}: rpm-ostree layers only /usr and /etc; under /var and /run a package may \
+             only have directories, which become tmpfiles.d lines"
+        );
+    }
+    bail!("{shown}: rpm-ostree layers only /usr and /etc");
+}
+
+/// Directories every system has (the filesystem package owns them): a
+/// container's package neither owns them nor turns them into tmpfiles lines.
+pub fn is_system_dir(path: &Path) -> bool {
+    const DIRS: &[&str] = &[
+        "/etc",
+        "/usr",
+        "/usr/bin",
+        "/usr/sbin",
+        "/usr/lib",
+        "/usr/lib64",
+        "/usr/libexec",
+        "/usr/share",
+        "/var",
+        "/var/lib",
+        "/var/log",
+        "/var/cache",
+        "/var/spool",
+        "/run",
+    ];
+    DIRS.iter().any(|d| path == Path::new(d))
+}
+
+/// Scriptlets a package may carry: those rpm-ostree runs (`%pre`, `%post`,
+/// `%posttrans`) and the erase/upgrade ones classic hosts use.
+const SCRIPTLETS: &[&str] = &["pre", "post", "posttrans", "preun", "postun"];
+
+/// Commands a scriptlet may run: what rpm-ostree allows (daemon-reload,
+/// preset, tmpfiles) and the service handling of classic hosts.
+const COMMANDS: &[&str] = &[
+    "systemctl daemon-reload",
+    "systemctl preset",
+    "systemctl --no-reload disable --now",
+    "systemctl try-restart",
+    "systemd-tmpfiles --create",
+    "if [",
+    "fi",
+];
+
+/// Checks a scriptlet: a known kind, a shell body (no Lua), and only the
+/// allowed commands.
+pub fn check_scriptlet(kind: &str, interpreter: &str, body: &str) -> Result<()> {
+    if !SCRIPTLETS.contains(&kind) {
+        bail!("%{kind}: rpm-ostree packages may only have %pre, %post, %posttrans, %preun and %postun scriptlets");
+    }
+    if interpreter != "/bin/sh" {
+        bail!("%{kind}: scriptlets must be /bin/sh scripts, not {interpreter}");
+    }
+    for line in body.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !COMMANDS.iter().any(|c| line.starts_with(c)) {
+            bail!("%{kind}: {line:?} is not something rpm-ostree lets a scriptlet do");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usr_and_etc_go_in_var_and_run_directories_become_tmpfiles() {
+        assert_eq!(
+            place(Path::new("/usr/lib/x"), false, 0o644, "root", "root").unwrap(),
+            Placement::Payload
+        );
+        assert_eq!(
+            place(Path::new("/etc/x.conf"), false, 0o644, "root", "root").unwrap(),
+            Placement::Payload
+        );
+        assert_eq!(
+            place(Path::new("/var/lib/greeter"), true, 0o750, "root", "root").unwrap(),
+            Placement::Tmpfiles("d /var/lib/greeter 0750 root root -".into())
+        );
+    }
+
+    #[test]
+    fn var_files_opt_and_other_roots_are_refused_naming_the_file_and_rule() {
+        let err = |p: &str| {
+            place(Path::new(p), false, 0o644, "root", "root")
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("/var/lib/greeter/state")
+            .starts_with("/var/lib/greeter/state: rpm-ostree layers only /usr and /etc;"));
+        assert!(err("/opt/app/bin").contains("does not layer files under /opt or /usr/local"));
+        assert!(err("/usr/local/bin/x").contains("does not layer files under /opt or /usr/local"));
+        assert_eq!(
+            err("/srv/x"),
+            "/srv/x: rpm-ostree layers only /usr and /etc"
+        );
+    }
+
+    #[test]
+    fn only_allowed_shell_scriptlets() {
+        check_scriptlet(
+            "post",
+            "/bin/sh",
+            "systemctl daemon-reload\nsystemd-tmpfiles --create /usr/lib/tmpfiles.d/g.conf",
+        )
+        .unwrap();
+        assert!(check_scriptlet("post", "<lua>", "print(1)")
+            .unwrap_err()
+            .to_string()
+            .contains("not <lua>"));
+        assert!(check_scriptlet("triggerin", "/bin/sh", "")
+            .unwrap_err()
+            .to_string()
+            .contains("may only have"));
+        assert!(check_scriptlet("post", "/bin/sh", "rm -rf /")
+            .unwrap_err()
+            .to_string()
+            .contains("is not something"));
+    }
+}

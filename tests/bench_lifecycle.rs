@@ -1,0 +1,293 @@
+//! Lifecycle benchmarks, run by `contrib/bench/lifecycle` (ignored in the
+//! normal test run): the install checkout of a 10k-file, 200 MB image against
+//! `cp -a` of the same rootfs, update downtime of the greeter under systemd,
+//! and `containers list` with 50 containers. Medians of interleaved runs.
+
+mod bench;
+
+use atomic::paths::HostPaths;
+use atomic::store::Store;
+use bench::image::{Compression, Config, Image, Layer};
+use bench::sandbox::Sandbox;
+use bench::{atomic_bin, check, fixtures, require_root, run};
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// A deterministic layer of `files` files of about `avg` bytes, half of them
+/// random and half text, under `dir`.
+fn big_layer(dir: &str, files: usize, avg: usize, seed: u64) -> Layer {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut x = seed;
+    let mut next = || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        x >> 33
+    };
+    let mut dirs = std::collections::BTreeSet::new();
+    for i in 0..files {
+        let sub = format!("{dir}/d{:03}", i % 100);
+        for d in [dir.to_string(), sub.clone()] {
+            if dirs.insert(d.clone()) {
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                h.set_size(0);
+                b.append_data(&mut h, format!("{d}/"), &[][..]).unwrap();
+            }
+        }
+        let size = (next() as usize % (2 * avg)).max(1);
+        let data: Vec<u8> = if i % 2 == 0 {
+            (0..size).map(|_| next() as u8).collect()
+        } else {
+            format!("line {i} of a text file\n")
+                .bytes()
+                .cycle()
+                .take(size)
+                .collect()
+        };
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, format!("{sub}/f{i}"), &data[..])
+            .unwrap();
+    }
+    Layer::raw(b.into_inner().unwrap(), Compression::Gzip)
+}
+
+#[test]
+#[ignore = "benchmark: contrib/bench/lifecycle"]
+fn install_checkout_against_cp_a() {
+    if !require_root() {
+        return;
+    }
+    let t = tempfile::Builder::new()
+        .prefix("atomic-bench-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let layers = vec![
+        fixtures::busybox_layer(Compression::Gzip),
+        big_layer("usr/share/a", 4000, 20_000, 1),
+        big_layer("usr/share/b", 3000, 20_000, 2),
+        big_layer("usr/share/c", 3000, 20_000, 3),
+    ];
+    let image = Image::new(
+        layers,
+        Config {
+            cmd: vec!["/bin/sh".into()],
+            ..Config::default()
+        },
+    );
+    image.write_oci(&t.path().join("layout"), "1.0");
+    let root = t.path().join("root");
+    check(Command::new(atomic_bin()).arg("--root").arg(&root).args([
+        "pull",
+        "--storage",
+        "ostree",
+        "-q",
+        &format!("oci:{}:1.0", t.path().join("layout").display()),
+    ]));
+    let store = Store::open_existing(&HostPaths::new(Some(&root), None, None))
+        .unwrap()
+        .unwrap();
+    let img = store.image("layout:1.0").unwrap().unwrap();
+    let (mut checkout, mut cp, mut install) = (Vec::new(), Vec::new(), Vec::new());
+    for run_no in 0..3 {
+        let dest = t.path().join(format!("co{run_no}"));
+        let s = Instant::now();
+        store.checkout(&img, &dest).unwrap();
+        checkout.push(s.elapsed().as_secs_f64());
+
+        let copy = t.path().join(format!("cp{run_no}"));
+        let s = Instant::now();
+        check(Command::new("cp").arg("-a").arg(&dest).arg(&copy));
+        cp.push(s.elapsed().as_secs_f64());
+
+        let s = Instant::now();
+        check(Command::new(atomic_bin()).arg("--root").arg(&root).args([
+            "install",
+            "--system",
+            "--name",
+            &format!("b{run_no}"),
+            "layout:1.0",
+        ]));
+        install.push(s.elapsed().as_secs_f64());
+    }
+    let files = walk_count(&t.path().join("co0"));
+    let (c, p, i) = (
+        median(checkout.clone()),
+        median(cp.clone()),
+        median(install.clone()),
+    );
+    println!("\n== install checkout: {files} entries, median of 3 interleaved runs ==");
+    println!(
+        "checkout (hard links)   {c:7.3} s   {:.3}x cp -a   runs {checkout:.3?}",
+        c / p
+    );
+    println!("cp -a of the same tree  {p:7.3} s   1.000x         runs {cp:.3?}");
+    println!("atomic install --root   {i:7.3} s   {:.3}x cp -a   runs {install:.3?} (checkout + render + files)", i / p);
+}
+
+fn walk_count(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        n += 1;
+        if e.file_type().unwrap().is_dir() {
+            n += walk_count(&e.path());
+        }
+    }
+    n
+}
+
+fn atomic_in(sb: &Sandbox, args: &[&str]) -> String {
+    let out = run(sb.atomic().args(args));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+#[ignore = "benchmark: contrib/bench/lifecycle"]
+fn update_downtime_of_the_greeter() {
+    if !require_root() {
+        return;
+    }
+    let sb = Sandbox::shared();
+    let dir = sb.tempdir();
+    fixtures::greeter().write_oci(&dir.path().join("dt"), "1.0");
+    let image = format!("oci:{}:1.0", dir.path().join("dt").display());
+    atomic_in(
+        sb,
+        &[
+            "install",
+            "--system",
+            "--name",
+            "dt",
+            "--set",
+            "PORT=8131",
+            "--set",
+            "RECEIVER=r0",
+            &image,
+        ],
+    );
+
+    // A client asking every 2 ms, recording when each receiver answered.
+    let seen: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = {
+        let (seen, stop) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(s) = TcpStream::connect(("127.0.0.1", 8131)) {
+                    s.set_read_timeout(Some(Duration::from_millis(500)))
+                        .unwrap();
+                    let mut line = String::new();
+                    if BufReader::new(s).read_line(&mut line).is_ok() && !line.is_empty() {
+                        let receiver = line
+                            .split_whitespace()
+                            .nth(1)
+                            .unwrap_or_default()
+                            .to_string();
+                        seen.lock().unwrap().push((Instant::now(), receiver));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let wait_for = |r: &str| {
+        let s = Instant::now();
+        while !seen.lock().unwrap().iter().any(|(_, x)| x == r) {
+            assert!(s.elapsed() < Duration::from_secs(20), "{r} never answered");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait_for("r0");
+    let mut downtimes = Vec::new();
+    for i in 1..=10 {
+        let (old, new) = (format!("r{}", i - 1), format!("r{i}"));
+        atomic_in(
+            sb,
+            &[
+                "containers",
+                "update",
+                "dt",
+                "--set",
+                &format!("RECEIVER={new}"),
+            ],
+        );
+        wait_for(&new);
+        let v = seen.lock().unwrap();
+        let first_new = v.iter().find(|(_, x)| *x == new).unwrap().0;
+        let last_old = v
+            .iter()
+            .rfind(|(t, x)| *x == old && *t < first_new)
+            .unwrap()
+            .0;
+        downtimes.push((first_new - last_old).as_secs_f64());
+    }
+    stop.store(true, Ordering::Relaxed);
+    client.join().unwrap();
+    atomic_in(sb, &["uninstall", "dt"]);
+    println!("\n== update downtime (last answer of the old, first of the new), 10 updates ==");
+    println!(
+        "median {:.3} s   max {:.3} s   all {downtimes:.3?}",
+        median(downtimes.clone()),
+        downtimes.iter().cloned().fold(0.0, f64::max)
+    );
+}
+
+#[test]
+#[ignore = "benchmark: contrib/bench/lifecycle"]
+fn containers_list_with_50_containers() {
+    if !require_root() {
+        return;
+    }
+    let sb = Sandbox::shared();
+    let dir = sb.tempdir();
+    fixtures::greeter().write_oci(&dir.path().join("many"), "1.0");
+    let image = format!("oci:{}:1.0", dir.path().join("many").display());
+    let names: Vec<String> = (0..50).map(|i| format!("many{i:02}")).collect();
+    for (i, n) in names.iter().enumerate() {
+        atomic_in(
+            sb,
+            &[
+                "install",
+                "--system",
+                "--name",
+                n,
+                "--set",
+                &format!("PORT={}", 8200 + i),
+                &image,
+            ],
+        );
+    }
+    let mut times = Vec::new();
+    for _ in 0..10 {
+        let s = Instant::now();
+        let out = atomic_in(sb, &["containers", "list"]);
+        times.push(s.elapsed().as_secs_f64());
+        assert_eq!(
+            out.lines().filter(|l| l.contains(" running ")).count(),
+            50,
+            "{out}"
+        );
+    }
+    for n in &names {
+        atomic_in(sb, &["uninstall", n]);
+    }
+    println!("\n== containers list with 50 running containers, 10 runs ==");
+    println!("median {:.3} s   runs {times:.3?}", median(times.clone()));
+}
