@@ -286,7 +286,6 @@ impl Store {
     /// layer checked out in order with hard links into the repository,
     /// union of files, whiteouts and opaque directories processed.
     pub fn checkout(&self, image: &StoredImage, dest: &Path) -> Result<()> {
-        let cache = ostree::RepoDevInoCache::new();
         let parent = dest.parent().unwrap_or(Path::new("/"));
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
@@ -301,7 +300,6 @@ impl Store {
                 overwrite_mode: ostree::RepoCheckoutOverwriteMode::UnionFiles,
                 process_whiteouts: true,
                 no_copy_fallback: true,
-                devino_to_csum_cache: Some(cache.clone()),
                 ..Default::default()
             };
             self.repo

@@ -24,6 +24,14 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// A deterministic layer of `files` files of about `avg` bytes, half of them
 /// random and half text, under `dir`.
+fn header() -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    h
+}
+
 fn big_layer(dir: &str, files: usize, avg: usize, seed: u64) -> Layer {
     let mut b = tar::Builder::new(Vec::new());
     let mut x = seed;
@@ -38,7 +46,7 @@ fn big_layer(dir: &str, files: usize, avg: usize, seed: u64) -> Layer {
         let sub = format!("{dir}/d{:03}", i % 100);
         for d in [dir.to_string(), sub.clone()] {
             if dirs.insert(d.clone()) {
-                let mut h = tar::Header::new_gnu();
+                let mut h = header();
                 h.set_entry_type(tar::EntryType::Directory);
                 h.set_mode(0o755);
                 h.set_size(0);
@@ -55,7 +63,7 @@ fn big_layer(dir: &str, files: usize, avg: usize, seed: u64) -> Layer {
                 .take(size)
                 .collect()
         };
-        let mut h = tar::Header::new_gnu();
+        let mut h = header();
         h.set_mode(0o644);
         h.set_size(data.len() as u64);
         b.append_data(&mut h, format!("{sub}/f{i}"), &data[..])
