@@ -172,6 +172,10 @@ pub struct InstallOpts {
     /// Where --rpm=build and --rpm=spec write
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
+    /// With --rpm=build: add the package to the yum repository in --output
+    /// (createrepo_c), for hosts to install it from
+    #[arg(long, requires = "output")]
+    pub createrepo: bool,
     /// Whether to ship host files as an RPM package
     #[arg(long, value_enum, conflicts_with = "rpm")]
     pub system_package: Option<SystemPackage>,
@@ -309,39 +313,54 @@ pub fn run(opt: Opt) -> Result<()> {
             crate::images::delete(&paths, &images, force)
         }
         Command::Images(ImagesCommand::Prune) => crate::images::prune(&paths),
-        Command::Install(i) if i.rpm == Some(RpmMode::Spec) => {
-            bail!("atomic install --rpm=spec is not implemented yet")
-        }
         Command::Install(i) if i.system_package() == SystemPackage::Build => {
             let output = match &i.output {
                 Some(o) => o.clone(),
                 None => std::env::current_dir()?,
             };
-            let file = deploy::build_package(
-                &paths,
-                &i.image,
-                i.name.as_deref(),
-                &i.set,
-                i.runtime.as_deref(),
-                &output,
-            )?;
+            let args = InstallArgs {
+                image: &i.image,
+                name: i.name.as_deref(),
+                set: &i.set,
+                runtime: i.runtime.as_deref(),
+            };
+            let spec = i.rpm == Some(RpmMode::Spec);
+            if spec && i.createrepo {
+                bail!("--createrepo publishes a package; it goes with --rpm=build, not --rpm=spec");
+            }
+            let file = deploy::build_package(&paths, &args, &output, spec)?;
             println!("Wrote {}", file.display());
+            if i.createrepo {
+                crate::command::run(
+                    std::process::Command::new("createrepo_c")
+                        .args(["--quiet", "--update"])
+                        .arg(&output),
+                )?;
+                println!("Updated the repository in {}", output.display());
+            }
             Ok(())
         }
         Command::Install(i) => {
-            if i.system_package() == SystemPackage::Yes {
-                bail!("atomic install --rpm (installing the package) is not implemented yet; use --rpm=build");
-            }
             let ctx = Ctx::new(&paths)?;
-            deploy::install(
-                &ctx,
-                &InstallArgs {
-                    image: &i.image,
-                    name: i.name.as_deref(),
-                    set: &i.set,
-                    runtime: i.runtime.as_deref(),
-                },
-            )
+            let args = InstallArgs {
+                image: &i.image,
+                name: i.name.as_deref(),
+                set: &i.set,
+                runtime: i.runtime.as_deref(),
+            };
+            let as_package = match i.system_package() {
+                SystemPackage::Yes => true,
+                SystemPackage::Auto => {
+                    deploy::has_host_files(&paths, &i.image)?
+                        && crate::package::host_uses_rpm(&paths)
+                }
+                _ => false,
+            };
+            if as_package {
+                crate::package::lifecycle::install(&ctx, &args)
+            } else {
+                deploy::install(&ctx, &args)
+            }
         }
         Command::Uninstall { name } => deploy::uninstall(&Ctx::new(&paths)?, &name),
         Command::Containers(ContainersCommand::List { list, no_trunc }) => {

@@ -65,7 +65,7 @@ impl<'a> Ctx<'a> {
         Ok(Ctx { paths, systemd })
     }
 
-    fn note_relocated(&self) {
+    pub(crate) fn note_relocated(&self) {
         if self.systemd.is_none() {
             println!(
                 "--root {}: leaving the service manager alone",
@@ -82,7 +82,7 @@ impl<'a> Ctx<'a> {
         self.paths.checkout_root().join(name)
     }
 
-    fn unit_file(&self, name: &str) -> PathBuf {
+    pub(crate) fn unit_file(&self, name: &str) -> PathBuf {
         self.paths.unit_dir().join(format!("{name}.service"))
     }
 
@@ -107,7 +107,7 @@ impl<'a> Ctx<'a> {
         Ok((n, read_info(&self.slot(name, n))?))
     }
 
-    fn is_active(&self, unit: &str) -> Result<bool> {
+    pub(crate) fn is_active(&self, unit: &str) -> Result<bool> {
         match &self.systemd {
             Some(s) => Ok(s.state(unit)? == "active"),
             None => Ok(false),
@@ -130,7 +130,7 @@ pub fn read_info(slot: &Path) -> Result<Info> {
     serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
 }
 
-fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+pub(crate) fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
         path.file_name().unwrap_or_default().to_string_lossy()
@@ -395,31 +395,52 @@ fn swap_file(j: &mut Journal, path: &Path, data: Option<&[u8]>) -> Result<()> {
     Ok(())
 }
 
-/// `install --rpm=build`: writes the container's package into `output`.
+/// Whether `image` (pulled already) ships host files in `/exports/hostfs`:
+/// `--system-package=auto` packages only such images.
+pub fn has_host_files(paths: &HostPaths, image: &str) -> Result<bool> {
+    let Some(store) = Store::open_existing(paths)? else {
+        return Ok(false);
+    };
+    match crate::images::lookup(&store, image) {
+        Ok(img) => store.has_path(&img, "exports/hostfs"),
+        Err(_) => Ok(false),
+    }
+}
+
+/// The spec template `--rpm=spec` renders.
+const SPEC_TEMPLATE: &str = include_str!("../spec-templates/atomic-container.spec.in");
+
+/// `install --rpm=build` (or `--rpm=spec` with `spec`): writes the
+/// container's package (or its spec and sources) into `output`.
 pub fn build_package(
     paths: &HostPaths,
-    image: &str,
-    name: Option<&str>,
-    set: &[(String, String)],
-    runtime: Option<&Path>,
+    args: &InstallArgs,
     output: &Path,
+    spec: bool,
 ) -> Result<PathBuf> {
-    let name = name.map_or_else(|| default_name(image), str::to_string);
+    let name = args
+        .name
+        .map_or_else(|| default_name(args.image), str::to_string);
     validate_name(&name)?;
-    let runtime = resolve_runtime(runtime)?;
+    let runtime = resolve_runtime(args.runtime)?;
     let store = Store::open_or_create(paths)?;
-    let img = match crate::images::lookup(&store, image) {
+    let img = match crate::images::lookup(&store, args.image) {
         Ok(img) => img,
-        Err(_) => crate::pull::pull(paths, image, None, false)?,
+        Err(_) => crate::pull::pull(paths, args.image, None, false)?,
     };
     let req = crate::package::Request {
         name: &name,
         serial: 1,
-        set,
+        stored: &BTreeMap::new(),
+        set: args.set,
         runtime: &runtime,
     };
-    let (_, file) = crate::package::build(paths, &store, &img, &req, output)?;
-    Ok(file)
+    let prepared = crate::package::prepare(paths, &store, &img, &req)?;
+    if spec {
+        prepared.write_spec(SPEC_TEMPLATE, output)
+    } else {
+        prepared.write_rpm(output)
+    }
 }
 
 pub struct InstallArgs<'a> {
@@ -470,7 +491,7 @@ pub fn install(ctx: &Ctx, args: &InstallArgs) -> Result<()> {
             Ok(())
         }
         Err(e) => {
-            j.undo(ctx.systemd.as_ref());
+            j.undo(ctx.paths, ctx.systemd.as_ref());
             Err(e.context(format!("installing {name}; nothing was changed")))
         }
     }
@@ -581,6 +602,9 @@ pub fn update(
         return Ok(Updated::Unchanged);
     }
     ctx.note_relocated();
+    if info.rpm_installed.is_some() {
+        return crate::package::lifecycle::update(ctx, name, &store, &img, active, &info, set);
+    }
     let target = 1 - active;
     let mut j = Journal::begin(ctx.paths, name, "update")?;
     match update_steps(ctx, &store, &img, name, &info, set, target, &mut j) {
@@ -594,7 +618,7 @@ pub fn update(
             Ok(Updated::Done)
         }
         Err(e) => {
-            j.undo(ctx.systemd.as_ref());
+            j.undo(ctx.paths, ctx.systemd.as_ref());
             Err(e.context(format!(
                 "updating {name}; it is back on {}",
                 ctx.slot(name, active).display()
@@ -683,6 +707,10 @@ pub fn rollback(ctx: &Ctx, name: &str) -> Result<()> {
     validate_name(name)?;
     crate::journal::recover(ctx.paths, name, ctx.systemd.as_ref())?;
     let (active, current) = ctx.current(name)?;
+    if current.rpm_installed.is_some() {
+        ctx.note_relocated();
+        return crate::package::lifecycle::rollback(ctx, name, active);
+    }
     let other = 1 - active;
     let slot = ctx.slot(name, other);
     if !slot.join("info").exists() {
@@ -703,7 +731,7 @@ pub fn rollback(ctx: &Ctx, name: &str) -> Result<()> {
             Ok(())
         }
         Err(e) => {
-            j.undo(ctx.systemd.as_ref());
+            j.undo(ctx.paths, ctx.systemd.as_ref());
             Err(e.context(format!(
                 "rolling back {name}; it is still on {}",
                 ctx.slot(name, active).display()
@@ -717,6 +745,9 @@ pub fn uninstall(ctx: &Ctx, name: &str) -> Result<()> {
     crate::journal::recover(ctx.paths, name, ctx.systemd.as_ref())?;
     let (_, info) = ctx.current(name)?;
     ctx.note_relocated();
+    if info.rpm_installed.is_some() {
+        return crate::package::lifecycle::uninstall(ctx, name, &info);
+    }
     let unit_name = format!("{name}.service");
     if let Some(s) = &ctx.systemd {
         if info.has_container_service {

@@ -31,6 +31,12 @@ pub enum Step {
     Started(String),
     /// A unit that was stopped: start it again.
     Stopped(String),
+    /// Package `name` was installed over `previous` (a package file to go
+    /// back to) or over nothing (erase it).
+    Package {
+        name: String,
+        previous: Option<PathBuf>,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -128,9 +134,9 @@ impl Journal {
     }
 
     /// Undoes every recorded change, newest first, as far as possible.
-    pub fn undo(self, systemd: Option<&Systemd>) {
+    pub fn undo(self, paths: &HostPaths, systemd: Option<&Systemd>) {
         for step in self.record.steps.iter().rev() {
-            if let Err(e) = undo_step(step, systemd) {
+            if let Err(e) = undo_step(step, paths, systemd) {
                 eprintln!("warning: undoing {step:?}: {e:#}");
             }
         }
@@ -142,7 +148,7 @@ impl Journal {
     }
 }
 
-fn undo_step(step: &Step, systemd: Option<&Systemd>) -> Result<()> {
+fn undo_step(step: &Step, paths: &HostPaths, systemd: Option<&Systemd>) -> Result<()> {
     let gone = |r: std::io::Result<()>| match r {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
@@ -179,6 +185,13 @@ fn undo_step(step: &Step, systemd: Option<&Systemd>) -> Result<()> {
                 s.start(u)?;
             }
         }
+        Step::Package { name, previous } => {
+            let m = crate::package::Manager::of(paths);
+            match previous {
+                Some(file) => m.install(paths, file, true)?,
+                None => m.erase(paths, name)?,
+            }
+        }
     }
     Ok(())
 }
@@ -197,6 +210,6 @@ pub fn recover(paths: &HostPaths, name: &str, systemd: Option<&Systemd>) -> Resu
         backups: paths.checkout_root().join(format!(".{name}.backup")),
         record,
     }
-    .undo(systemd);
+    .undo(paths, systemd);
     Ok(())
 }

@@ -282,6 +282,19 @@ impl Store {
         Ok(None)
     }
 
+    /// Whether any layer of the image has `path` (whiteouts aside).
+    pub fn has_path(&self, image: &StoredImage, path: &str) -> Result<bool> {
+        for hex in image.layers() {
+            if let Some(commit) = self.blob_commit(&hex)? {
+                let (root, _) = self.repo.read_commit(&commit, NONE)?;
+                if root.resolve_relative_path(path).query_exists(NONE) {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
     /// Composes the image's rootfs at `dest` (which must not exist): each
     /// layer checked out in order with hard links into the repository,
     /// union of files, whiteouts and opaque directories processed.

@@ -72,6 +72,31 @@ fn big_layer(dir: &str, files: usize, avg: usize, seed: u64) -> Layer {
     Layer::raw(b.into_inner().unwrap(), Compression::Gzip)
 }
 
+/// The 10k-file, 200 MB benchmark image, as an OCI layout in `dir`, pulled
+/// into the root `root`; returns the image string.
+fn big_image(dir: &std::path::Path, root: &std::path::Path) -> String {
+    let layers = vec![
+        fixtures::busybox_layer(Compression::Gzip),
+        big_layer("usr/share/a", 4000, 20_000, 1),
+        big_layer("usr/share/b", 3000, 20_000, 2),
+        big_layer("usr/share/c", 3000, 20_000, 3),
+    ];
+    let config = Config {
+        cmd: vec!["/bin/sh".into()],
+        ..Config::default()
+    };
+    Image::new(layers, config).write_oci(&dir.join("layout"), "1.0");
+    let s = format!("oci:{}:1.0", dir.join("layout").display());
+    check(Command::new(atomic_bin()).arg("--root").arg(root).args([
+        "pull",
+        "--storage",
+        "ostree",
+        "-q",
+        &s,
+    ]));
+    s
+}
+
 #[test]
 #[ignore = "benchmark: contrib/bench/lifecycle"]
 fn install_checkout_against_cp_a() {
@@ -82,28 +107,8 @@ fn install_checkout_against_cp_a() {
         .prefix("atomic-bench-")
         .tempdir_in("/var/tmp")
         .unwrap();
-    let layers = vec![
-        fixtures::busybox_layer(Compression::Gzip),
-        big_layer("usr/share/a", 4000, 20_000, 1),
-        big_layer("usr/share/b", 3000, 20_000, 2),
-        big_layer("usr/share/c", 3000, 20_000, 3),
-    ];
-    let image = Image::new(
-        layers,
-        Config {
-            cmd: vec!["/bin/sh".into()],
-            ..Config::default()
-        },
-    );
-    image.write_oci(&t.path().join("layout"), "1.0");
     let root = t.path().join("root");
-    check(Command::new(atomic_bin()).arg("--root").arg(&root).args([
-        "pull",
-        "--storage",
-        "ostree",
-        "-q",
-        &format!("oci:{}:1.0", t.path().join("layout").display()),
-    ]));
+    big_image(t.path(), &root);
     let store = Store::open_existing(&HostPaths::new(Some(&root), None, None))
         .unwrap()
         .unwrap();
@@ -298,4 +303,116 @@ fn containers_list_with_50_containers() {
     }
     println!("\n== containers list with 50 running containers, 10 runs ==");
     println!("median {:.3} s   runs {times:.3?}", median(times.clone()));
+}
+
+/// Runs `cmd`, returning its wall time and peak RSS (MB).
+// The child is reaped by wait4, which also reports its peak memory.
+#[allow(clippy::zombie_processes)]
+fn timed(cmd: &mut Command) -> (f64, f64) {
+    let start = Instant::now();
+    let child = cmd.stdout(std::process::Stdio::null()).spawn().unwrap();
+    let mut status = 0;
+    // SAFETY: waiting for our own child with a zeroed rusage to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(status, 0, "{cmd:?} failed");
+    (
+        start.elapsed().as_secs_f64(),
+        usage.ru_maxrss as f64 / 1024.0,
+    )
+}
+
+#[test]
+#[ignore = "benchmark: contrib/bench/lifecycle"]
+fn rpm_build_against_rpmbuild() {
+    if !require_root() {
+        return;
+    }
+    let t = tempfile::Builder::new()
+        .prefix("atomic-bench-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let root = t.path().join("root");
+    let image = big_image(t.path(), &root);
+    let (mut ours, mut peer, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut our_size, mut peer_size) = (0, 0);
+    for run_no in 0..3 {
+        let out = t.path().join(format!("rpm{run_no}"));
+        let (secs, mb) = timed(
+            Command::new(atomic_bin())
+                .arg("--root")
+                .arg(&root)
+                .args([
+                    "install",
+                    "--system",
+                    "--rpm=build",
+                    "--name",
+                    "big",
+                    "--output",
+                ])
+                .arg(&out)
+                .arg(&image),
+        );
+        ours.push(secs);
+        rss.push(mb);
+        our_size = std::fs::read_dir(&out)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .metadata()
+            .unwrap()
+            .len();
+
+        let spec_dir = t.path().join(format!("spec{run_no}"));
+        check(
+            Command::new(atomic_bin())
+                .arg("--root")
+                .arg(&root)
+                .args([
+                    "install",
+                    "--system",
+                    "--rpm=spec",
+                    "--name",
+                    "big",
+                    "--output",
+                ])
+                .arg(&spec_dir)
+                .arg(&image),
+        );
+        let top = t.path().join(format!("top{run_no}"));
+        let (secs, _) = timed(
+            Command::new("rpmbuild")
+                .args(["-bb", "--quiet", "--define"])
+                .arg(format!("_topdir {}", top.display()))
+                .arg("--define")
+                .arg(format!("_sourcedir {}", spec_dir.display()))
+                .args(["--define", "_binary_payload w6.gzdio"])
+                .arg(spec_dir.join("atomic-container-big.spec")),
+        );
+        peer.push(secs);
+        peer_size = std::fs::read_dir(top.join("RPMS/noarch"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .metadata()
+            .unwrap()
+            .len();
+    }
+    let (o, p) = (median(ours.clone()), median(peer.clone()));
+    println!("\n== package of the 10k-file, 200 MB image, median of 3 interleaved runs ==");
+    println!(
+        "atomic --rpm=build (zstd 3)  {o:7.2} s  {:.3}x rpmbuild  runs {ours:.2?}",
+        o / p
+    );
+    println!("rpmbuild -bb (gzip 6)        {p:7.2} s  1.000x           runs {peer:.2?}");
+    println!(
+        "package size: atomic {our_size} bytes, rpmbuild {peer_size} bytes = {:.3}x",
+        our_size as f64 / peer_size as f64
+    );
+    println!(
+        "atomic peak RSS: median {:.1} MB, runs {rss:.1?}",
+        median(rss.clone())
+    );
 }

@@ -600,3 +600,117 @@ fn a_files_only_image_links_its_host_files_and_runs_no_service() {
     sb.ok(&["uninstall", "fo"]);
     assert!(!sb.exists("/etc/files-only.conf"));
 }
+
+/// Records in the sandbox's rpm database that the system has a /bin/sh,
+/// as a Fedora host's bash package does.
+fn register_shell(sb: &Sb) {
+    if sb
+        .0
+        .exec(&["rpm", "-q", "atomic-sandbox-base"])
+        .status
+        .success()
+    {
+        return;
+    }
+    let pkg = rpm::PackageBuilder::new(
+        "atomic-sandbox-base",
+        "1",
+        "MIT",
+        "noarch",
+        "shell of the sandbox",
+    )
+    .release("1")
+    .provides(rpm::Dependency::any("/bin/sh"))
+    .build()
+    .unwrap();
+    let dir = sb.0.tempdir();
+    let file = dir.path().join("base.rpm");
+    pkg.write_file(&file).unwrap();
+    sb.0.check(&["rpm", "-i", file.to_str().unwrap()]);
+}
+
+#[test]
+fn rpm_installed_greeter_updates_rolls_back_and_uninstalls() {
+    let Some(sb) = sandbox() else { return };
+    register_shell(&sb);
+    let dir = sb.0.tempdir();
+    let w = fixtures::greeter().write_oci(&dir.path().join("rg"), "1.0");
+    let image = format!("oci:{}:1.0", dir.path().join("rg").display());
+    let id = &w.image_id[..12];
+    let out = sb.ok(&[
+        "install",
+        "--system",
+        "--rpm",
+        "--name",
+        "rg",
+        "--set",
+        "PORT=8141",
+        &image,
+    ]);
+    assert!(
+        out.contains(&format!("as package atomic-container-rg-1.0-1.{id}")),
+        "{out}"
+    );
+    let q = || {
+        sb.0.check(&["rpm", "-q", "atomic-container-rg"])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(q(), format!("atomic-container-rg-1.0-1.{id}.noarch"));
+    let fragment =
+        sb.0.check(&["systemctl", "show", "-p", "FragmentPath", "rg.service"]);
+    let fragment = fragment.trim().trim_start_matches("FragmentPath=");
+    let ino =
+        |p: &str| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(sb.0.path(p)).unwrap());
+    assert_eq!(
+        ino(fragment),
+        ino("/usr/lib/systemd/system/rg.service"),
+        "the package's unit runs (merged-/usr hosts name it /lib/...)"
+    );
+    assert!(!sb.exists("/etc/systemd/system/rg.service"));
+    let hello = greet(8141);
+    let list: Value = serde_json::from_str(&sb.ok(&["containers", "list", "--json"])).unwrap();
+    let me = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "rg")
+        .unwrap()
+        .clone();
+    assert_eq!(me["rpm"], format!("atomic-container-rg-1.0-1.{id}"));
+    assert_eq!(me["state"], "running");
+
+    sb.ok(&["containers", "update", "rg", "--set", "PORT=8142"]);
+    assert_eq!(
+        q(),
+        format!("atomic-container-rg-1.0-2.{id}.noarch"),
+        "the next release"
+    );
+    assert_eq!(greet(8142), hello, "same receiver and UUID");
+    assert!(closed(8141));
+
+    sb.ok(&["containers", "rollback", "rg"]);
+    assert_eq!(
+        q(),
+        format!("atomic-container-rg-1.0-1.{id}.noarch"),
+        "exactly the previous release"
+    );
+    assert_eq!(greet(8141), hello);
+
+    sb.ok(&["uninstall", "rg"]);
+    assert!(!sb
+        .0
+        .exec(&["rpm", "-q", "atomic-container-rg"])
+        .status
+        .success());
+    for p in [
+        "/usr/lib/containers/atomic/rg",
+        "/usr/lib/systemd/system/rg.service",
+        "/var/lib/containers/atomic/rg",
+        "/var/lib/containers/atomic/rg.0",
+        "/var/lib/containers/atomic/rg.1",
+    ] {
+        assert!(!sb.exists(p), "{p} left behind");
+    }
+    assert!(!sb.runc_list().contains("rg"));
+}

@@ -30,19 +30,15 @@ impl Build {
         }
     }
     fn build(&self, img: &Image, name: &str) -> Output {
+        self.build_as(img, name, "--rpm=build")
+    }
+    fn build_as(&self, img: &Image, name: &str, mode: &str) -> Output {
         let layout = self.root.path().join(format!("layout-{name}"));
         img.write_oci(&layout, "1.0");
         run(Command::new(atomic_bin())
             .arg("--root")
             .arg(self.root.path())
-            .args([
-                "install",
-                "--system",
-                "--rpm=build",
-                "--name",
-                name,
-                "--output",
-            ])
+            .args(["install", "--system", mode, "--name", name, "--output"])
             .arg(self.out.path())
             .arg(format!("oci:{}:1.0", layout.display())))
     }
@@ -287,4 +283,122 @@ fn layering_rules_and_bad_labels_are_refused_and_write_nothing() {
     );
     let requires = rpm_q(&file, &["--requires"]);
     assert!(requires.contains("glibc >= 2.36"), "{requires}");
+}
+
+#[test]
+fn rpmbuild_of_the_spec_output_builds_the_same_package() {
+    if !require_root() {
+        return;
+    }
+    let b = Build::new();
+    let mut img = fixtures::greeter_hostfs();
+    img.config
+        .labels
+        .push(("atomic.requires".into(), "bash, glibc >= 2.36".into()));
+    let file = b.package(&img, "hf");
+    let out = b.build_as(&img, "hf", "--rpm=spec");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let spec = PathBuf::from(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .strip_prefix("Wrote ")
+            .unwrap(),
+    );
+    assert!(b.out.path().join("hf-payload.tar").exists());
+    let top = tempfile::tempdir().unwrap();
+    check(
+        Command::new("rpmbuild")
+            .arg("-bb")
+            .arg("--define")
+            .arg(format!("_topdir {}", top.path().display()))
+            .arg("--define")
+            .arg(format!("_sourcedir {}", b.out.path().display()))
+            .arg(&spec),
+    );
+    let built = std::fs::read_dir(top.path().join("RPMS/noarch"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(
+        built.file_name(),
+        file.file_name(),
+        "same name, version and release"
+    );
+    for q in [
+        &[
+            "--qf",
+            "%{NAME} %{VERSION} %{RELEASE} %{ARCH} %{SUMMARY} %{LICENSE}",
+        ][..],
+        &["--provides"],
+        &["--conflicts"],
+        &["-c"],
+        &[
+            "--qf",
+            "[%{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} %{FILENAMES}\\n]",
+        ],
+    ] {
+        assert_eq!(rpm_q(&built, q), rpm_q(&file, q), "{q:?}");
+    }
+    // rpmlib() requirements name rpm features each builder uses; the rest must match.
+    let requires = |f: &Path| {
+        let mut v: Vec<String> = rpm_q(f, &["--requires"])
+            .lines()
+            .filter(|l| !l.starts_with("rpmlib("))
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(requires(&built), requires(&file));
+}
+
+#[test]
+fn a_published_repository_installs_with_dnf() {
+    if !require_root() {
+        return;
+    }
+    let b = Build::new();
+    let layout = b.root.path().join("layout-repo");
+    fixtures::greeter_hostfs().write_oci(&layout, "1.0");
+    let repo = b.out.path().join("repo");
+    check(
+        Command::new(atomic_bin())
+            .arg("--root")
+            .arg(b.root.path())
+            .args([
+                "install",
+                "--system",
+                "--rpm=build",
+                "--createrepo",
+                "--name",
+                "pub",
+                "--output",
+            ])
+            .arg(&repo)
+            .arg(format!("oci:{}:1.0", layout.display())),
+    );
+    assert!(repo.join("repodata/repomd.xml").exists());
+    let root = RpmRoot::new();
+    check(
+        Command::new("dnf")
+            .arg(format!("--installroot={}", root.path().display()))
+            .args([
+                "--releasever=1",
+                "--setopt=reposdir=/dev/null",
+                "--nogpgcheck",
+                "-y",
+                "-q",
+            ])
+            .arg(format!("--repofrompath=atomic,file://{}", repo.display()))
+            .args(["--repo=atomic", "install", "atomic-container-pub"]),
+    );
+    assert!(root.has("atomic-container-pub"));
+    assert!(root.file("/usr/lib/systemd/system/pub.service").exists());
 }

@@ -2,9 +2,11 @@
 //! host files) written instead into a generated package that rpm-ostree,
 //! dnf or rpm install and track, built in-process with the `rpm` crate.
 
+pub mod lifecycle;
 pub mod rules;
 
 use crate::bundle::{self, Fixed, HostKind};
+use crate::command;
 use crate::exports::Manifest;
 use crate::paths::HostPaths;
 use crate::store::{Store, StoredImage};
@@ -13,6 +15,7 @@ use rules::Placement;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// Where a package puts the bundle of container `name`.
 pub fn bundle_dir(name: &str) -> PathBuf {
@@ -197,21 +200,163 @@ impl Owners {
 pub struct Request<'a> {
     pub name: &'a str,
     pub serial: u32,
+    /// Values kept from the deployment being updated (none on install).
+    pub stored: &'a BTreeMap<String, String>,
     pub set: &'a [(String, String)],
     pub runtime: &'a str,
 }
 
-/// Builds the package of `req.name` from `img` and writes it into `output`.
-pub fn build(
+/// Where a payload file's bytes come from.
+enum Content {
+    Path(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+enum Kind {
+    Dir,
+    File(Content),
+    Symlink(String),
+}
+
+/// One payload entry, as both outputs (the package, the spec) write it.
+struct Entry {
+    path: String,
+    kind: Kind,
+    mode: u32,
+    user: String,
+    group: String,
+    config: bool,
+}
+
+impl Entry {
+    fn new(path: impl Into<String>, kind: Kind, mode: u32) -> Entry {
+        Entry {
+            path: path.into(),
+            kind,
+            mode: mode & 0o7777,
+            user: "root".into(),
+            group: "root".into(),
+            config: false,
+        }
+    }
+}
+
+/// The payload of container `name`: the bundle under
+/// /usr/lib/containers/atomic/NAME, the unit, the tmpfiles file and the host
+/// files, checked against the layering rules.
+fn payload(rootfs: &Path, rendered: &bundle::Rendered, name: &str) -> Result<Vec<Entry>> {
+    let dest = bundle_dir(name);
+    let owners = Owners::read(rootfs);
+    let mut out = vec![Entry::new(dest.display().to_string(), Kind::Dir, 0o755)];
+    if let Some(c) = &rendered.config {
+        let p = dest.join("config.json").display().to_string();
+        out.push(Entry::new(
+            p,
+            Kind::File(Content::Bytes(c.clone().into_bytes())),
+            0o644,
+        ));
+    }
+    add_tree(&mut out, rootfs, &dest.join("rootfs"), &owners)?;
+    if let Some(unit) = &rendered.unit {
+        let p = format!("/usr/lib/systemd/system/{name}.service");
+        out.push(Entry::new(
+            p,
+            Kind::File(Content::Bytes(unit.clone().into_bytes())),
+            0o644,
+        ));
+    }
+    let mut tmpfiles = rendered.tmpfiles.clone().unwrap_or_default();
+    for f in &rendered.host_files {
+        let is_dir = matches!(f.kind, HostKind::Dir);
+        if is_dir && rules::is_system_dir(&f.path) {
+            continue;
+        }
+        let path = f.path.display().to_string();
+        match rules::place(&f.path, is_dir, f.mode, "root", "root")? {
+            Placement::Tmpfiles(line) => {
+                tmpfiles.push_str(&line);
+                tmpfiles.push('\n');
+            }
+            Placement::Payload => {
+                let kind = match &f.kind {
+                    HostKind::Dir => Kind::Dir,
+                    HostKind::File(data) => Kind::File(Content::Bytes(data.clone())),
+                    HostKind::Link(src) => Kind::File(Content::Path(src.clone())),
+                    HostKind::Symlink(t) => Kind::Symlink(t.display().to_string()),
+                };
+                let mut e = Entry::new(path, kind, f.mode);
+                e.config = f.path.starts_with("/etc") && matches!(e.kind, Kind::File(_));
+                out.push(e);
+            }
+        }
+    }
+    if !tmpfiles.is_empty() {
+        let p = format!("/usr/lib/tmpfiles.d/{name}.conf");
+        out.push(Entry::new(
+            p,
+            Kind::File(Content::Bytes(tmpfiles.into_bytes())),
+            0o644,
+        ));
+    }
+    Ok(out)
+}
+
+/// Adds the tree at `src` under `dest`, keeping modes, owners, symlinks and
+/// empty directories.
+fn add_tree(out: &mut Vec<Entry>, src: &Path, dest: &Path, owners: &Owners) -> Result<()> {
+    let meta =
+        std::fs::symlink_metadata(src).with_context(|| format!("reading {}", src.display()))?;
+    let kind = if meta.is_dir() {
+        Kind::Dir
+    } else if meta.file_type().is_symlink() {
+        Kind::Symlink(std::fs::read_link(src)?.display().to_string())
+    } else if meta.is_file() {
+        Kind::File(Content::Path(src.to_path_buf()))
+    } else {
+        return Err(anyhow!(
+            "{}: not a file, directory or symlink",
+            src.display()
+        ));
+    };
+    let mut e = Entry::new(dest.display().to_string(), kind, meta.mode());
+    e.user = owners.user(meta.uid());
+    e.group = owners.group(meta.gid());
+    let is_dir = matches!(e.kind, Kind::Dir);
+    out.push(e);
+    if is_dir {
+        let mut entries: Vec<_> = std::fs::read_dir(src)?.collect::<std::io::Result<_>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for child in entries {
+            add_tree(out, &child.path(), &dest.join(child.file_name()), owners)?;
+        }
+    }
+    Ok(())
+}
+
+/// A checked-out, rendered container ready to package.
+pub struct Prepared {
+    pub id: Identity,
+    /// The template values it was rendered with.
+    pub values: BTreeMap<String, String>,
+    /// Whether it has a service unit.
+    pub has_service: bool,
+    entries: Vec<Entry>,
+    name: String,
+    _work: tempfile::TempDir,
+}
+
+/// Checks `img` out (in a scratch directory under the checkout root) and
+/// renders everything the package of `req.name` holds.
+pub fn prepare(
     paths: &HostPaths,
     store: &Store,
     img: &StoredImage,
     req: &Request,
-    output: &Path,
-) -> Result<(Identity, PathBuf)> {
+) -> Result<Prepared> {
     let Request {
         name,
         serial,
+        stored,
         set,
         runtime,
     } = *req;
@@ -225,7 +370,7 @@ pub fn build(
     let dest = bundle_dir(name);
     let values = bundle::values(
         &manifest,
-        &BTreeMap::new(),
+        stored,
         set,
         &Fixed {
             name,
@@ -236,148 +381,308 @@ pub fn build(
         },
     )?;
     let rendered = bundle::render(&rootfs, &img.config, &manifest, &values)?;
-    let owners = Owners::read(&rootfs);
-
-    let mut b = rpm::PackageBuilder::new(&id.name, &id.version, &id.license, "noarch", &id.summary);
-    b.release(id.release.clone())
-        .description(id.description.clone())
-        .packager("atomic")
-        .group("System Environment/Daemons")
-        .build_host(hostname());
-    if let Some(u) = &id.url {
-        b.url(u.clone());
-    }
-    for d in &id.requires {
-        b.requires(parse_dep(d)?);
-    }
-    for d in &id.conflicts {
-        b.conflicts(parse_dep(d)?);
-    }
-    for d in &id.provides {
-        b.provides(parse_dep(d)?);
-    }
+    let entries = payload(&rootfs, &rendered, name)?;
     for (kind, body) in scriptlets(name) {
         rules::check_scriptlet(kind, "/bin/sh", &body)?;
-        match kind {
-            "post" => b.post_install_script(body),
-            "preun" => b.pre_uninstall_script(body),
-            _ => b.post_uninstall_script(body),
-        };
     }
-    let mut tmpfiles = rendered.tmpfiles.clone().unwrap_or_default();
+    Ok(Prepared {
+        id,
+        has_service: rendered.unit.is_some(),
+        values,
+        entries,
+        name: name.to_string(),
+        _work: work,
+    })
+}
 
-    // The bundle: config.json and the rootfs, as in the image.
-    b.with_dir_entry(rpm::FileOptions::dir(dest.display().to_string()).permissions(0o755))?;
-    if let Some(c) = &rendered.config {
-        let p = dest.join("config.json").display().to_string();
-        b.with_file_contents(c.clone(), rpm::FileOptions::new(p).permissions(0o644))?;
-    }
-    add_tree(&mut b, &rootfs, &dest.join("rootfs"), &owners)?;
-    if let Some(unit) = &rendered.unit {
-        let p = format!("/usr/lib/systemd/system/{name}.service");
-        b.with_file_contents(unit.clone(), rpm::FileOptions::new(p).permissions(0o644))?;
-    }
-    // Host files, under the layering rules.
-    for f in &rendered.host_files {
-        let (is_dir, mode) = (matches!(f.kind, HostKind::Dir), f.mode);
-        if is_dir && rules::is_system_dir(&f.path) {
-            continue;
+impl Prepared {
+    /// Builds the package in process and writes it into `output`.
+    pub fn write_rpm(&self, output: &Path) -> Result<PathBuf> {
+        let id = &self.id;
+        let mut b =
+            rpm::PackageBuilder::new(&id.name, &id.version, &id.license, "noarch", &id.summary);
+        // zstd, as Fedora builds its packages, at a level that keeps
+        // building fast with a payload the size of gzip -6's.
+        b.using_config(rpm::BuildConfig::default().compression(rpm::CompressionWithLevel::Zstd(3)));
+        b.release(id.release.clone())
+            .description(id.description.clone())
+            .packager("atomic")
+            .group("System Environment/Daemons")
+            .build_host(hostname());
+        if let Some(u) = &id.url {
+            b.url(u.clone());
         }
-        let path = f.path.display().to_string();
-        match rules::place(&f.path, is_dir, mode, "root", "root")? {
-            Placement::Tmpfiles(line) => {
-                tmpfiles.push_str(&line);
-                tmpfiles.push('\n');
-            }
-            Placement::Payload => {
-                let etc = f.path.starts_with("/etc");
-                match &f.kind {
-                    HostKind::Dir => {
-                        b.with_dir_entry(rpm::FileOptions::dir(path).permissions(mode as u16))?;
+        for d in &id.requires {
+            b.requires(parse_dep(d)?);
+        }
+        for d in &id.conflicts {
+            b.conflicts(parse_dep(d)?);
+        }
+        for d in &id.provides {
+            b.provides(parse_dep(d)?);
+        }
+        for (kind, body) in scriptlets(&self.name) {
+            match kind {
+                "post" => b.post_install_script(body),
+                "preun" => b.pre_uninstall_script(body),
+                _ => b.post_uninstall_script(body),
+            };
+        }
+        for e in &self.entries {
+            let perm = e.mode as u16;
+            match &e.kind {
+                Kind::Dir => {
+                    b.with_dir_entry(
+                        rpm::FileOptions::dir(&e.path)
+                            .permissions(perm)
+                            .user(&e.user)
+                            .group(&e.group),
+                    )?;
+                }
+                Kind::Symlink(t) => {
+                    b.with_symlink(
+                        rpm::FileOptions::symlink(&e.path, t)
+                            .user(&e.user)
+                            .group(&e.group),
+                    )?;
+                }
+                Kind::File(content) => {
+                    let mut o = rpm::FileOptions::new(&e.path)
+                        .permissions(perm)
+                        .user(&e.user)
+                        .group(&e.group);
+                    if e.config {
+                        o = o.config().noreplace();
                     }
-                    HostKind::File(data) => {
-                        let mut o = rpm::FileOptions::new(path).permissions(mode as u16);
-                        if etc {
-                            o = o.config().noreplace();
-                        }
-                        b.with_file_contents(data.clone(), o)?;
-                    }
-                    HostKind::Link(src) => {
-                        let mut o = rpm::FileOptions::new(path).permissions(mode as u16);
-                        if etc {
-                            o = o.config().noreplace();
-                        }
-                        b.with_file(src, o)?;
-                    }
-                    HostKind::Symlink(t) => {
-                        b.with_symlink(rpm::FileOptions::symlink(path, t.display().to_string()))?;
-                    }
+                    match content {
+                        Content::Path(p) => b.with_file(p, o)?,
+                        Content::Bytes(d) => b.with_file_contents(d.clone(), o)?,
+                    };
                 }
             }
         }
+        let pkg = b
+            .build()
+            .with_context(|| format!("building {}", id.file_name()))?;
+        std::fs::create_dir_all(output)
+            .with_context(|| format!("creating {}", output.display()))?;
+        let file = output.join(id.file_name());
+        pkg.write_file(&file)
+            .with_context(|| format!("writing {}", file.display()))?;
+        Ok(file)
     }
-    if !tmpfiles.is_empty() {
-        b.with_file_contents(
-            tmpfiles,
-            rpm::FileOptions::new(format!("/usr/lib/tmpfiles.d/{name}.conf")).permissions(0o644),
-        )?;
+
+    /// Writes the spec (rendered from `template`) and its source, a tar of
+    /// the payload, into `output`, so rpmbuild rebuilds the same package.
+    pub fn write_spec(&self, template: &str, output: &Path) -> Result<PathBuf> {
+        let id = &self.id;
+        std::fs::create_dir_all(output)
+            .with_context(|| format!("creating {}", output.display()))?;
+        let source = format!("{}-payload.tar", self.name);
+        let mut tar = tar::Builder::new(std::fs::File::create(output.join(&source))?);
+        let mut files = String::new();
+        for e in &self.entries {
+            let rel = e.path.trim_start_matches('/');
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(e.mode);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            match &e.kind {
+                Kind::Dir => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_size(0);
+                    tar.append_data(&mut h, format!("{rel}/"), std::io::empty())?;
+                }
+                Kind::Symlink(t) => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_size(0);
+                    tar.append_link(&mut h, rel, t)?;
+                }
+                Kind::File(Content::Path(p)) => {
+                    let f = std::fs::File::open(p)?;
+                    h.set_size(f.metadata()?.len());
+                    tar.append_data(&mut h, rel, f)?;
+                }
+                Kind::File(Content::Bytes(d)) => {
+                    h.set_size(d.len() as u64);
+                    tar.append_data(&mut h, rel, &d[..])?;
+                }
+            }
+            let attr = if matches!(e.kind, Kind::Symlink(_)) {
+                format!("%attr(-,{},{})", e.user, e.group)
+            } else {
+                format!("%attr({:04o},{},{})", e.mode, e.user, e.group)
+            };
+            let prefix = match (&e.kind, e.config) {
+                (Kind::Dir, _) => "%dir ",
+                (_, true) => "%config(noreplace) ",
+                _ => "",
+            };
+            files.push_str(&format!("{prefix}{attr} \"{}\"\n", e.path));
+        }
+        tar.finish()?;
+        let mut deps = String::new();
+        if self.entries.iter().any(|e| e.config) {
+            // What rpmbuild's automatic dependencies add for %config files.
+            for tag in ["Provides", "Requires"] {
+                deps.push_str(&format!(
+                    "{tag}: config({}) = {}-{}\n",
+                    id.name, id.version, id.release
+                ));
+            }
+        }
+        for (tag, list) in [
+            ("Requires", &id.requires),
+            ("Conflicts", &id.conflicts),
+            ("Provides", &id.provides),
+        ] {
+            for d in list.iter().filter(|d| !d.starts_with("atomic-container(")) {
+                deps.push_str(&format!("{tag}: {d}\n"));
+            }
+        }
+        let script = |k: &str| {
+            scriptlets(&self.name)
+                .into_iter()
+                .find(|(kind, _)| *kind == k)
+                .map(|(_, b)| b)
+                .unwrap_or_default()
+        };
+        let spec = template
+            .replace("@NAME@", &self.name)
+            .replace("@VERSION@", &id.version)
+            .replace("@RELEASE@", &id.release)
+            .replace("@SUMMARY@", &id.summary)
+            .replace("@LICENSE@", &id.license)
+            .replace(
+                "@URL@",
+                id.url
+                    .as_deref()
+                    .unwrap_or("https://github.com/projectatomic/atomic"),
+            )
+            .replace("@DEPENDENCIES@", deps.trim_end())
+            .replace("@DESCRIPTION@", &id.description)
+            .replace("@POST@", script("post").trim_end())
+            .replace("@PREUN@", script("preun").trim_end())
+            .replace("@POSTUN@", script("postun").trim_end())
+            .replace("@FILES@", files.trim_end());
+        let file = output.join(format!("{}.spec", id.name));
+        std::fs::write(&file, spec).with_context(|| format!("writing {}", file.display()))?;
+        Ok(file)
     }
-    let pkg = b
-        .build()
-        .with_context(|| format!("building {}", id.file_name()))?;
-    std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
-    let file = output.join(id.file_name());
-    pkg.write_file(&file)
-        .with_context(|| format!("writing {}", file.display()))?;
-    Ok((id, file))
+}
+
+/// The host's package manager, as RPM mode uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Manager {
+    /// Image-based hosts (`/run/ostree-booted`): layered packages.
+    RpmOstree,
+    Dnf,
+    Rpm,
+}
+
+impl Manager {
+    /// rpm-ostree on image-based hosts, else dnf, else rpm.
+    pub fn of(paths: &HostPaths) -> Manager {
+        if paths.is_ostree_booted() {
+            Manager::RpmOstree
+        } else if !paths.is_relocated() && which("dnf") {
+            Manager::Dnf
+        } else {
+            Manager::Rpm
+        }
+    }
+
+    fn rpm(paths: &HostPaths) -> Command {
+        let mut c = Command::new("rpm");
+        if paths.is_relocated() {
+            c.arg("--root").arg(paths.root());
+        }
+        c
+    }
+
+    /// Installs or upgrades to `file`; `older` allows going back a release.
+    pub fn install(self, paths: &HostPaths, file: &Path, older: bool) -> Result<()> {
+        let mut c = match self {
+            Manager::RpmOstree => {
+                let mut c = Command::new("rpm-ostree");
+                c.args(["install", "--idempotent", "--apply-live"]);
+                c
+            }
+            Manager::Dnf => {
+                let mut c = Command::new("dnf");
+                c.args(["-y", "-q", if older { "downgrade" } else { "install" }]);
+                c
+            }
+            Manager::Rpm => {
+                let mut c = Self::rpm(paths);
+                c.arg("-U");
+                if older {
+                    c.arg("--oldpackage");
+                }
+                c
+            }
+        };
+        command::run(c.arg(file))
+    }
+
+    /// Erases package `name`.
+    pub fn erase(self, paths: &HostPaths, name: &str) -> Result<()> {
+        let mut c = match self {
+            Manager::RpmOstree => {
+                let mut c = Command::new("rpm-ostree");
+                c.args(["uninstall", "--apply-live"]);
+                c
+            }
+            Manager::Dnf => {
+                let mut c = Command::new("dnf");
+                c.args(["-y", "-q", "remove"]);
+                c
+            }
+            Manager::Rpm => {
+                let mut c = Self::rpm(paths);
+                c.arg("-e");
+                c
+            }
+        };
+        command::run(c.arg(name))
+    }
+}
+
+/// The installed `name-version-release` of package `name`, if any.
+pub fn installed(paths: &HostPaths, name: &str) -> Option<String> {
+    let out = Manager::rpm(paths)
+        .args(["-q", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}", name])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Whether rpm manages the host's software (`--system-package=auto`): an
+/// image-based host, or a system rpm database that knows rpm itself. rpm is
+/// asked only when such a database exists, since a query may create one.
+pub fn host_uses_rpm(paths: &HostPaths) -> bool {
+    let has_db = ["usr/lib/sysimage/rpm", "var/lib/rpm"].iter().any(|d| {
+        paths.root().join(d).join("rpmdb.sqlite").exists()
+            || paths.root().join(d).join("Packages").exists()
+    });
+    paths.is_ostree_booted()
+        || (has_db
+            && Manager::rpm(paths)
+                .args(["-q", "--quiet", "rpm"])
+                .status()
+                .is_ok_and(|s| s.success()))
+}
+
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }
 
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into())
-}
-
-/// Adds the tree at `src` to the payload under `dest`, keeping modes,
-/// owners, symlinks and empty directories.
-fn add_tree(b: &mut rpm::PackageBuilder, src: &Path, dest: &Path, owners: &Owners) -> Result<()> {
-    let meta =
-        std::fs::symlink_metadata(src).with_context(|| format!("reading {}", src.display()))?;
-    let path = dest.display().to_string();
-    let perm = (meta.mode() & 0o7777) as u16;
-    let (user, group) = (owners.user(meta.uid()), owners.group(meta.gid()));
-    if meta.is_dir() {
-        b.with_dir_entry(
-            rpm::FileOptions::dir(path)
-                .permissions(perm)
-                .user(&user)
-                .group(&group),
-        )?;
-        let mut entries: Vec<_> = std::fs::read_dir(src)?.collect::<std::io::Result<_>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            add_tree(b, &e.path(), &dest.join(e.file_name()), owners)?;
-        }
-    } else if meta.file_type().is_symlink() {
-        let target = std::fs::read_link(src)?;
-        b.with_symlink(
-            rpm::FileOptions::symlink(path, target.display().to_string())
-                .user(&user)
-                .group(&group),
-        )?;
-    } else if meta.is_file() {
-        b.with_file(
-            src,
-            rpm::FileOptions::new(path)
-                .permissions(perm)
-                .user(&user)
-                .group(&group),
-        )?;
-    } else {
-        return Err(anyhow!(
-            "{}: not a file, directory or symlink",
-            src.display()
-        ));
-    }
-    Ok(())
 }
