@@ -714,3 +714,96 @@ fn rpm_installed_greeter_updates_rolls_back_and_uninstalls() {
     }
     assert!(!sb.runc_list().contains("rg"));
 }
+
+/// Installs into the sandbox's rpm database a package that is not ours.
+fn foreign_package(sb: &Sb, name: &str, file: Option<(&str, &str)>) {
+    let mut b = rpm::PackageBuilder::new(name, "1", "MIT", "noarch", "someone else's package");
+    b.release("1");
+    if let Some((path, content)) = file {
+        b.with_file_contents(content, rpm::FileOptions::new(path).permissions(0o644))
+            .unwrap();
+    }
+    let dir = sb.0.tempdir();
+    let f = dir.path().join("foreign.rpm");
+    b.build().unwrap().write_file(&f).unwrap();
+    sb.0.check(&["rpm", "-i", f.to_str().unwrap()]);
+}
+
+#[test]
+fn rpm_mode_refuses_foreign_packages_and_files_and_leaves_nothing() {
+    let Some(sb) = sandbox() else { return };
+    register_shell(&sb);
+    let dir = sb.0.tempdir();
+    fixtures::greeter_hostfs().write_oci(&dir.path().join("hf"), "1.0");
+    let image = format!("oci:{}:1.0", dir.path().join("hf").display());
+
+    foreign_package(&sb, "atomic-container-taken", None);
+    let err = sb.fails(&["install", "--system", "--rpm", "--name", "taken", &image]);
+    assert!(
+        err.contains("package atomic-container-taken-1-1 is already installed and was not installed by atomic for taken"),
+        "{err}"
+    );
+
+    foreign_package(
+        &sb,
+        "greeter-config",
+        Some(("/etc/greeter/greeting.conf", "theirs\n")),
+    );
+    let err = sb.fails(&["install", "--system", "--rpm", "--name", "clash", &image]);
+    assert!(
+        err.contains("/etc/greeter/greeting.conf"),
+        "the error names the file: {err}"
+    );
+    assert!(err.contains("greeter-config"), "and the package: {err}");
+    assert!(
+        !sb.0
+            .exec(&["rpm", "-q", "atomic-container-clash"])
+            .status
+            .success(),
+        "nothing installed"
+    );
+    for p in [
+        "/var/lib/containers/atomic/clash",
+        "/var/lib/containers/atomic/clash.0",
+        "/usr/lib/containers/atomic/clash",
+    ] {
+        assert!(!sb.exists(p), "{p} left behind");
+    }
+    assert_eq!(
+        std::fs::read_to_string(sb.0.path("/etc/greeter/greeting.conf")).unwrap(),
+        "theirs\n"
+    );
+    sb.0.check(&["rpm", "-e", "greeter-config", "atomic-container-taken"]);
+}
+
+#[test]
+fn crun_runs_the_greeter_too() {
+    let Some(sb) = sandbox() else { return };
+    let dir = sb.0.tempdir();
+    fixtures::greeter().write_oci(&dir.path().join("cr"), "1.0");
+    let image = format!("oci:{}:1.0", dir.path().join("cr").display());
+    sb.ok(&[
+        "install",
+        "--system",
+        "--name",
+        "cr",
+        "--runtime",
+        "crun",
+        "--set",
+        "PORT=8151",
+        &image,
+    ]);
+    assert_eq!(sb.info("cr")["runtime"], "/usr/bin/crun");
+    let hello = greet(8151);
+    assert!(
+        sb.0.check(&["crun", "list"]).contains("cr "),
+        "crun runs it"
+    );
+    sb.ok(&["containers", "update", "cr", "--set", "PORT=8152"]);
+    assert_eq!(greet(8152), hello);
+    sb.ok(&["uninstall", "cr"]);
+    assert!(
+        !sb.0.check(&["crun", "list"]).contains("cr "),
+        "no crun state left"
+    );
+}
