@@ -11,6 +11,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Read};
 
+/// How many layer downloads run at once (the one importing included).
+const FETCH_AHEAD: usize = 3;
+
 /// Parses `--src-creds USER[:PASS]`; a missing password is read from stdin.
 pub fn parse_creds(s: &str) -> Result<Creds> {
     let (user, password) = match s.split_once(':') {
@@ -91,19 +94,38 @@ pub fn pull(
         ProgressStyle::with_template("{msg:20} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
             .map_err(|e| anyhow!("{e}"))?
             .progress_chars("=> ");
-    for (layer, diff_id) in layers.iter().zip(&diff_ids) {
+    let missing: Vec<_> = layers
+        .iter()
+        .zip(&diff_ids)
+        .filter(
+            |(layer, _)| match store.blob_commit(layer.digest().digest()) {
+                Ok(Some(_)) => {
+                    tracing::info!("reusing fetched layer {}", layer.digest());
+                    false
+                }
+                _ => true,
+            },
+        )
+        .collect();
+    // Each opened blob starts fetching at once into its own bounded
+    // buffer, so the next layers download while this one imports, without
+    // a copy on disk or a whole layer in memory.
+    let mut opened = std::collections::VecDeque::new();
+    for (i, (layer, diff_id)) in missing.iter().enumerate() {
+        while opened.len() < FETCH_AHEAD && i + opened.len() < missing.len() {
+            let next = missing[i + opened.len()].0;
+            opened.push_back(
+                blobs
+                    .open(next)
+                    .with_context(|| format!("image {name}: fetching layer {}", next.digest()))?,
+            );
+        }
+        let blob = opened.pop_front().expect("opened above");
         let digest = layer.digest().to_string();
         let hex = layer.digest().digest();
-        if store.blob_commit(hex)?.is_some() {
-            tracing::info!("reusing fetched layer {digest}");
-            continue;
-        }
         let bar = multi.add(ProgressBar::new(layer.size()));
         bar.set_style(style.clone());
         bar.set_message(hex[..12.min(hex.len())].to_string());
-        let blob = blobs
-            .open(layer)
-            .with_context(|| format!("image {name}: fetching layer {digest}"))?;
         let spec = LayerSpec {
             digest: &digest,
             diff_id,

@@ -59,6 +59,16 @@ impl Host {
     fn pull_fails(&self, image: &str) -> String {
         self.fails(&["pull", "--storage", "ostree", image])
     }
+    /// Pulls `image` with extra options, which must fail; returns stderr.
+    fn pull_fails_with(&self, opts: &[&str], image: &str) -> String {
+        let args: Vec<&str> = ["pull", "--storage", "ostree"]
+            .iter()
+            .chain(opts)
+            .copied()
+            .chain([image])
+            .collect();
+        self.fails(&args)
+    }
     fn pull(&self, image: &str) -> String {
         self.ok(&["pull", "--storage", "ostree", "-q", image])
     }
@@ -726,4 +736,155 @@ fn docker_engine_source_through_podman() {
         err.contains("has no image localhost/nope:v1: HTTP/1.1 404"),
         "{err}"
     );
+}
+
+/// Turns the tags of `layout` (architecture names) into one image index
+/// tagged `multi`, as multi-arch images are published.
+fn make_index(layout: &Path) {
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifests: Vec<serde_json::Value> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let arch = m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap();
+            let mut m = m.clone();
+            m["platform"] = serde_json::json!({"os": "linux", "architecture": arch});
+            m.as_object_mut().unwrap().remove("annotations");
+            m
+        })
+        .collect();
+    let nested = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests,
+    }))
+    .unwrap();
+    let d = bench::image::sha256_hex(&nested);
+    std::fs::write(layout.join("blobs/sha256").join(&d), &nested).unwrap();
+    index["manifests"] = serde_json::json!([{
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "digest": format!("sha256:{d}"),
+        "size": nested.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "multi"},
+    }]);
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_image_index_resolves_to_this_hosts_platform() {
+    if !require_root() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let layout = t.path().join("multi");
+    let image = |text: &str| {
+        Image::new(
+            vec![Layer::parse(&format!("f arch = {text}"), Compression::Gzip)],
+            Config::default(),
+        )
+    };
+    let arch = atomic::image::source::host_arch();
+    let other = if arch == "s390x" { "riscv64" } else { "s390x" };
+    let mine = image(arch).write_oci(&layout, arch);
+    image(other).write_oci(&layout, other);
+    make_index(&layout);
+    let host = Host::new();
+    host.pull(&format!("oci:{}:multi", layout.display()));
+    let json: serde_json::Value =
+        serde_json::from_str(&host.ok(&["images", "list", "--json"])).unwrap();
+    assert_eq!(
+        json[0]["id"],
+        mine.image_id.as_str(),
+        "the linux/{arch} entry"
+    );
+
+    let registry = Registry::start();
+    let reference = format!("{}/multi:1", registry.host());
+    check(Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        "--all",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:multi", layout.display()),
+        &format!("docker://{reference}"),
+    ]));
+    let host = Host::new();
+    host.pull(&format!("http:{reference}"));
+    assert_eq!(
+        std::fs::read_to_string(host.checkout(&reference).join("arch")).unwrap(),
+        arch
+    );
+}
+
+#[test]
+fn registry_credentials_from_src_creds_or_the_auth_file() {
+    if !require_root() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let layout = t.path().join("layout");
+    fixtures::no_exports().write_oci(&layout, "1");
+    let registry = Registry::start_with_auth("operator", "s3cret");
+    let reference = registry.push_as(&layout, "1", "private", "1", Some("operator:s3cret"));
+    let image = format!("http:{reference}");
+
+    let host = Host::new();
+    let err = host.pull_fails(&image);
+    assert!(
+        err.contains(&format!("fetching the manifest of {reference}")),
+        "{err}"
+    );
+    let err = host.pull_fails_with(&["--src-creds", "operator:wrong"], &image);
+    assert!(
+        err.contains(&format!("fetching the manifest of {reference}")),
+        "{err}"
+    );
+    assert!(host.refs().is_empty());
+
+    host.ok(&[
+        "pull",
+        "--storage",
+        "ostree",
+        "-q",
+        "--src-creds",
+        "operator:s3cret",
+        &image,
+    ]);
+    assert!(host
+        .refs()
+        .contains(&atomic::refescape::image_ref(&reference)));
+
+    // The containers auth file, as `podman login` writes it.
+    let runtime_dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(runtime_dir.path().join("containers")).unwrap();
+    std::fs::write(
+        runtime_dir.path().join("containers/auth.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "b3BlcmF0b3I6czNjcmV0"}}}}}}"#,
+            registry.host()
+        ),
+    )
+    .unwrap();
+    let host = Host::new();
+    let out = run(Command::new(atomic_bin())
+        .arg("--root")
+        .arg(host.root.path())
+        .args(["pull", "--storage", "ostree", "-q", &image])
+        .env("XDG_RUNTIME_DIR", runtime_dir.path()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(host
+        .refs()
+        .contains(&atomic::refescape::image_ref(&reference)));
 }

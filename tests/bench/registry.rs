@@ -18,6 +18,16 @@ pub struct Registry {
 impl Registry {
     /// Starts a registry and waits until it answers.
     pub fn start() -> Registry {
+        Self::start_with(None)
+    }
+
+    /// Starts a registry that requires HTTP basic authentication as
+    /// `user`/`password` (an htpasswd file, bcrypt).
+    pub fn start_with_auth(user: &str, password: &str) -> Registry {
+        Self::start_with(Some((user, password)))
+    }
+
+    fn start_with(auth: Option<(&str, &str)>) -> Registry {
         let dir = tempfile::Builder::new()
             .prefix("atomic-registry-")
             .tempdir_in("/var/tmp")
@@ -27,16 +37,22 @@ impl Registry {
             .local_addr()
             .unwrap();
         let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n\
-                 storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-                 http:\n  addr: {addr}\n",
-                dir.path().join("storage").display()
-            ),
-        )
-        .unwrap();
+        let mut yaml = format!(
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n\
+             storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+             http:\n  addr: {addr}\n",
+            dir.path().join("storage").display()
+        );
+        if let Some((user, password)) = auth {
+            let htpasswd = dir.path().join("htpasswd");
+            let line = check(Command::new("htpasswd").args(["-Bbn", user, password]));
+            std::fs::write(&htpasswd, line).unwrap();
+            yaml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: atomic-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        std::fs::write(&config, yaml).unwrap();
         let log = dir.path().join("registry.log");
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new("docker-registry")
@@ -72,9 +88,21 @@ impl Registry {
     /// Pushes `tag` of the OCI layout `layout` as `repo:dest_tag`; returns
     /// the reference `127.0.0.1:PORT/repo:dest_tag`.
     pub fn push(&self, layout: &Path, tag: &str, repo: &str, dest_tag: &str) -> String {
+        self.push_as(layout, tag, repo, dest_tag, None)
+    }
+
+    /// [`Registry::push`] with `USER:PASS` credentials.
+    pub fn push_as(
+        &self,
+        layout: &Path,
+        tag: &str,
+        repo: &str,
+        dest_tag: &str,
+        creds: Option<&str>,
+    ) -> String {
         let reference = format!("{}/{repo}:{dest_tag}", self.host());
-        check(Command::new("skopeo").args([
-            "copy",
+        let creds = creds.map(|c| format!("--dest-creds={c}"));
+        check(Command::new("skopeo").arg("copy").args(creds.iter()).args([
             "--quiet",
             "--dest-tls-verify=false",
             &format!("oci:{}:{tag}", layout.display()),
