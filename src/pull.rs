@@ -12,7 +12,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Read};
 
 /// How many layer downloads run at once (the one importing included).
-const FETCH_AHEAD: usize = 3;
+const FETCH_AHEAD: usize = 2;
 
 /// Parses `--src-creds USER[:PASS]`; a missing password is read from stdin.
 pub fn parse_creds(s: &str) -> Result<Creds> {

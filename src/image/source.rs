@@ -489,18 +489,20 @@ mod registry {
         ))
     }
 
-    /// A blocking reader fed by an HTTP body stream on the runtime.
+    /// A blocking reader fed by an HTTP body stream on the runtime. The
+    /// stream's task awaits room in the channel, so a reader that is not
+    /// being read (a layer fetched ahead) holds no runtime thread.
     struct ChannelReader {
-        rx: std::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+        rx: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
         current: bytes::Bytes,
     }
 
     impl Read for ChannelReader {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
             while self.current.is_empty() {
-                match self.rx.recv() {
-                    Ok(chunk) => self.current = chunk?,
-                    Err(_) => return Ok(0),
+                match self.rx.blocking_recv() {
+                    Some(chunk) => self.current = chunk?,
+                    None => return Ok(0),
                 }
             }
             let n = buf.len().min(self.current.len());
@@ -515,21 +517,23 @@ mod registry {
             let digest = layer.digest().to_string();
             let client = self.client.clone();
             let reference = self.reference.clone();
-            let (tx, rx) = std::sync::mpsc::sync_channel(32);
+            let (tx, rx) = tokio::sync::mpsc::channel(32);
             self.rt.spawn(async move {
                 let stream = client.pull_blob_stream(&reference, digest.as_str()).await;
                 let mut stream = match stream {
                     Ok(s) => s.stream,
                     Err(e) => {
-                        let _ = tx.send(Err(std::io::Error::other(format!(
-                            "fetching blob {digest}: {e}"
-                        ))));
+                        let _ = tx
+                            .send(Err(std::io::Error::other(format!(
+                                "fetching blob {digest}: {e}"
+                            ))))
+                            .await;
                         return;
                     }
                 };
                 while let Some(chunk) = stream.next().await {
                     let failed = chunk.is_err();
-                    if tx.send(chunk).is_err() || failed {
+                    if tx.send(chunk).await.is_err() || failed {
                         return;
                     }
                 }
