@@ -256,6 +256,34 @@ pub fn render(
     })
 }
 
+/// An image checked out and rendered for a deployment.
+pub struct CheckedOut {
+    pub manifest: Manifest,
+    pub values: BTreeMap<String, String>,
+    pub rendered: Rendered,
+}
+
+/// Checks `img` out at `rootfs` and renders it with the stored values (of
+/// the deployment being updated), `--set` and what the tool fixes.
+pub fn checkout_and_render(
+    store: &crate::store::Store,
+    img: &crate::store::StoredImage,
+    rootfs: &Path,
+    stored: &BTreeMap<String, String>,
+    set: &[(String, String)],
+    fixed: &Fixed,
+) -> Result<CheckedOut> {
+    store.checkout(img, rootfs)?;
+    let manifest = Manifest::load(rootfs)?;
+    let values = values(&manifest, stored, set, fixed)?;
+    let rendered = render(rootfs, &img.config, &manifest, &values)?;
+    Ok(CheckedOut {
+        manifest,
+        values,
+        rendered,
+    })
+}
+
 /// Parses and checks a rendered config.json: a valid OCI runtime config
 /// whose root is `rootfs`, read-only.
 pub fn validate_config(config: &str) -> Result<()> {

@@ -222,24 +222,20 @@ fn prepare(
     set: &[(String, String)],
     runtime: &str,
 ) -> Result<Prepared> {
-    let rootfs = slot.join("rootfs");
     failpoint("checkout")?;
-    store.checkout(img, &rootfs)?;
-    let manifest = Manifest::load(&rootfs)?;
     let destdir = ctx.paths.in_target(&ctx.slot(name, n));
-    let values = bundle::values(
-        &manifest,
-        stored,
-        set,
-        &Fixed {
-            name,
-            destdir: &destdir.display().to_string(),
-            runtime,
-            image_name: &img.name,
-            image_id: &img.id,
-        },
-    )?;
-    let rendered = bundle::render(&rootfs, &img.config, &manifest, &values)?;
+    let fixed = Fixed {
+        name,
+        destdir: &destdir.display().to_string(),
+        runtime,
+        image_name: &img.name,
+        image_id: &img.id,
+    };
+    let bundle::CheckedOut {
+        manifest,
+        values,
+        rendered,
+    } = bundle::checkout_and_render(store, img, &slot.join("rootfs"), stored, set, &fixed)?;
     failpoint("render")?;
     if let Some(c) = &rendered.config {
         write_file(&slot.join("config.json"), c.as_bytes(), 0o644)?;
@@ -774,6 +770,14 @@ pub fn uninstall(ctx: &Ctx, name: &str) -> Result<()> {
     for dir in info.installed_directories.iter().rev() {
         let _ = std::fs::remove_dir(ctx.paths.host_file(Path::new(dir)));
     }
+    remove_deployments(ctx, name)?;
+    println!("Uninstalled {name}");
+    Ok(())
+}
+
+/// Removes the `NAME` symlink and both slots, then reloads systemd: the
+/// last step of every uninstall.
+pub(crate) fn remove_deployments(ctx: &Ctx, name: &str) -> Result<()> {
     std::fs::remove_file(ctx.link(name))?;
     for n in [0, 1] {
         let slot = ctx.slot(name, n);
@@ -785,6 +789,5 @@ pub fn uninstall(ctx: &Ctx, name: &str) -> Result<()> {
     if let Some(s) = &ctx.systemd {
         s.reload()?;
     }
-    println!("Uninstalled {name}");
     Ok(())
 }

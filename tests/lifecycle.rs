@@ -35,11 +35,22 @@ fn closed(port: u16) -> bool {
     TcpStream::connect(("127.0.0.1", port)).is_err()
 }
 
-struct Sb(&'static Sandbox);
+/// The shared sandbox, and the checkout root the test's containers live in.
+struct Sb(&'static Sandbox, &'static str);
 
 impl Sb {
+    /// The same sandbox with containers in their own checkout root, for a
+    /// test whose commands act on every container (`update --all`).
+    fn own_root(&self, root: &'static str) -> Sb {
+        Sb(self.0, root)
+    }
     fn atomic(&self, args: &[&str]) -> Output {
-        bench::run(self.0.atomic().args(args))
+        bench::run(
+            self.0
+                .atomic()
+                .env("ATOMIC_OSTREE_CHECKOUT_PATH", self.1)
+                .args(args),
+        )
     }
     fn ok(&self, args: &[&str]) -> String {
         let out = self.atomic(args);
@@ -70,7 +81,7 @@ impl Sb {
         serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
     }
     fn link(&self, name: &str) -> String {
-        std::fs::read_link(self.0.path(&format!("/var/lib/containers/atomic/{name}")))
+        std::fs::read_link(self.0.path(&format!("{}/{name}", self.1)))
             .unwrap()
             .display()
             .to_string()
@@ -81,7 +92,7 @@ impl Sb {
 }
 
 fn sandbox() -> Option<Sb> {
-    require_root().then(|| Sb(Sandbox::shared()))
+    require_root().then(|| Sb(Sandbox::shared(), "/var/lib/containers/atomic"))
 }
 
 #[test]
@@ -287,6 +298,7 @@ fn host_files_are_placed_kept_when_edited_and_removed() {
 #[test]
 fn list_states_match_systemd_and_update_all_rolls_back_a_failing_service() {
     let Some(sb) = sandbox() else { return };
+    let sb = sb.own_root("/var/lib/containers/atomic-all");
     let dir = sb.0.tempdir();
     let layout = dir.path().join("states");
     fixtures::greeter().write_oci(&layout, "1.0");

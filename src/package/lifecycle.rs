@@ -334,17 +334,7 @@ pub fn uninstall(ctx: &Ctx, name: &str, info: &Info) -> Result<()> {
     if super::installed(ctx.paths, &package).is_some() {
         Manager::of(ctx.paths).erase(ctx.paths, &package)?;
     }
-    std::fs::remove_file(ctx.link(name))?;
-    for n in [0, 1] {
-        let slot = ctx.slot(name, n);
-        if slot.exists() {
-            std::fs::remove_dir_all(&slot)
-                .with_context(|| format!("removing {}", slot.display()))?;
-        }
-    }
-    if let Some(s) = &ctx.systemd {
-        s.reload()?;
-    }
+    deploy::remove_deployments(ctx, name)?;
     println!("Uninstalled {name} and its package {package}");
     Ok(())
 }

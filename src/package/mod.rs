@@ -7,7 +7,6 @@ pub mod rules;
 
 use crate::bundle::{self, Fixed, HostKind};
 use crate::command;
-use crate::exports::Manifest;
 use crate::paths::HostPaths;
 use crate::store::{Store, StoredImage};
 use anyhow::{anyhow, bail, Context, Result};
@@ -365,22 +364,17 @@ pub fn prepare(
         .prefix(&format!(".{name}.rpm-"))
         .tempdir_in(paths.checkout_root())?;
     let rootfs = work.path().join("rootfs");
-    store.checkout(img, &rootfs)?;
-    let manifest = Manifest::load(&rootfs)?;
     let dest = bundle_dir(name);
-    let values = bundle::values(
-        &manifest,
-        stored,
-        set,
-        &Fixed {
-            name,
-            destdir: &dest.display().to_string(),
-            runtime,
-            image_name: &img.name,
-            image_id: &img.id,
-        },
-    )?;
-    let rendered = bundle::render(&rootfs, &img.config, &manifest, &values)?;
+    let fixed = Fixed {
+        name,
+        destdir: &dest.display().to_string(),
+        runtime,
+        image_name: &img.name,
+        image_id: &img.id,
+    };
+    let bundle::CheckedOut {
+        values, rendered, ..
+    } = bundle::checkout_and_render(store, img, &rootfs, stored, set, &fixed)?;
     let entries = payload(&rootfs, &rendered, name)?;
     for (kind, body) in scriptlets(name) {
         rules::check_scriptlet(kind, "/bin/sh", &body)?;
