@@ -635,15 +635,7 @@ fn update_steps(
     j: &mut Journal,
 ) -> Result<()> {
     let slot = ctx.slot(name, target);
-    let staging = ctx
-        .paths
-        .checkout_root()
-        .join(format!(".{name}.{target}.new"));
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging)?;
-    }
-    std::fs::create_dir_all(&staging)?;
-    j.push(Step::CreatedTree(staging.clone()))?;
+    let staging = staging_slot(ctx, name, target, j)?;
     let Prepared { mut info, rendered } = prepare(
         ctx,
         store,
@@ -672,6 +664,22 @@ fn update_steps(
         &rendered.host_files,
         j,
     )
+}
+
+/// An empty directory in which slot `target` of `name` is prepared, so the
+/// slot it replaces (the one rollback would use) goes only once the new one
+/// is complete; recorded for undo.
+pub(crate) fn staging_slot(ctx: &Ctx, name: &str, target: u8, j: &mut Journal) -> Result<PathBuf> {
+    let staging = ctx
+        .paths
+        .checkout_root()
+        .join(format!(".{name}.{target}.new"));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)?;
+    }
+    std::fs::create_dir_all(&staging)?;
+    j.push(Step::CreatedTree(staging.clone()))?;
+    Ok(staging)
 }
 
 /// Stops the service if it runs, swaps the host files, then activates `slot`.

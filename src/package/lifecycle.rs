@@ -232,15 +232,7 @@ pub fn update(
     let mut j = Journal::begin(ctx.paths, name, "update")?;
     let result = (|| -> Result<Info> {
         let slot = ctx.slot(name, target);
-        let staging = ctx
-            .paths
-            .checkout_root()
-            .join(format!(".{name}.{target}.new"));
-        if staging.exists() {
-            std::fs::remove_dir_all(&staging)?;
-        }
-        std::fs::create_dir_all(&staging)?;
-        j.push(Step::CreatedTree(staging.clone()))?;
+        let staging = deploy::staging_slot(ctx, name, target, &mut j)?;
         let (_, info) = build_into(
             ctx,
             store,
