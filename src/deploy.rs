@@ -47,6 +47,36 @@ pub struct Info {
     pub runtime: String,
 }
 
+impl Info {
+    /// The info of a new deployment of `img`: no host files yet, not a package.
+    pub fn new(
+        img: &StoredImage,
+        values: BTreeMap<String, String>,
+        has_service: bool,
+        runtime: &str,
+    ) -> Info {
+        Info {
+            image: img.name.clone(),
+            revision: img.id.clone(),
+            ostree_commit: img.commit.clone(),
+            created: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            values,
+            has_container_service: has_service,
+            installed_files: Vec::new(),
+            installed_files_checksum: BTreeMap::new(),
+            installed_files_template: Vec::new(),
+            rename_installed_files: BTreeMap::new(),
+            installed_directories: Vec::new(),
+            rpm_installed: None,
+            system_package: "no".into(),
+            runtime: runtime.to_string(),
+        }
+    }
+}
+
 /// What the commands share: the host layout and, on the running system,
 /// the service manager.
 pub struct Ctx<'a> {
@@ -250,25 +280,9 @@ fn prepare(
             0o644,
         )?;
     }
-    let info = Info {
-        image: img.name.clone(),
-        revision: img.id.clone(),
-        ostree_commit: img.commit.clone(),
-        created: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        values,
-        has_container_service: rendered.unit.is_some(),
-        installed_files: Vec::new(),
-        installed_files_checksum: BTreeMap::new(),
-        installed_files_template: manifest.installed_files_template.clone(),
-        rename_installed_files: manifest.rename_files.clone(),
-        installed_directories: Vec::new(),
-        rpm_installed: None,
-        system_package: "no".into(),
-        runtime: runtime.to_string(),
-    };
+    let mut info = Info::new(img, values, rendered.unit.is_some(), runtime);
+    info.installed_files_template = manifest.installed_files_template.clone();
+    info.rename_installed_files = manifest.rename_files.clone();
     Ok(Prepared { info, rendered })
 }
 

@@ -55,25 +55,9 @@ fn build_into(
     let prepared = super::prepare(ctx.paths, store, img, &req)?;
     let file = prepared.write_rpm(slot)?;
     let id = &prepared.id;
-    let info = Info {
-        image: img.name.clone(),
-        revision: img.id.clone(),
-        ostree_commit: img.commit.clone(),
-        created: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        values: prepared.values.clone(),
-        has_container_service: prepared.has_service,
-        installed_files: Vec::new(),
-        installed_files_checksum: BTreeMap::new(),
-        installed_files_template: Vec::new(),
-        rename_installed_files: BTreeMap::new(),
-        installed_directories: Vec::new(),
-        rpm_installed: Some(format!("{}-{}-{}", id.name, id.version, id.release)),
-        system_package: "yes".into(),
-        runtime: runtime.to_string(),
-    };
+    let mut info = Info::new(img, prepared.values.clone(), prepared.has_service, runtime);
+    info.rpm_installed = Some(format!("{}-{}-{}", id.name, id.version, id.release));
+    info.system_package = "yes".into();
     deploy::write_file(
         &slot.join("info"),
         &serde_json::to_vec_pretty(&info)?,
