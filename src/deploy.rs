@@ -568,8 +568,8 @@ fn activate(ctx: &Ctx, name: &str, slot: &Path, j: &mut Journal, replacing: bool
         s.reload()?;
         if unit.is_some() {
             if !replacing {
-                s.enable(&unit_name)?;
                 j.push(Step::Enabled(unit_name.clone()))?;
+                s.enable(&unit_name)?;
             }
             failpoint("start")?;
             if !replacing || j.stopped(&unit_name) {
@@ -696,6 +696,19 @@ pub(crate) fn staging_slot(ctx: &Ctx, name: &str, target: u8, j: &mut Journal) -
     Ok(staging)
 }
 
+/// Stops the service of `current` if it runs. The stop is journaled before
+/// it is asked for: a crash after systemd got the request but before the
+/// journal said so would leave the service stopped for good.
+pub(crate) fn stop_running(ctx: &Ctx, name: &str, current: &Info, j: &mut Journal) -> Result<()> {
+    let unit = format!("{name}.service");
+    if current.has_container_service && ctx.is_active(&unit)? {
+        failpoint("stop")?;
+        j.push(Step::Stopped(unit.clone()))?;
+        ctx.systemd.as_ref().unwrap().stop(&unit)?;
+    }
+    Ok(())
+}
+
 /// Stops the service if it runs, swaps the host files, then activates `slot`.
 fn switch(
     ctx: &Ctx,
@@ -706,12 +719,7 @@ fn switch(
     host_files: &[HostFile],
     j: &mut Journal,
 ) -> Result<()> {
-    let unit_name = format!("{name}.service");
-    if current.has_container_service && ctx.is_active(&unit_name)? {
-        failpoint("stop")?;
-        ctx.systemd.as_ref().unwrap().stop(&unit_name)?;
-        j.push(Step::Stopped(unit_name.clone()))?;
-    }
+    stop_running(ctx, name, current, j)?;
     place_host_files(ctx, name, slot, host_files, Some(current), info, j)?;
     write_file(
         &slot.join("info"),

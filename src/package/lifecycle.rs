@@ -157,21 +157,11 @@ fn start(ctx: &Ctx, name: &str, info: &Info, j: &mut Journal, install: bool) -> 
         return Ok(());
     }
     if install {
-        s.enable(&unit)?;
         j.push(Step::Enabled(unit.clone()))?;
+        s.enable(&unit)?;
     }
     j.push(Step::Started(unit.clone()))?;
     s.start(&unit)
-}
-
-/// Stops the service if it runs, recording how to start it again.
-fn stop(ctx: &Ctx, name: &str, current: &Info, j: &mut Journal) -> Result<()> {
-    let unit = format!("{name}.service");
-    if current.has_container_service && ctx.is_active(&unit)? {
-        ctx.systemd.as_ref().unwrap().stop(&unit)?;
-        j.push(Step::Stopped(unit))?;
-    }
-    Ok(())
 }
 
 /// Installs the package of `slot` over the one of `active`, flips the link.
@@ -185,7 +175,7 @@ fn switch(
     j: &mut Journal,
 ) -> Result<()> {
     let current = read_info(active)?;
-    stop(ctx, name, &current, j)?;
+    deploy::stop_running(ctx, name, &current, j)?;
     j.push(Step::Package {
         name: format!("atomic-container-{name}"),
         previous: Some(slot_package(active)?),
