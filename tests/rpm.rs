@@ -185,6 +185,82 @@ fn the_package_installs_into_an_rpm_root_verifies_and_erases_clean() {
 }
 
 #[test]
+fn hard_links_and_large_files_install_byte_for_byte() {
+    if !require_root() {
+        return;
+    }
+    let b = Build::new();
+    // Larger than the copy buffer and not compressible, so it streams in
+    // many chunks.
+    let mut data = Vec::with_capacity(700_000);
+    let mut x: u32 = 1;
+    while data.len() < 700_000 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    let blob = b.root.path().join("blob");
+    std::fs::write(&blob, &data).unwrap();
+    let layer = Layer::parse(
+        &format!(
+            "d srv\nx srv/blob {} 0640\nf srv/a 0644 = linked\\n\nh srv/b srv/a\nh srv/c srv/a\n\
+             d exports\nf exports/manifest.json = {{\"version\": \"1.0\", \"noContainerService\": true}}\n",
+            blob.display()
+        ),
+        Compression::Gzip,
+    );
+    let img = Image::new(
+        vec![fixtures::busybox_layer(Compression::Gzip), layer],
+        Config {
+            cmd: vec!["/bin/sh".into()],
+            ..Config::default()
+        },
+    );
+    let file = b.package(&img, "hl");
+    let k = check(Command::new("rpm").arg("-K").arg(&file));
+    assert!(k.contains("digests OK"), "{k}");
+    let srv = "/usr/lib/containers/atomic/hl/rootfs/srv";
+    let inodes = rpm_q(
+        &file,
+        &["--qf", "[%{FILEINODES} %{FILENLINKS} %{FILENAMES}\\n]"],
+    );
+    let of = |name: &str| {
+        let path = format!("{srv}/{name}");
+        inodes
+            .lines()
+            .find(|l| l.ends_with(&format!(" {path}")))
+            .unwrap_or_else(|| panic!("{path} not in the package:\n{inodes}"))
+            .split(' ')
+            .take(2)
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of("a")[1], "3", "{inodes}");
+    assert_eq!(of("a"), of("b"));
+    assert_eq!(of("a"), of("c"));
+    assert_eq!(of("blob")[1], "1", "{inodes}");
+
+    let root = RpmRoot::new();
+    root.check(&["-ivh", "--nodeps", file.to_str().unwrap()]);
+    root.check(&["-V", "atomic-container-hl"]);
+    use std::os::unix::fs::MetadataExt;
+    let meta = |name: &str| std::fs::metadata(root.file(&format!("{srv}/{name}"))).unwrap();
+    assert_eq!(
+        std::fs::read(root.file(&format!("{srv}/blob"))).unwrap(),
+        data
+    );
+    assert_eq!(meta("blob").mode() & 0o7777, 0o640);
+    assert_eq!(meta("a").ino(), meta("b").ino());
+    assert_eq!(meta("a").ino(), meta("c").ino());
+    assert_eq!(meta("a").nlink(), 3);
+    assert_eq!(
+        std::fs::read_to_string(root.file(&format!("{srv}/c"))).unwrap(),
+        "linked\n"
+    );
+    root.check(&["-e", "atomic-container-hl"]);
+    assert!(!root.file(srv).exists(), "{srv} left after erase");
+}
+
+#[test]
 fn rpmlint_reports_only_what_no_generated_package_can_avoid() {
     if !require_root() {
         return;

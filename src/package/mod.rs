@@ -3,6 +3,7 @@
 //! dnf or rpm install and track, built in-process with the `rpm` crate.
 
 pub mod lifecycle;
+mod rpmfile;
 pub mod rules;
 
 use crate::bundle::{self, Fixed, HostKind};
@@ -205,10 +206,30 @@ pub struct Request<'a> {
     pub runtime: &'a str,
 }
 
+/// The zstd level of the package payload: as fast as rpmbuild's default
+/// and as small as its gzip -6 (zstd is what Fedora builds its packages with).
+const ZSTD_LEVEL: i32 = 3;
+
 /// Where a payload file's bytes come from.
 enum Content {
-    Path(PathBuf),
+    /// A file on disk, with its modification time and its (device, inode):
+    /// the image's paths that share an inode become one hard-link set.
+    Path {
+        path: PathBuf,
+        mtime: u32,
+        inode: (u64, u64),
+    },
     Bytes(Vec<u8>),
+}
+
+impl Content {
+    fn path(path: &Path, meta: &std::fs::Metadata) -> Content {
+        Content::Path {
+            path: path.to_path_buf(),
+            mtime: u32::try_from(meta.mtime()).unwrap_or(0),
+            inode: (meta.dev(), meta.ino()),
+        }
+    }
 }
 
 enum Kind {
@@ -280,7 +301,11 @@ fn payload(rootfs: &Path, rendered: &bundle::Rendered, name: &str) -> Result<Vec
                 let kind = match &f.kind {
                     HostKind::Dir => Kind::Dir,
                     HostKind::File(data) => Kind::File(Content::Bytes(data.clone())),
-                    HostKind::Link(src) => Kind::File(Content::Path(src.clone())),
+                    HostKind::Link(src) => {
+                        let meta = std::fs::metadata(src)
+                            .with_context(|| format!("reading {}", src.display()))?;
+                        Kind::File(Content::path(src, &meta))
+                    }
                     HostKind::Symlink(t) => Kind::Symlink(t.display().to_string()),
                 };
                 let mut e = Entry::new(path, kind, f.mode);
@@ -310,7 +335,7 @@ fn add_tree(out: &mut Vec<Entry>, src: &Path, dest: &Path, owners: &Owners) -> R
     } else if meta.file_type().is_symlink() {
         Kind::Symlink(std::fs::read_link(src)?.display().to_string())
     } else if meta.is_file() {
-        Kind::File(Content::Path(src.to_path_buf()))
+        Kind::File(Content::path(src, &meta))
     } else {
         return Err(anyhow!(
             "{}: not a file, directory or symlink",
@@ -395,9 +420,9 @@ impl Prepared {
         let id = &self.id;
         let mut b =
             rpm::PackageBuilder::new(&id.name, &id.version, &id.license, "noarch", &id.summary);
-        // zstd, as Fedora builds its packages, at a level that keeps
-        // building fast with a payload the size of gzip -6's.
-        b.using_config(rpm::BuildConfig::default().compression(rpm::CompressionWithLevel::Zstd(3)));
+        b.using_config(
+            rpm::BuildConfig::default().compression(rpm::CompressionWithLevel::Zstd(ZSTD_LEVEL)),
+        );
         b.release(id.release.clone())
             .description(id.description.clone())
             .packager("atomic")
@@ -422,6 +447,8 @@ impl Prepared {
                 _ => b.post_uninstall_script(body),
             };
         }
+        let links = self.hardlink_sets();
+        let mut contents = std::collections::HashMap::new();
         for e in &self.entries {
             let perm = e.mode as u16;
             match &e.kind {
@@ -448,22 +475,47 @@ impl Prepared {
                     if e.config {
                         o = o.config().noreplace();
                     }
-                    match content {
-                        Content::Path(p) => b.with_file(p, o)?,
-                        Content::Bytes(d) => b.with_file_contents(d.clone(), o)?,
+                    if let Some(set) = links.get(e.path.as_str()) {
+                        o = o.hardlink(set.clone());
+                    }
+                    let source = match content {
+                        Content::Path { path, mtime, .. } => {
+                            o = o.modified_at((*mtime).into());
+                            rpmfile::Source::File(path)
+                        }
+                        Content::Bytes(d) => rpmfile::Source::Bytes(d),
                     };
+                    // The contents stream into the payload at write time.
+                    b.with_file_contents(Vec::new(), o)?;
+                    contents.insert(e.path.as_str(), source);
                 }
             }
         }
-        let pkg = b
-            .build()
-            .with_context(|| format!("building {}", id.file_name()))?;
         std::fs::create_dir_all(output)
             .with_context(|| format!("creating {}", output.display()))?;
         let file = output.join(id.file_name());
-        pkg.write_file(&file)
-            .with_context(|| format!("writing {}", file.display()))?;
+        rpmfile::write(b, &contents, ZSTD_LEVEL, &file)
+            .with_context(|| format!("building {}", id.file_name()))?;
         Ok(file)
+    }
+
+    /// The hard-link sets of the payload: files that share an inode and all
+    /// the metadata rpm keeps per path, each set named after its inode.
+    fn hardlink_sets(&self) -> BTreeMap<&str, String> {
+        let mut sets: BTreeMap<_, Vec<&str>> = BTreeMap::new();
+        for e in &self.entries {
+            if let Kind::File(Content::Path { inode, .. }) = &e.kind {
+                let key = (*inode, e.mode, &e.user, &e.group, e.config);
+                sets.entry(key).or_default().push(&e.path);
+            }
+        }
+        sets.into_iter()
+            .filter(|(_, paths)| paths.len() > 1)
+            .flat_map(|((inode, mode, ..), paths)| {
+                let id = format!("{}:{}:{mode:o}:{}", inode.0, inode.1, paths[0]);
+                paths.into_iter().map(move |p| (p, id.clone()))
+            })
+            .collect()
     }
 
     /// Writes the spec (rendered from `template`) and its source, a tar of
@@ -493,7 +545,7 @@ impl Prepared {
                     h.set_size(0);
                     tar.append_link(&mut h, rel, t)?;
                 }
-                Kind::File(Content::Path(p)) => {
+                Kind::File(Content::Path { path: p, .. }) => {
                     let f = std::fs::File::open(p)?;
                     h.set_size(f.metadata()?.len());
                     tar.append_data(&mut h, rel, f)?;

@@ -1,0 +1,357 @@
+//! Writes an RPM file whose payload streams from disk to disk. The `rpm`
+//! crate lays out the header from the files' metadata (added with empty
+//! contents); this module writes the cpio payload through zstd into a scratch
+//! file, completes the header with the file digests and sizes and the payload
+//! digests, and writes lead, signature, header and payload.
+//!
+//! rpm 0.30's `PackageBuilder::build` compresses the whole payload into a
+//! `Vec` and returns it in the `Package`, so a 200 MB image cost the size of
+//! its compressed payload in memory; here memory does not grow with it.
+
+use anyhow::{bail, Context, Result};
+use rpm::{
+    FileFlags, Header, HeaderEntry, IndexData, IndexTag, PackageMetadata, RpmFormat,
+    SignatureHeaderBuilder,
+};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, BufWriter, Read, Seek, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// Where a regular file's bytes come from.
+pub enum Source<'a> {
+    File(&'a Path),
+    Bytes(&'a [u8]),
+}
+
+/// The file arrays of a header, indexed like the header's own.
+#[derive(Default)]
+struct Files {
+    paths: Vec<String>,
+    modes: Vec<u16>,
+    mtimes: Vec<u32>,
+    inodes: Vec<u32>,
+    flags: Vec<u32>,
+    linktos: Vec<String>,
+    sizes: Vec<u32>,
+    digests: Vec<String>,
+}
+
+const S_IFMT: u16 = 0o170000;
+const S_IFREG: u16 = 0o100000;
+const S_IFLNK: u16 = 0o120000;
+
+impl Files {
+    fn read(h: &Header<IndexTag>) -> Result<Files> {
+        if !h.entry_is_present(IndexTag::RPMTAG_BASENAMES) {
+            return Ok(Files::default());
+        }
+        let strings = |t| -> Result<Vec<String>> {
+            Ok(h.get_entry_data_as_string_array(t)?
+                .into_iter()
+                .map(str::to_string)
+                .collect())
+        };
+        let dirs = h.get_entry_data_as_string_array(IndexTag::RPMTAG_DIRNAMES)?;
+        let paths = h
+            .get_entry_data_as_u32_array(IndexTag::RPMTAG_DIRINDEXES)?
+            .into_iter()
+            .zip(h.get_entry_data_as_string_array(IndexTag::RPMTAG_BASENAMES)?)
+            .map(|(d, base)| format!("{}{base}", dirs[d as usize]))
+            .collect();
+        Ok(Files {
+            paths,
+            modes: h.get_entry_data_as_u16_array(IndexTag::RPMTAG_FILEMODES)?,
+            mtimes: h.get_entry_data_as_u32_array(IndexTag::RPMTAG_FILEMTIMES)?,
+            inodes: h.get_entry_data_as_u32_array(IndexTag::RPMTAG_FILEINODES)?,
+            flags: h.get_entry_data_as_u32_array(IndexTag::RPMTAG_FILEFLAGS)?,
+            linktos: strings(IndexTag::RPMTAG_FILELINKTOS)?,
+            sizes: h.get_entry_data_as_u32_array(IndexTag::RPMTAG_FILESIZES)?,
+            digests: strings(IndexTag::RPMTAG_FILEDIGESTS)?,
+        })
+    }
+
+    fn is_regular(&self, i: usize) -> bool {
+        self.modes[i] & S_IFMT == S_IFREG
+    }
+}
+
+/// Counts the bytes written through it and hashes them.
+struct Hashing<W> {
+    inner: W,
+    sha: Sha256,
+    len: u64,
+}
+
+impl<W: Write> Hashing<W> {
+    fn new(inner: W) -> Self {
+        Hashing {
+            inner,
+            sha: Sha256::new(),
+            len: 0,
+        }
+    }
+    fn finish(self) -> (W, String, u64) {
+        (self.inner, hex::encode(self.sha.finalize()), self.len)
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes one SVR4 "new ascii" cpio header with its name.
+fn cpio_header(
+    w: &mut impl Write,
+    name: &str,
+    ino: u32,
+    mode: u32,
+    nlink: u32,
+    mtime: u32,
+    size: u32,
+) -> io::Result<()> {
+    let mut h = String::with_capacity(112 + name.len());
+    h.push_str("070701");
+    for field in [ino, mode, 0, 0, nlink, mtime, size, 0, 0, 0, 0] {
+        h.push_str(&format!("{field:08x}"));
+    }
+    h.push_str(&format!("{:08x}{:08x}", name.len() + 1, 0));
+    h.push_str(name);
+    h.push('\0');
+    w.write_all(h.as_bytes())?;
+    pad(w, h.len() as u64)
+}
+
+fn pad(w: &mut impl Write, len: u64) -> io::Result<()> {
+    w.write_all(&[0; 3][..((4 - len % 4) % 4) as usize])
+}
+
+/// What streaming the payload learnt: each regular file's size and digest
+/// (by header index), the installed size, and the payload's digests.
+struct Streamed {
+    sizes: BTreeMap<usize, u64>,
+    digests: BTreeMap<usize, String>,
+    installed: u64,
+    archive_sha256: String,
+    payload_sha256: String,
+    payload_len: u64,
+}
+
+/// Writes the cpio payload of `files` through zstd at `level` into `out`:
+/// in header order, hard-link members last with the bytes on the last one,
+/// as rpmbuild orders them.
+fn stream_payload(
+    files: &Files,
+    contents: &HashMap<&str, Source>,
+    level: i32,
+    out: &mut std::fs::File,
+) -> Result<Streamed> {
+    let mut links: HashMap<u32, Vec<usize>> = HashMap::new();
+    for i in (0..files.paths.len()).filter(|&i| files.is_regular(i)) {
+        links.entry(files.inodes[i]).or_default().push(i);
+    }
+    let linked = |i: usize| files.is_regular(i) && links[&files.inodes[i]].len() > 1;
+    let live = |i: &usize| files.flags[*i] & FileFlags::GHOST.bits() == 0;
+    let order: Vec<usize> = (0..files.paths.len())
+        .filter(|&i| !linked(i))
+        .chain((0..files.paths.len()).filter(|&i| linked(i)))
+        .filter(live)
+        .collect();
+
+    let compressed = Hashing::new(BufWriter::with_capacity(1 << 20, out));
+    let mut archive = Hashing::new(zstd::Encoder::new(compressed, level)?);
+    let mut st = Streamed {
+        sizes: BTreeMap::new(),
+        digests: BTreeMap::new(),
+        installed: 0,
+        archive_sha256: String::new(),
+        payload_sha256: String::new(),
+        payload_len: 0,
+    };
+    let mut buf = vec![0u8; 1 << 16];
+    for i in order {
+        let path = &files.paths[i];
+        let name = format!(".{path}");
+        let mode = files.modes[i];
+        let (ino, mtime) = (files.inodes[i], files.mtimes[i]);
+        if mode & S_IFMT == S_IFLNK {
+            let target = files.linktos[i].as_bytes();
+            cpio_header(
+                &mut archive,
+                &name,
+                ino,
+                mode.into(),
+                1,
+                mtime,
+                len32(path, target.len() as u64)?,
+            )?;
+            archive.write_all(target)?;
+            pad(&mut archive, target.len() as u64)?;
+            continue;
+        }
+        if mode & S_IFMT != S_IFREG {
+            cpio_header(&mut archive, &name, ino, mode.into(), 1, mtime, 0)?;
+            continue;
+        }
+        // The members of a hard-link set before the last carry no bytes;
+        // the last one is read once for all of them.
+        let set = &links[&ino];
+        let nlink = set.len() as u32;
+        if set.last() != Some(&i) {
+            cpio_header(&mut archive, &name, ino, mode.into(), nlink, mtime, 0)?;
+            continue;
+        }
+        let source = contents
+            .get(path.as_str())
+            .with_context(|| format!("{path}: no contents to package"))?;
+        let (mut reader, size): (Box<dyn Read>, u64) = match source {
+            Source::File(p) => {
+                let f =
+                    std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
+                let size = f.metadata()?.len();
+                (Box::new(f), size)
+            }
+            Source::Bytes(b) => (Box::new(*b), b.len() as u64),
+        };
+        cpio_header(
+            &mut archive,
+            &name,
+            ino,
+            mode.into(),
+            nlink,
+            mtime,
+            len32(path, size)?,
+        )?;
+        let mut sha = Sha256::new();
+        let mut copied = 0u64;
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .with_context(|| format!("reading the contents of {path}"))?;
+            if n == 0 {
+                break;
+            }
+            sha.update(&buf[..n]);
+            archive.write_all(&buf[..n])?;
+            copied += n as u64;
+        }
+        if copied != size {
+            bail!("{path}: changed while it was packaged ({size} bytes, then {copied})");
+        }
+        pad(&mut archive, size)?;
+        st.installed += size;
+        let digest = hex::encode(sha.finalize());
+        for &member in set {
+            st.sizes.insert(member, size);
+            st.digests.insert(member, digest.clone());
+        }
+    }
+    cpio_header(&mut archive, "TRAILER!!!", 0, 0, 1, 0, 0)?;
+    let (encoder, archive_sha256, _) = archive.finish();
+    let (mut w, payload_sha256, payload_len) = encoder.finish()?.finish();
+    w.flush()?;
+    st.archive_sha256 = archive_sha256;
+    st.payload_sha256 = payload_sha256;
+    st.payload_len = payload_len;
+    Ok(st)
+}
+
+/// A size as the 32-bit fields this writer emits hold it.
+fn len32(path: &str, size: u64) -> Result<u32> {
+    u32::try_from(size).with_context(|| {
+        format!("{path}: {size} bytes; files of 4 GiB and more are not supported in packages")
+    })
+}
+
+/// The header `h` with the streamed sizes and digests put in.
+fn complete(h: &Header<IndexTag>, files: &Files, st: &Streamed) -> Result<Header<IndexTag>> {
+    let mut sizes = files.sizes.clone();
+    let mut digests = files.digests.clone();
+    for (&i, &size) in &st.sizes {
+        sizes[i] = len32(&files.paths[i], size)?;
+        digests[i] = st.digests[&i].clone();
+    }
+    let total = u64::from(h.get_entry_data_as_u32(IndexTag::RPMTAG_SIZE)?) + st.installed;
+    let total = u32::try_from(total)
+        .with_context(|| format!("{total} bytes: packages of 4 GiB and more are not supported"))?;
+    let region = IndexTag::RPMTAG_HEADERIMMUTABLE as u32;
+    let entries = h
+        .get_all_entries()?
+        .into_iter()
+        .filter(|(tag, _)| *tag != region)
+        .map(|(tag, data)| {
+            let is = |t: IndexTag| tag == t as u32;
+            let data = if is(IndexTag::RPMTAG_FILESIZES) {
+                IndexData::Int32(sizes.clone())
+            } else if is(IndexTag::RPMTAG_FILEDIGESTS) {
+                IndexData::StringArray(digests.clone())
+            } else if is(IndexTag::RPMTAG_SIZE) {
+                IndexData::Int32(vec![total])
+            } else if is(IndexTag::RPMTAG_PAYLOADSHA256) {
+                IndexData::StringArray(vec![st.payload_sha256.clone()])
+            } else if is(IndexTag::RPMTAG_PAYLOADSHA256ALT) {
+                IndexData::StringArray(vec![st.archive_sha256.clone()])
+            } else {
+                data
+            };
+            HeaderEntry::new(tag, data)
+        });
+    Ok(Header::from_entries(
+        entries,
+        IndexTag::RPMTAG_HEADERIMMUTABLE,
+    ))
+}
+
+/// Builds `builder`, whose regular files were added with empty contents,
+/// and writes the package to `file` with each regular file's bytes taken
+/// from `contents` (by package path) and the payload compressed with zstd at
+/// `level`, the level `builder` was configured with. The file appears whole
+/// or not at all.
+pub fn write(
+    mut builder: rpm::PackageBuilder,
+    contents: &HashMap<&str, Source>,
+    level: i32,
+    file: &Path,
+) -> Result<()> {
+    let pkg = builder.build()?;
+    let files = Files::read(&pkg.metadata.header)?;
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let mut scratch = tempfile::tempfile_in(dir)
+        .with_context(|| format!("creating a scratch file in {}", dir.display()))?;
+    let st = stream_payload(&files, contents, level, &mut scratch)?;
+    let header = complete(&pkg.metadata.header, &files, &st)?;
+    let mut metadata = PackageMetadata {
+        lead: pkg.metadata.lead,
+        signature: Header::new_empty(),
+        header,
+    };
+    let header_bytes = metadata.header_bytes()?;
+    metadata.signature = SignatureHeaderBuilder::new()
+        .format(RpmFormat::V4)
+        .set_content_length(header_bytes.len() as u64 + st.payload_len)
+        .calculate_digests(&header_bytes)
+        .build()?;
+    let mut out = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))?;
+    {
+        let mut w = BufWriter::new(out.as_file_mut());
+        metadata.write(&mut w)?;
+        w.flush()?;
+    }
+    scratch.rewind()?;
+    io::copy(&mut scratch, out.as_file_mut())?;
+    out.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    out.persist(file)
+        .with_context(|| format!("writing {}", file.display()))?;
+    Ok(())
+}
