@@ -651,9 +651,25 @@ impl Manager {
     pub fn install(self, paths: &HostPaths, file: &Path, older: bool) -> Result<()> {
         let mut c = match self {
             Manager::RpmOstree => {
-                let mut c = Command::new("rpm-ostree");
-                c.args(["install", "--idempotent", "--apply-live"]);
-                c
+                let name =
+                    command::output(Self::rpm(paths).args(["-qp", "--qf", "%{NAME}"]).arg(file))?;
+                if installed(paths, &name).is_none() {
+                    return command::run(
+                        Command::new("rpm-ostree")
+                            .args(["install", "--idempotent", "--apply-live"])
+                            .arg(file),
+                    );
+                }
+                // rpm-ostree keeps a local package at the version it was
+                // given and refuses a second one of the same name: swap
+                // them in one transaction, then apply that (not purely
+                // additive) change to the running system.
+                command::run(
+                    Command::new("rpm-ostree")
+                        .args(["uninstall", &name])
+                        .arg(format!("--install={}", file.display())),
+                )?;
+                return apply_live();
             }
             Manager::Dnf => {
                 let mut c = Command::new("dnf");
@@ -676,9 +692,8 @@ impl Manager {
     pub fn erase(self, paths: &HostPaths, name: &str) -> Result<()> {
         let mut c = match self {
             Manager::RpmOstree => {
-                let mut c = Command::new("rpm-ostree");
-                c.args(["uninstall", "--apply-live"]);
-                c
+                command::run(Command::new("rpm-ostree").args(["uninstall", name]))?;
+                return apply_live();
             }
             Manager::Dnf => {
                 let mut c = Command::new("dnf");
@@ -693,6 +708,12 @@ impl Manager {
         };
         command::run(c.arg(name))
     }
+}
+
+/// Applies the staged rpm-ostree deployment to the running system, removals
+/// and replacements included.
+fn apply_live() -> Result<()> {
+    command::run(Command::new("rpm-ostree").args(["apply-live", "--allow-replacement"]))
 }
 
 /// The installed `name-version-release` of package `name`, if any.
