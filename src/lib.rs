@@ -8,6 +8,7 @@ pub mod command;
 pub mod containers;
 pub mod deploy;
 pub mod exports;
+pub mod hashing;
 pub mod image;
 pub mod images;
 pub mod journal;

@@ -3,11 +3,11 @@
 //! blob digest and the diff_id match. No temporary copy, no whole layer in
 //! memory.
 
+use crate::hashing::Hashing;
 use anyhow::{anyhow, bail, Context, Result};
 use ostree::gio;
 use ostree::glib;
 use ostree::prelude::*;
-use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::io::{BufReader, Read};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -46,40 +46,6 @@ pub fn compression_of(media_type: &str) -> Result<Compression> {
         "application/vnd.oci.image.layer.v1.tar+zstd" => Compression::Zstd,
         other => bail!("unsupported layer media type {other}"),
     })
-}
-
-/// A reader that hashes and counts what passes through it.
-struct Hashing<R> {
-    inner: R,
-    hash: Sha256,
-    count: u64,
-}
-
-impl<R: Read> Hashing<R> {
-    fn new(inner: R) -> Self {
-        Hashing {
-            inner,
-            hash: Sha256::new(),
-            count: 0,
-        }
-    }
-    /// Reads to the end, then returns the `sha256:` digest and byte count.
-    fn finish(mut self) -> std::io::Result<(String, u64)> {
-        std::io::copy(&mut self, &mut std::io::sink())?;
-        Ok((
-            format!("sha256:{}", hex::encode(self.hash.finalize())),
-            self.count,
-        ))
-    }
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
 }
 
 /// Metadata of a layer commit, and how to check it.

@@ -8,13 +8,13 @@
 //! `Vec` and returns it in the `Package`, so a 200 MB image cost the size of
 //! its compressed payload in memory; here memory does not grow with it.
 
+use crate::hashing::Hashing;
 use anyhow::{bail, Context, Result};
 use rpm::{
     FileFlags, Header, HeaderEntry, IndexData, IndexTag, PackageMetadata, RpmFormat,
     SignatureHeaderBuilder,
 };
-use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::{self, BufWriter, Read, Seek, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -77,38 +77,6 @@ impl Files {
     }
 }
 
-/// Counts the bytes written through it and hashes them.
-struct Hashing<W> {
-    inner: W,
-    sha: Sha256,
-    len: u64,
-}
-
-impl<W: Write> Hashing<W> {
-    fn new(inner: W) -> Self {
-        Hashing {
-            inner,
-            sha: Sha256::new(),
-            len: 0,
-        }
-    }
-    fn finish(self) -> (W, String, u64) {
-        (self.inner, hex::encode(self.sha.finalize()), self.len)
-    }
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.sha.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 /// Writes one SVR4 "new ascii" cpio header with its name.
 fn cpio_header(
     w: &mut impl Write,
@@ -135,11 +103,12 @@ fn pad(w: &mut impl Write, len: u64) -> io::Result<()> {
     w.write_all(&[0; 3][..((4 - len % 4) % 4) as usize])
 }
 
-/// What streaming the payload learnt: each regular file's size and digest
-/// (by header index), the installed size, and the payload's digests.
+/// What streaming the payload learnt: the header's file sizes and digests
+/// with the regular files' filled in, the installed size, and the payload's
+/// digests.
 struct Streamed {
-    sizes: BTreeMap<usize, u64>,
-    digests: BTreeMap<usize, String>,
+    sizes: Vec<u32>,
+    digests: Vec<String>,
     installed: u64,
     archive_sha256: String,
     payload_sha256: String,
@@ -169,15 +138,9 @@ fn stream_payload(
 
     let compressed = Hashing::new(BufWriter::with_capacity(1 << 20, out));
     let mut archive = Hashing::new(zstd::Encoder::new(compressed, level)?);
-    let mut st = Streamed {
-        sizes: BTreeMap::new(),
-        digests: BTreeMap::new(),
-        installed: 0,
-        archive_sha256: String::new(),
-        payload_sha256: String::new(),
-        payload_len: 0,
-    };
-    let mut buf = vec![0u8; 1 << 16];
+    let mut sizes = files.sizes.clone();
+    let mut digests = files.digests.clone();
+    let mut installed = 0;
     for i in order {
         let path = &files.paths[i];
         let name = format!(".{path}");
@@ -213,7 +176,7 @@ fn stream_payload(
         let source = contents
             .get(path.as_str())
             .with_context(|| format!("{path}: no contents to package"))?;
-        let (mut reader, size): (Box<dyn Read>, u64) = match source {
+        let (reader, size): (Box<dyn Read>, u64) = match source {
             Source::File(p) => {
                 let f =
                     std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
@@ -222,47 +185,34 @@ fn stream_payload(
             }
             Source::Bytes(b) => (Box::new(*b), b.len() as u64),
         };
-        cpio_header(
-            &mut archive,
-            &name,
-            ino,
-            mode.into(),
-            nlink,
-            mtime,
-            len32(path, size)?,
-        )?;
-        let mut sha = Sha256::new();
-        let mut copied = 0u64;
-        loop {
-            let n = reader
-                .read(&mut buf)
-                .with_context(|| format!("reading the contents of {path}"))?;
-            if n == 0 {
-                break;
-            }
-            sha.update(&buf[..n]);
-            archive.write_all(&buf[..n])?;
-            copied += n as u64;
-        }
+        let size32 = len32(path, size)?;
+        cpio_header(&mut archive, &name, ino, mode.into(), nlink, mtime, size32)?;
+        let mut reader = Hashing::new(reader);
+        let copied = io::copy(&mut reader, &mut archive)
+            .with_context(|| format!("packaging the contents of {path}"))?;
         if copied != size {
             bail!("{path}: changed while it was packaged ({size} bytes, then {copied})");
         }
         pad(&mut archive, size)?;
-        st.installed += size;
-        let digest = hex::encode(sha.finalize());
+        installed += size;
+        let (_, digest, _) = reader.into_parts();
         for &member in set {
-            st.sizes.insert(member, size);
-            st.digests.insert(member, digest.clone());
+            sizes[member] = size32;
+            digests[member] = digest.clone();
         }
     }
     cpio_header(&mut archive, "TRAILER!!!", 0, 0, 1, 0, 0)?;
-    let (encoder, archive_sha256, _) = archive.finish();
-    let (mut w, payload_sha256, payload_len) = encoder.finish()?.finish();
+    let (encoder, archive_sha256, _) = archive.into_parts();
+    let (mut w, payload_sha256, payload_len) = encoder.finish()?.into_parts();
     w.flush()?;
-    st.archive_sha256 = archive_sha256;
-    st.payload_sha256 = payload_sha256;
-    st.payload_len = payload_len;
-    Ok(st)
+    Ok(Streamed {
+        sizes,
+        digests,
+        installed,
+        archive_sha256,
+        payload_sha256,
+        payload_len,
+    })
 }
 
 /// A size as the 32-bit fields this writer emits hold it.
@@ -273,13 +223,7 @@ fn len32(path: &str, size: u64) -> Result<u32> {
 }
 
 /// The header `h` with the streamed sizes and digests put in.
-fn complete(h: &Header<IndexTag>, files: &Files, st: &Streamed) -> Result<Header<IndexTag>> {
-    let mut sizes = files.sizes.clone();
-    let mut digests = files.digests.clone();
-    for (&i, &size) in &st.sizes {
-        sizes[i] = len32(&files.paths[i], size)?;
-        digests[i] = st.digests[&i].clone();
-    }
+fn complete(h: &Header<IndexTag>, st: &Streamed) -> Result<Header<IndexTag>> {
     let total = u64::from(h.get_entry_data_as_u32(IndexTag::RPMTAG_SIZE)?) + st.installed;
     let total = u32::try_from(total)
         .with_context(|| format!("{total} bytes: packages of 4 GiB and more are not supported"))?;
@@ -291,9 +235,9 @@ fn complete(h: &Header<IndexTag>, files: &Files, st: &Streamed) -> Result<Header
         .map(|(tag, data)| {
             let is = |t: IndexTag| tag == t as u32;
             let data = if is(IndexTag::RPMTAG_FILESIZES) {
-                IndexData::Int32(sizes.clone())
+                IndexData::Int32(st.sizes.clone())
             } else if is(IndexTag::RPMTAG_FILEDIGESTS) {
-                IndexData::StringArray(digests.clone())
+                IndexData::StringArray(st.digests.clone())
             } else if is(IndexTag::RPMTAG_SIZE) {
                 IndexData::Int32(vec![total])
             } else if is(IndexTag::RPMTAG_PAYLOADSHA256) {
@@ -328,7 +272,7 @@ pub fn write(
     let mut scratch = tempfile::tempfile_in(dir)
         .with_context(|| format!("creating a scratch file in {}", dir.display()))?;
     let st = stream_payload(&files, contents, level, &mut scratch)?;
-    let header = complete(&pkg.metadata.header, &files, &st)?;
+    let header = complete(&pkg.metadata.header, &st)?;
     let mut metadata = PackageMetadata {
         lead: pkg.metadata.lead,
         signature: Header::new_empty(),
