@@ -5,8 +5,8 @@
 
 mod bench;
 
-use atomic::paths::HostPaths;
-use atomic::store::Store;
+use atomic::host::paths::HostPaths;
+use atomic::image::store::Store;
 use bench::image::{Compression, Config, Image, Layer};
 use bench::sandbox::Sandbox;
 use bench::{atomic_bin, check, fixtures, require_root, run};

@@ -4,8 +4,8 @@
 
 mod bench;
 
-use atomic::paths::HostPaths;
-use atomic::store::Store;
+use atomic::host::paths::HostPaths;
+use atomic::image::store::Store;
 use bench::image::{Compression, Config, Image, Layer};
 use bench::registry::Registry;
 use bench::{atomic_bin, check, fixtures, require_root, run};
@@ -111,7 +111,7 @@ fn expected_refs(name: &str, w: &bench::image::Written) -> Vec<String> {
         .map(|d| format!("ociimage/{d}"))
         .collect();
     v.push(format!("ociimage/{}", w.image_id));
-    v.push(atomic::refescape::image_ref(name));
+    v.push(atomic::image::refescape::image_ref(name));
     v.sort();
     v.dedup();
     v
@@ -299,7 +299,7 @@ fn docker_and_oci_archives_are_named_after_their_own_tags() {
     host.pull(&format!("dockertar:{}", tar.display()));
     assert!(host
         .refs()
-        .contains(&atomic::refescape::image_ref("docker.io/library/plain:v1")));
+        .contains(&atomic::image::refescape::image_ref("docker.io/library/plain:v1")));
     let ids = host.ok(&["images", "list", "-q"]);
     assert_eq!(ids.trim(), &w.image_id[..12]);
     let rootfs = host.checkout("docker.io/library/plain:v1");
@@ -860,7 +860,7 @@ fn registry_credentials_from_src_creds_or_the_auth_file() {
     ]);
     assert!(host
         .refs()
-        .contains(&atomic::refescape::image_ref(&reference)));
+        .contains(&atomic::image::refescape::image_ref(&reference)));
 
     // The containers auth file, as `podman login` writes it.
     let runtime_dir = tempfile::tempdir().unwrap();
@@ -886,7 +886,7 @@ fn registry_credentials_from_src_creds_or_the_auth_file() {
     );
     assert!(host
         .refs()
-        .contains(&atomic::refescape::image_ref(&reference)));
+        .contains(&atomic::image::refescape::image_ref(&reference)));
 }
 
 /// Several layers larger than a stream's buffer, fetched ahead while the

@@ -3,7 +3,7 @@
 //! blob digest and the diff_id match. No temporary copy, no whole layer in
 //! memory.
 
-use crate::hashing::Hashing;
+use crate::host::hashing::Hashing;
 use anyhow::{anyhow, bail, Context, Result};
 use ostree::gio;
 use ostree::glib;

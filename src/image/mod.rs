@@ -1,6 +1,12 @@
 //! Images: names and where they come from, reading them from any source,
-//! and streaming their layers into OSTree.
+//! streaming their layers into OSTree, and the repository of pulled images.
+//! Nothing here knows of deployments: what they keep is passed in.
 
+pub mod catalog;
 pub mod import;
+pub mod lookup;
 pub mod name;
+pub mod pull;
+pub mod refescape;
 pub mod source;
+pub mod store;

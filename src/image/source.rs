@@ -635,7 +635,8 @@ mod engine {
             std::io::copy(&mut r, &mut file)?;
         }
         if status.split_whitespace().nth(1) != Some("200") {
-            let body = std::fs::read_to_string(file.path()).unwrap_or_default();
+            // The body is only shown; a body that is not text shows as such.
+            let body = String::from_utf8_lossy(&std::fs::read(file.path())?).into_owned();
             bail!(
                 "the Docker engine at {} has no image {name}: {} {}",
                 path.display(),

@@ -3,8 +3,10 @@
 //! generated from the image config), the systemd unit, the tmpfiles.d file
 //! and the host files of `/exports/hostfs`.
 
-use crate::exports::Manifest;
-use crate::template::{self, Kind};
+use super::exports::{Manifest, TEMPLATE_LIMIT};
+use super::template::{self, Kind};
+use crate::host::fs::Rooted;
+use crate::image::store::{Store, StoredImage};
 use anyhow::{anyhow, bail, Context, Result};
 use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
@@ -199,30 +201,28 @@ pub struct Rendered {
     pub host_files: Vec<HostFile>,
 }
 
-fn read_optional(path: &Path) -> Result<Option<String>> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
+/// The largest host file of `/exports/hostfs` read whole.
+pub const HOST_FILE_LIMIT: u64 = 256 << 20;
+
+fn read_export(rootfs: &Rooted, name: &str) -> Result<Option<String>> {
+    rootfs.read_string(&Path::new("exports").join(name), TEMPLATE_LIMIT)
 }
 
 /// Renders config.json, unit, tmpfiles and host files for a checkout.
 pub fn render(
-    rootfs: &Path,
+    rootfs: &Rooted,
     image_config: &Value,
     manifest: &Manifest,
     values: &BTreeMap<String, String>,
 ) -> Result<Rendered> {
-    let exports = rootfs.join("exports");
-    let config = if let Some(t) = read_optional(&exports.join("config.json.template"))? {
+    let config = if let Some(t) = read_export(rootfs, "config.json.template")? {
         Some(template::render(
             &t,
             values,
             Kind::Json,
             "/exports/config.json.template",
         )?)
-    } else if let Some(c) = read_optional(&exports.join("config.json"))? {
+    } else if let Some(c) = read_export(rootfs, "config.json")? {
         Some(c)
     } else if manifest.no_container_service {
         generate_config(image_config, &values["NAME"]).ok()
@@ -235,7 +235,7 @@ pub fn render(
     let unit = if manifest.no_container_service {
         None
     } else {
-        let t = read_optional(&exports.join("service.template"))?;
+        let t = read_export(rootfs, "service.template")?;
         let t = t.as_deref().unwrap_or(DEFAULT_UNIT);
         Some(template::render(
             t,
@@ -244,10 +244,10 @@ pub fn render(
             "/exports/service.template",
         )?)
     };
-    let tmpfiles = read_optional(&exports.join("tmpfiles.template"))?
+    let tmpfiles = read_export(rootfs, "tmpfiles.template")?
         .map(|t| template::render(&t, values, Kind::Lines, "/exports/tmpfiles.template"))
         .transpose()?;
-    let host_files = host_files(&exports.join("hostfs"), manifest, values)?;
+    let host_files = host_files(rootfs, manifest, values)?;
     Ok(Rendered {
         config,
         unit,
@@ -266,17 +266,18 @@ pub struct CheckedOut {
 /// Checks `img` out at `rootfs` and renders it with the stored values (of
 /// the deployment being updated), `--set` and what the tool fixes.
 pub fn checkout_and_render(
-    store: &crate::store::Store,
-    img: &crate::store::StoredImage,
+    store: &Store,
+    img: &StoredImage,
     rootfs: &Path,
     stored: &BTreeMap<String, String>,
     set: &[(String, String)],
     fixed: &Fixed,
 ) -> Result<CheckedOut> {
     store.checkout(img, rootfs)?;
-    let manifest = Manifest::load(rootfs)?;
+    let root = Rooted::open(rootfs)?;
+    let manifest = Manifest::load(&root)?;
     let values = values(&manifest, stored, set, fixed)?;
-    let rendered = render(rootfs, &img.config, &manifest, &values)?;
+    let rendered = render(&root, &img.config, &manifest, &values)?;
     Ok(CheckedOut {
         manifest,
         values,
@@ -400,44 +401,49 @@ fn rename(rel: &Path, manifest: &Manifest, values: &BTreeMap<String, String>) ->
     Ok(out)
 }
 
-/// The host files of `/exports/hostfs`, renamed and rendered.
+/// The host files of the image's `/exports/hostfs`, renamed and rendered;
+/// read through the handle on its rootfs, so no link leads out of it.
 pub fn host_files(
-    hostfs: &Path,
+    rootfs: &Rooted,
     manifest: &Manifest,
     values: &BTreeMap<String, String>,
 ) -> Result<Vec<HostFile>> {
     let mut out = Vec::new();
-    if !hostfs.is_dir() {
+    let Some(hostfs) = rootfs.open_dir(Path::new("exports/hostfs"))? else {
         return Ok(out);
-    }
-    let mut stack = vec![hostfs.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&dir)
-            .with_context(|| format!("reading {}", dir.display()))?
-            .collect::<std::io::Result<_>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let src = e.path();
-            let rel = src.strip_prefix(hostfs).unwrap();
+    };
+    let mut stack = vec![(hostfs, PathBuf::new())];
+    while let Some((dir, rel_dir)) = stack.pop() {
+        for (name, meta) in dir.entries()? {
+            let rel = rel_dir.join(&name);
             let image_path = format!("/{}", rel.display());
-            let path = rename(rel, manifest, values)?;
-            let meta = std::fs::symlink_metadata(&src)?;
+            let path = rename(&rel, manifest, values)?;
             let mode = meta.permissions().mode() & 0o7777;
             let kind = if meta.is_dir() {
-                stack.push(src.clone());
+                let sub = dir.open_dir(Path::new(&name))?.ok_or_else(|| {
+                    anyhow!("/exports/hostfs{image_path} vanished while reading it")
+                })?;
+                stack.push((sub, rel.clone()));
                 HostKind::Dir
             } else if meta.file_type().is_symlink() {
-                HostKind::Symlink(std::fs::read_link(&src)?)
+                HostKind::Symlink(dir.read_link(&name)?)
+            } else if !meta.is_file() {
+                bail!("/exports/hostfs{image_path} is not a file, directory or symlink");
             } else if manifest.installed_files_template.contains(&image_path) {
-                let text = std::fs::read_to_string(&src)
+                let text = dir
+                    .read_string(Path::new(&name), TEMPLATE_LIMIT)?
+                    .ok_or_else(|| anyhow!("/exports/hostfs{image_path} vanished while reading it"))
                     .with_context(|| format!("reading template {image_path}"))?;
                 let file = format!("/exports/hostfs{image_path}");
                 HostKind::File(template::render(&text, values, Kind::Text, &file)?.into_bytes())
             } else if manifest.use_links {
-                HostKind::Link(src.clone())
+                HostKind::Link(dir.path().join(&name))
             } else {
                 HostKind::File(
-                    std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?,
+                    dir.read(Path::new(&name), HOST_FILE_LIMIT)?
+                        .ok_or_else(|| {
+                            anyhow!("/exports/hostfs{image_path} vanished while reading it")
+                        })?,
                 )
             };
             out.push(HostFile {

@@ -3,10 +3,10 @@
 //! `ociimage/<encoded name>` whose metadata keeps the manifest, config and
 //! digest; and the hard-link checkout that composes an image's rootfs.
 
-use crate::image::import::{self, Imported, LayerSpec};
-use crate::image::source::Fetched;
-use crate::paths::HostPaths;
-use crate::refescape;
+use super::import::{self, Imported, LayerSpec};
+use super::refescape;
+use super::source::Fetched;
+use crate::host::paths::HostPaths;
 use anyhow::{anyhow, Context, Result};
 use oci_spec::image::ImageManifest;
 use ostree::gio;
@@ -137,9 +137,18 @@ impl Store {
             Ok(imported)
         });
         if result.is_err() {
-            let _ = self.repo.abort_transaction(NONE);
+            self.abort();
         }
         result.with_context(|| format!("importing layer {}", spec.digest))
+    }
+
+    /// Aborts the open transaction after a failure; the failure is what
+    /// the caller reports, and an abort that fails leaves only staged
+    /// objects that the next transaction or prune cleans up.
+    fn abort(&self) {
+        if let Err(e) = self.repo.abort_transaction(NONE) {
+            tracing::warn!("aborting the transaction in {}: {e}", self.path.display());
+        }
     }
 
     fn empty_root(&self) -> Result<ostree::RepoFile> {
@@ -203,7 +212,7 @@ impl Store {
             Ok(commit.to_string())
         })();
         if result.is_err() {
-            let _ = self.repo.abort_transaction(NONE);
+            self.abort();
         }
         result.with_context(|| format!("recording image {}", fetched.name))
     }
@@ -252,7 +261,7 @@ impl Store {
             commit: commit.to_string(),
             manifest,
             manifest_digest: meta_str(&dict, KEY_DIGEST).unwrap_or_default(),
-            id: crate::image::source::sha256_hex(config_raw.as_bytes()),
+            id: super::source::sha256_hex(config_raw.as_bytes()),
             config,
             pulled: ostree::commit_get_timestamp(&v),
         })
@@ -267,7 +276,10 @@ impl Store {
                 .ok_or_else(|| anyhow!("image {}: layer {hex} is missing", image.name))?;
             let (root, _) = self.repo.read_commit(&commit, NONE)?;
             let file = root.resolve_relative_path(path);
-            if let Ok((bytes, _)) = file.load_contents(NONE) {
+            if file.query_exists(NONE) {
+                let (bytes, _) = file.load_contents(NONE).with_context(|| {
+                    format!("image {}: reading /{path} of layer {hex}", image.name)
+                })?;
                 return Ok(Some(bytes.to_vec()));
             }
             let p = Path::new(path);
@@ -285,11 +297,12 @@ impl Store {
     /// Whether any layer of the image has `path` (whiteouts aside).
     pub fn has_path(&self, image: &StoredImage, path: &str) -> Result<bool> {
         for hex in image.layers() {
-            if let Some(commit) = self.blob_commit(&hex)? {
-                let (root, _) = self.repo.read_commit(&commit, NONE)?;
-                if root.resolve_relative_path(path).query_exists(NONE) {
-                    return Ok(true);
-                }
+            let commit = self
+                .blob_commit(&hex)?
+                .ok_or_else(|| anyhow!("image {}: layer {hex} is missing", image.name))?;
+            let (root, _) = self.repo.read_commit(&commit, NONE)?;
+            if root.resolve_relative_path(path).query_exists(NONE) {
+                return Ok(true);
             }
         }
         Ok(false)
@@ -391,29 +404,6 @@ impl Store {
         removed.sort();
         Ok((removed, freed))
     }
-}
-
-/// Image names that deployments under the checkout root use, with the
-/// image commit each deployment records.
-pub fn deployed_images(paths: &HostPaths) -> Result<Vec<(String, String, PathBuf)>> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(paths.checkout_root()) else {
-        return Ok(out);
-    };
-    for e in entries.flatten() {
-        let info_path = e.path().join("info");
-        let Ok(text) = std::fs::read(&info_path) else {
-            continue;
-        };
-        let info: Value = serde_json::from_slice(&text)
-            .with_context(|| format!("parsing {}", info_path.display()))?;
-        if let (Some(image), Some(commit)) =
-            (info["image"].as_str(), info["ostree-commit"].as_str())
-        {
-            out.push((image.to_string(), commit.to_string(), e.path()));
-        }
-    }
-    Ok(out)
 }
 
 /// Whether the repository has nothing for `name`.

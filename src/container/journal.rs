@@ -3,8 +3,8 @@
 //! operation wrote and a crash is undone by the next command on the same
 //! container, which then starts from the old deployment, whole.
 
-use crate::paths::HostPaths;
-use crate::systemd::Systemd;
+use super::{Ctx, Layout, Name};
+use crate::host::packages::Manager;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -52,10 +52,6 @@ pub struct Journal {
     record: Record,
 }
 
-fn journal_path(paths: &HostPaths, name: &str) -> PathBuf {
-    paths.checkout_root().join(format!(".{name}.journal"))
-}
-
 /// Environment variable naming a step at which to fail (`STEP`) or to kill
 /// the process (`STEP:crash`): a test-only fault injector for the crash
 /// safety tests, since a crash cannot be caused for real at a given step.
@@ -78,10 +74,10 @@ pub fn failpoint(step: &str) -> Result<()> {
 
 impl Journal {
     /// Starts the journal of `operation` on `name`.
-    pub fn begin(paths: &HostPaths, name: &str, operation: &str) -> Result<Journal> {
+    pub fn begin(layout: &Layout, name: &Name, operation: &str) -> Result<Journal> {
         let j = Journal {
-            path: journal_path(paths, name),
-            backups: paths.checkout_root().join(format!(".{name}.backup")),
+            path: layout.journal(name),
+            backups: layout.backups(name),
             record: Record {
                 operation: operation.to_string(),
                 steps: Vec::new(),
@@ -107,7 +103,8 @@ impl Journal {
 
     /// Moves `path` aside into the backups, recording how to put it back.
     pub fn set_aside(&mut self, path: &Path) -> Result<()> {
-        std::fs::create_dir_all(&self.backups)?;
+        std::fs::create_dir_all(&self.backups)
+            .with_context(|| format!("creating {}", self.backups.display()))?;
         let backup = self.backups.join(self.record.steps.len().to_string());
         std::fs::rename(path, &backup)
             .or_else(|_| std::fs::copy(path, &backup).and_then(|_| std::fs::remove_file(path)))
@@ -128,27 +125,39 @@ impl Journal {
 
     /// The operation succeeded: forget the journal and the backups.
     pub fn commit(self) -> Result<()> {
-        let _ = std::fs::remove_dir_all(&self.backups);
+        crate::host::fs::remove_tree(&self.backups)?;
         std::fs::remove_file(&self.path)
             .with_context(|| format!("removing {}", self.path.display()))
     }
 
     /// Undoes every recorded change, newest first, as far as possible.
-    pub fn undo(self, paths: &HostPaths, systemd: Option<&Systemd>) {
+    /// A step that cannot be undone is reported and the others still are:
+    /// stopping half-way would leave more of the operation in place.
+    pub fn undo(self, ctx: &Ctx) {
         for step in self.record.steps.iter().rev() {
-            if let Err(e) = undo_step(step, paths, systemd) {
-                eprintln!("warning: undoing {step:?}: {e:#}");
+            if let Err(e) = undo_step(step, ctx) {
+                ctx.report.warn(format!("undoing {step:?}: {e:#}"));
             }
         }
-        if let Some(s) = systemd {
-            let _ = s.reload();
+        if let Some(s) = &ctx.systemd {
+            if let Err(e) = s.reload() {
+                ctx.report
+                    .warn(format!("reloading systemd after the undo: {e:#}"));
+            }
         }
-        let _ = std::fs::remove_dir_all(&self.backups);
-        let _ = std::fs::remove_file(&self.path);
+        for r in [
+            crate::host::fs::remove_tree(&self.backups),
+            crate::host::fs::remove_file(&self.path),
+        ] {
+            if let Err(e) = r {
+                ctx.report.warn(format!("{e:#}"));
+            }
+        }
     }
 }
 
-fn undo_step(step: &Step, paths: &HostPaths, systemd: Option<&Systemd>) -> Result<()> {
+fn undo_step(step: &Step, ctx: &Ctx) -> Result<()> {
+    let systemd = ctx.systemd.as_ref();
     let gone = |r: std::io::Result<()>| match r {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
@@ -156,17 +165,21 @@ fn undo_step(step: &Step, paths: &HostPaths, systemd: Option<&Systemd>) -> Resul
     match step {
         Step::Created(p) => gone(std::fs::remove_file(p))?,
         Step::CreatedDir(p) => {
-            let _ = std::fs::remove_dir(p);
+            // Removed only if empty: something else may have been put there since.
+            if let Err(e) = std::fs::remove_dir(p) {
+                tracing::info!("leaving {}: {e}", p.display());
+            }
         }
         Step::CreatedTree(p) => gone(std::fs::remove_dir_all(p))?,
         Step::Replaced { path, backup } => {
             if backup.exists() {
-                let _ = std::fs::remove_file(path);
-                std::fs::rename(backup, path)?;
+                crate::host::fs::remove_file(path)?;
+                std::fs::rename(backup, path)
+                    .with_context(|| format!("putting {} back", path.display()))?;
             }
         }
         Step::Link { path, target } => match target {
-            Some(t) => crate::deploy::point_link(path, t)?,
+            Some(t) => crate::host::fs::point_link(path, t)?,
             None => gone(std::fs::remove_file(path))?,
         },
         Step::Enabled(u) => {
@@ -186,10 +199,10 @@ fn undo_step(step: &Step, paths: &HostPaths, systemd: Option<&Systemd>) -> Resul
             }
         }
         Step::Package { name, previous } => {
-            let m = crate::package::Manager::of(paths);
+            let m = Manager::of(ctx.paths);
             match previous {
-                Some(file) => m.install(paths, file, true)?,
-                None => m.erase(paths, name)?,
+                Some(file) => m.install(ctx.paths, file, true)?,
+                None => m.erase(ctx.paths, name)?,
             }
         }
     }
@@ -197,19 +210,24 @@ fn undo_step(step: &Step, paths: &HostPaths, systemd: Option<&Systemd>) -> Resul
 }
 
 /// Undoes an operation on `name` that a crash interrupted, if any.
-pub fn recover(paths: &HostPaths, name: &str, systemd: Option<&Systemd>) -> Result<()> {
-    let path = journal_path(paths, name);
-    let Ok(bytes) = std::fs::read(&path) else {
-        return Ok(());
+pub fn recover(ctx: &Ctx, name: &Name) -> Result<()> {
+    let path = ctx.layout.journal(name);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("reading the journal {}", path.display())),
     };
     let record: Record = serde_json::from_slice(&bytes)
         .with_context(|| format!("reading the journal {}", path.display()))?;
-    eprintln!("undoing an interrupted {} of {name}", record.operation);
+    ctx.report.info(format!(
+        "undoing an interrupted {} of {name}",
+        record.operation
+    ));
     Journal {
         path,
-        backups: paths.checkout_root().join(format!(".{name}.backup")),
+        backups: ctx.layout.backups(name),
         record,
     }
-    .undo(paths, systemd);
+    .undo(ctx);
     Ok(())
 }

@@ -20,7 +20,8 @@ pub struct Lock {
 impl Lock {
     /// Takes the lock at `path`, creating the file and its directory when
     /// missing, waiting up to `ATOMIC_LOCK_TIMEOUT` seconds (default 60).
-    pub fn acquire(path: &Path) -> Result<Lock> {
+    /// `waiting` is called once if another holder makes it wait.
+    pub fn acquire(path: &Path, waiting: impl FnOnce()) -> Result<Lock> {
         let timeout = match std::env::var(ENV_TIMEOUT) {
             Ok(v) => Duration::from_secs_f64(
                 v.parse()
@@ -28,11 +29,11 @@ impl Lock {
             ),
             Err(_) => DEFAULT_TIMEOUT,
         };
-        Self::acquire_within(path, timeout)
+        Self::acquire_within(path, timeout, waiting)
     }
 
     /// Takes the lock at `path`, giving up after `timeout`.
-    pub fn acquire_within(path: &Path, timeout: Duration) -> Result<Lock> {
+    pub fn acquire_within(path: &Path, timeout: Duration, waiting: impl FnOnce()) -> Result<Lock> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -43,7 +44,7 @@ impl Lock {
             .open(path)
             .with_context(|| format!("opening lock file {}", path.display()))?;
         let start = Instant::now();
-        let mut told = false;
+        let mut waiting = Some(waiting);
         loop {
             match file.try_lock() {
                 Ok(()) => return Ok(Lock { _file: file }),
@@ -59,12 +60,8 @@ impl Lock {
                     timeout.as_secs_f64()
                 );
             }
-            if !told {
-                eprintln!(
-                    "waiting for another atomic command to release {}",
-                    path.display()
-                );
-                told = true;
+            if let Some(f) = waiting.take() {
+                f();
             }
             std::thread::sleep(POLL);
         }
@@ -79,9 +76,9 @@ mod tests {
     fn second_holder_waits_then_fails_clearly() {
         let t = tempfile::tempdir().unwrap();
         let path = t.path().join("sub/.lock");
-        let held = Lock::acquire_within(&path, Duration::ZERO).unwrap();
+        let held = Lock::acquire_within(&path, Duration::ZERO, || {}).unwrap();
         let start = Instant::now();
-        let err = Lock::acquire_within(&path, Duration::from_millis(300)).unwrap_err();
+        let err = Lock::acquire_within(&path, Duration::from_millis(300), || {}).unwrap_err();
         assert!(start.elapsed() >= Duration::from_millis(300));
         assert_eq!(
             err.to_string(),
@@ -91,6 +88,6 @@ mod tests {
             )
         );
         drop(held);
-        Lock::acquire_within(&path, Duration::ZERO).unwrap();
+        Lock::acquire_within(&path, Duration::ZERO, || {}).unwrap();
     }
 }

@@ -1,11 +1,20 @@
 //! The command line: clap definitions of every command in the product
-//! contract, and the dispatch from a parsed command to the code that runs it.
+//! contract, the dispatch from a parsed command to the code that runs it,
+//! and all output (`output` prints results, `progress` prints events).
 
-use crate::containers;
-use crate::deploy::{self, Ctx, InstallArgs};
-use crate::lock::Lock;
-use crate::paths::HostPaths;
-use anyhow::{bail, Result};
+mod output;
+mod progress;
+
+use crate::container::delivery::Choice;
+use crate::container::install::{self, InstallArgs};
+use crate::container::{self, Ctx, Name};
+use crate::host::lock::Lock;
+use crate::host::paths::HostPaths;
+use crate::image::source::Creds;
+use crate::image::store::Store;
+use crate::image::{catalog, lookup};
+use crate::report::Reporter;
+use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -77,8 +86,22 @@ pub struct PullOpts {
     /// No progress output
     #[arg(short, long)]
     pub quiet: bool,
+    /// How to show progress: bars on a terminal, or one JSON object a line
+    /// on standard output (layer started, bytes, layer done, reused)
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
     /// Image to pull (registry reference, docker://, dockertar:, oci:, oci-archive:, docker:)
     pub image: String,
+}
+
+/// `pull --progress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ProgressMode {
+    /// Progress bars when standard error is a terminal
+    #[default]
+    Auto,
+    /// JSON lines on standard output
+    Json,
 }
 
 /// Options shared by the two `list` commands.
@@ -283,103 +306,178 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
-/// Runs a parsed command.
+/// Parses `--src-creds USER[:PASS]`; a missing password is read from stdin.
+fn parse_creds(s: &str) -> Result<Creds> {
+    let (user, password) = match s.split_once(':') {
+        Some((u, p)) => (u.to_string(), p.to_string()),
+        None => {
+            eprint!("Password for {s}: ");
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the registry password")?;
+            (
+                s.to_string(),
+                line.trim_end_matches(['\r', '\n']).to_string(),
+            )
+        }
+    };
+    if user.is_empty() {
+        bail!("--src-creds needs a user name");
+    }
+    Ok(Creds { user, password })
+}
+
+/// Runs a parsed command, printing what it reports as it goes.
 pub fn run(opt: Opt) -> Result<()> {
+    let mode = match &opt.command {
+        Command::Pull(p) if p.progress == ProgressMode::Json => progress::Mode::Json,
+        Command::Pull(p) if p.quiet => progress::Mode::Text { bars: false },
+        _ => progress::Mode::Text { bars: true },
+    };
+    let printer = progress::Printer::start(mode);
+    let result = dispatch(opt, printer.reporter());
+    printer.finish();
+    result
+}
+
+fn dispatch(opt: Opt, report: Reporter) -> Result<()> {
     let paths = HostPaths::from_env(opt.root.as_deref());
     let _lock = if opt.command.mutates() {
-        Some(Lock::acquire(&paths.lock_file())?)
+        let lock = container::layout::Layout::new(&paths).lock();
+        Some(Lock::acquire(&lock, || {
+            eprintln!(
+                "waiting for another atomic command to release {}",
+                lock.display()
+            )
+        })?)
     } else {
         None
     };
+    let ctx = || Ctx::new(&paths, report.clone());
     match opt.command {
         Command::Pull(p) => {
-            let creds = p
-                .src_creds
-                .as_deref()
-                .map(crate::pull::parse_creds)
-                .transpose()?;
-            let img = crate::pull::pull(&paths, &p.image, creds.as_ref(), p.quiet)?;
+            let creds = p.src_creds.as_deref().map(parse_creds).transpose()?;
+            let img = crate::image::pull::pull(&paths, &p.image, creds.as_ref(), &report)?;
             if !p.quiet {
-                println!("Pulled {} (image id {})", img.name, &img.id[..12]);
+                report.note(format!("Pulled {} (image id {})", img.name, &img.id[..12]));
             }
             Ok(())
         }
-        Command::Images(ImagesCommand::List(l)) => crate::images::list(&paths, &l),
-        Command::Images(ImagesCommand::Info { image }) => crate::images::info(&paths, &image),
+        Command::Images(ImagesCommand::List(l)) => {
+            let in_use = container::state::all_deployed(&container::layout::Layout::new(&paths))?;
+            let store = Store::open_existing(&paths)?;
+            let rows = catalog::list(store.as_ref(), &in_use, &l.filter)?;
+            report.note(output::images(&rows, &l)?);
+            Ok(())
+        }
+        Command::Images(ImagesCommand::Info { image }) => {
+            let store = Store::open_existing(&paths)?
+                .ok_or_else(|| crate::image::store::not_found(&image))?;
+            let img = lookup::lookup(&store, &image)?;
+            report.note(output::image_info(&crate::render::exports::describe(
+                &store, &img,
+            )?));
+            Ok(())
+        }
         Command::Images(ImagesCommand::Tag { src, dest }) => {
-            crate::images::tag(&paths, &src, &dest)
+            let store = Store::open_existing(&paths)?
+                .ok_or_else(|| crate::image::store::not_found(&src))?;
+            let (src, dest) = catalog::tag(&store, &src, &dest)?;
+            report.note(format!("Tagged {src} as {dest}"));
+            Ok(())
         }
         Command::Images(ImagesCommand::Delete { force, images }) => {
-            crate::images::delete(&paths, &images, force)
+            let store = Store::open_existing(&paths)?
+                .ok_or_else(|| crate::image::store::not_found(&images[0]))?;
+            let in_use = container::state::all_deployed(&container::layout::Layout::new(&paths))?;
+            for name in catalog::delete(&store, &images, force, &in_use)? {
+                report.note(format!("Deleted {name}"));
+            }
+            Ok(())
         }
-        Command::Images(ImagesCommand::Prune) => crate::images::prune(&paths),
+        Command::Images(ImagesCommand::Prune) => {
+            let Some(store) = Store::open_existing(&paths)? else {
+                return Ok(());
+            };
+            let in_use = container::state::all_deployed(&container::layout::Layout::new(&paths))?;
+            let (removed, freed) = catalog::prune(&store, &in_use)?;
+            for r in &removed {
+                report.note(format!("Removed layer {r}"));
+            }
+            report.note(format!("Freed {}", output::human(freed)));
+            Ok(())
+        }
         Command::Install(i) if i.system_package() == SystemPackage::Build => {
             let output = match &i.output {
                 Some(o) => o.clone(),
-                None => std::env::current_dir()?,
-            };
-            let args = InstallArgs {
-                image: &i.image,
-                name: i.name.as_deref(),
-                set: &i.set,
-                runtime: i.runtime.as_deref(),
+                None => std::env::current_dir().context("finding the current directory")?,
             };
             let spec = i.rpm == Some(RpmMode::Spec);
             if spec && i.createrepo {
                 bail!("--createrepo publishes a package; it goes with --rpm=build, not --rpm=spec");
             }
-            let file = deploy::build_package(&paths, &args, &output, spec)?;
-            println!("Wrote {}", file.display());
+            let what = if spec {
+                install::Output::Spec
+            } else {
+                install::Output::Package
+            };
+            let file = install::build(&paths, &report, &install_args(&i), &output, what)?;
+            report.note(format!("Wrote {}", file.display()));
             if i.createrepo {
-                crate::command::run(
+                crate::host::command::run(
                     std::process::Command::new("createrepo_c")
                         .args(["--quiet", "--update"])
                         .arg(&output),
                 )?;
-                println!("Updated the repository in {}", output.display());
+                report.note(format!("Updated the repository in {}", output.display()));
             }
             Ok(())
         }
         Command::Install(i) => {
-            let ctx = Ctx::new(&paths)?;
-            let args = InstallArgs {
-                image: &i.image,
-                name: i.name.as_deref(),
-                set: &i.set,
-                runtime: i.runtime.as_deref(),
+            let choice = match i.system_package() {
+                SystemPackage::Yes => Choice::Package,
+                SystemPackage::Auto => Choice::Auto,
+                _ => Choice::Files,
             };
-            let as_package = match i.system_package() {
-                SystemPackage::Yes => true,
-                SystemPackage::Auto => {
-                    deploy::has_host_files(&paths, &i.image)?
-                        && crate::package::host_uses_rpm(&paths)
-                }
-                _ => false,
-            };
-            if as_package {
-                crate::package::lifecycle::install(&ctx, &args)
-            } else {
-                deploy::install(&ctx, &args)
-            }
+            install::install(&ctx()?, &install_args(&i), choice)
         }
-        Command::Uninstall { name } => deploy::uninstall(&Ctx::new(&paths)?, &name),
+        Command::Uninstall { name } => container::uninstall::uninstall(&ctx()?, &Name::new(&name)?),
         Command::Containers(ContainersCommand::List { list, no_trunc }) => {
-            containers::list(&Ctx::new(&paths)?, &list, no_trunc)
+            let rows = container::list::list(&ctx()?, &list.filter, list.all)?;
+            report.note(output::containers(&rows, &list, no_trunc)?);
+            Ok(())
         }
         Command::Containers(ContainersCommand::Update { all: true, .. }) => {
-            containers::update_all(&Ctx::new(&paths)?)
+            let results = container::update::update_all(&ctx()?)?;
+            report.note(output::update_all(&results));
+            if results.iter().any(|(_, r)| r.is_err()) {
+                bail!("some containers failed to update and were rolled back");
+            }
+            Ok(())
         }
         Command::Containers(ContainersCommand::Update {
             name, set, rebase, ..
         }) => {
-            let name = name.expect("clap requires a name without --all");
-            deploy::update(&Ctx::new(&paths)?, &name, &set, rebase.as_deref()).map(drop)
+            let name = Name::new(&name.expect("clap requires a name without --all"))?;
+            container::update::update(&ctx()?, &name, &set, rebase.as_deref()).map(drop)
         }
         Command::Containers(ContainersCommand::Rollback { name }) => {
-            deploy::rollback(&Ctx::new(&paths)?, &name)
+            container::rollback::rollback(&ctx()?, &Name::new(&name)?)
         }
-        Command::Run { name, command } => containers::run(&Ctx::new(&paths)?, &name, &command),
-        Command::Stop { name } => containers::stop(&Ctx::new(&paths)?, &name),
+        Command::Run { name, command } => {
+            container::run::run(&ctx()?, &Name::new(&name)?, &command)
+        }
+        Command::Stop { name } => container::run::stop(&ctx()?, &Name::new(&name)?),
+    }
+}
+
+fn install_args(i: &InstallOpts) -> InstallArgs<'_> {
+    InstallArgs {
+        image: &i.image,
+        name: i.name.as_deref(),
+        set: &i.set,
+        runtime: i.runtime.as_deref(),
     }
 }
 

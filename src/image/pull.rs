@@ -1,51 +1,50 @@
 //! `atomic pull --storage ostree`: fetch an image's manifest and config,
 //! stream every layer not yet in the repository into it, then record the
-//! image under its name.
+//! image under its name. Progress goes out as events.
 
-use crate::image::import::{compression_of, LayerSpec};
-use crate::image::name::{self, RegistriesConf};
-use crate::image::source::{self, Creds};
-use crate::paths::HostPaths;
-use crate::store::{Store, StoredImage};
+use super::import::{compression_of, LayerSpec};
+use super::name::{self, RegistriesConf};
+use super::source::{self, Creds};
+use super::store::{Store, StoredImage};
+use crate::host::paths::HostPaths;
+use crate::report::{Event, Reporter};
 use anyhow::{anyhow, bail, Context, Result};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 
 /// How many layer downloads run at once (the one importing included).
 const FETCH_AHEAD: usize = 2;
 
-/// Parses `--src-creds USER[:PASS]`; a missing password is read from stdin.
-pub fn parse_creds(s: &str) -> Result<Creds> {
-    let (user, password) = match s.split_once(':') {
-        Some((u, p)) => (u.to_string(), p.to_string()),
-        None => {
-            eprint!("Password for {s}: ");
-            let mut line = String::new();
-            std::io::stdin()
-                .read_line(&mut line)
-                .context("reading the registry password")?;
-            (
-                s.to_string(),
-                line.trim_end_matches(['\r', '\n']).to_string(),
-            )
-        }
-    };
-    if user.is_empty() {
-        bail!("--src-creds needs a user name");
-    }
-    Ok(Creds { user, password })
-}
+/// How many bytes a progress event reports at least (the last one of a
+/// layer aside), so a fast stream does not flood the channel.
+const PROGRESS_STEP: u64 = 256 * 1024;
 
-/// Reports bytes read to a progress bar.
-struct Progress<R> {
+/// Reports the bytes read from a layer blob.
+struct Progress<'a, R> {
     inner: R,
-    bar: ProgressBar,
+    layer: &'a str,
+    report: &'a Reporter,
+    unreported: u64,
 }
 
-impl<R: Read> Read for Progress<R> {
+impl<R> Progress<'_, R> {
+    fn flush(&mut self) {
+        if self.unreported > 0 {
+            self.report.send(Event::LayerBytes {
+                layer: self.layer.to_string(),
+                bytes: self.unreported,
+            });
+            self.unreported = 0;
+        }
+    }
+}
+
+impl<R: Read> Read for Progress<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.bar.inc(n as u64);
+        self.unreported += n as u64;
+        if self.unreported >= PROGRESS_STEP || n == 0 {
+            self.flush();
+        }
         Ok(n)
     }
 }
@@ -55,7 +54,7 @@ pub fn pull(
     paths: &HostPaths,
     image: &str,
     creds: Option<&Creds>,
-    quiet: bool,
+    report: &Reporter,
 ) -> Result<StoredImage> {
     let conf = RegistriesConf::load()?;
     let source = name::parse(image, &conf)?;
@@ -85,28 +84,16 @@ pub fn pull(
     }
 
     let store = Store::open_or_create(paths)?;
-    let multi = MultiProgress::with_draw_target(if quiet || !std::io::stderr().is_terminal() {
-        ProgressDrawTarget::hidden()
-    } else {
-        ProgressDrawTarget::stderr()
-    });
-    let style =
-        ProgressStyle::with_template("{msg:20} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-            .map_err(|e| anyhow!("{e}"))?
-            .progress_chars("=> ");
-    let missing: Vec<_> = layers
-        .iter()
-        .zip(&diff_ids)
-        .filter(
-            |(layer, _)| match store.blob_commit(layer.digest().digest()) {
-                Ok(Some(_)) => {
-                    tracing::info!("reusing fetched layer {}", layer.digest());
-                    false
-                }
-                _ => true,
-            },
-        )
-        .collect();
+    let mut missing = Vec::new();
+    for (layer, diff_id) in layers.iter().zip(&diff_ids) {
+        let digest = layer.digest().to_string();
+        if store.blob_commit(layer.digest().digest())?.is_some() {
+            tracing::info!("reusing fetched layer {digest}");
+            report.send(Event::LayerReused { layer: digest });
+        } else {
+            missing.push((layer, diff_id));
+        }
+    }
     // Each opened blob starts fetching at once into its own bounded
     // buffer, so the next layers download while this one imports, without
     // a copy on disk or a whole layer in memory.
@@ -122,27 +109,30 @@ pub fn pull(
         }
         let blob = opened.pop_front().expect("opened above");
         let digest = layer.digest().to_string();
-        let hex = layer.digest().digest();
-        let bar = multi.add(ProgressBar::new(layer.size()));
-        bar.set_style(style.clone());
-        bar.set_message(hex[..12.min(hex.len())].to_string());
+        report.send(Event::LayerStarted {
+            layer: digest.clone(),
+            size: layer.size(),
+        });
         let spec = LayerSpec {
             digest: &digest,
             diff_id,
             media_type: layer.media_type().as_ref(),
         };
+        let mut progress = Progress {
+            inner: blob,
+            layer: &digest,
+            report,
+            unreported: 0,
+        };
         let imported = store
-            .import_layer(
-                Progress {
-                    inner: blob,
-                    bar: bar.clone(),
-                },
-                &spec,
-            )
+            .import_layer(&mut progress, &spec)
             .with_context(|| format!("image {name}"))?;
-        bar.finish();
+        progress.flush();
+        report.send(Event::LayerDone {
+            layer: digest.clone(),
+        });
         for path in &imported.skipped {
-            eprintln!("warning: layer {digest}: skipped special file {path}");
+            report.warn(format!("layer {digest}: skipped special file {path}"));
         }
     }
     store.write_image(&fetched)?;

@@ -8,7 +8,7 @@
 //! `Vec` and returns it in the `Package`, so a 200 MB image cost the size of
 //! its compressed payload in memory; here memory does not grow with it.
 
-use crate::hashing::Hashing;
+use crate::host::hashing::Hashing;
 use anyhow::{bail, Context, Result};
 use rpm::{
     FileFlags, Header, HeaderEntry, IndexData, IndexTag, PackageMetadata, RpmFormat,

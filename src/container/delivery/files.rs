@@ -1,0 +1,500 @@
+//! Plain delivery: the slot keeps the bundle and the rendered unit and
+//! tmpfiles file, which go to `/etc/systemd/system` and `/etc/tmpfiles.d`;
+//! the image's host files go to their paths, tracked by checksum so that a
+//! file the admin changed is kept. Host file changes are planned first,
+//! then applied under the journal.
+
+use super::{stored_values, Prepared, Request};
+use crate::container::journal::{failpoint, Journal, Step};
+use crate::container::layout::SlotDir;
+use crate::container::state::{self, Info};
+use crate::container::{Ctx, Name};
+use crate::host::fs::{self, write_file, Rooted};
+use crate::host::paths::HostPaths;
+use crate::render::bundle::{self, Fixed, HostFile, HostKind};
+use crate::render::exports::Manifest;
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
+    let name = req.name;
+    let destdir = ctx.paths.in_target(&ctx.layout.slot(name, req.slot));
+    let fixed = Fixed {
+        name: name.as_str(),
+        destdir: &destdir.display().to_string(),
+        runtime: req.runtime,
+        image_name: &req.img.name,
+        image_id: &req.img.id,
+    };
+    let slot = SlotDir(req.dir);
+    let bundle::CheckedOut {
+        manifest,
+        values,
+        rendered,
+    } = bundle::checkout_and_render(
+        req.store,
+        req.img,
+        &slot.rootfs(),
+        &stored_values(req),
+        req.set,
+        &fixed,
+    )?;
+    failpoint("render")?;
+    if let Some(c) = &rendered.config {
+        write_file(&slot.config(), c.as_bytes(), 0o644)?;
+    }
+    if let Some(u) = &rendered.unit {
+        write_file(&slot.unit(name), u.as_bytes(), 0o644)?;
+    }
+    if let Some(t) = &rendered.tmpfiles {
+        write_file(&slot.tmpfiles(name), t.as_bytes(), 0o644)?;
+    }
+    let mut info = Info::new(
+        req.img,
+        values,
+        rendered.unit.is_some(),
+        req.runtime,
+        super::Delivery::Files,
+    );
+    info.installed_files_template = manifest.installed_files_template.clone();
+    info.rename_installed_files = manifest.rename_files.clone();
+    Ok(Prepared {
+        info,
+        host_files: rendered.host_files,
+    })
+}
+
+/// The host files of the existing slot at `dir`, to place them again.
+pub(super) fn reopen(dir: &Path, mut info: Info) -> Result<Prepared> {
+    let rootfs = Rooted::open(&SlotDir(dir).rootfs())?;
+    let manifest = Manifest::load(&rootfs)?;
+    let host_files = bundle::host_files(&rootfs, &manifest, &info.values)?;
+    info.installed_files.clear();
+    info.installed_files_checksum.clear();
+    Ok(Prepared { info, host_files })
+}
+
+/// Places the host files, writes the record, then puts the unit and the
+/// tmpfiles file in place and applies the tmpfiles file.
+pub(super) fn place(
+    ctx: &Ctx,
+    name: &Name,
+    dir: &Path,
+    prepared: &mut Prepared,
+    previous: Option<&Info>,
+    j: &mut Journal,
+) -> Result<()> {
+    failpoint("hostfiles")?;
+    let plan = plan_host_files(ctx.paths, name, &prepared.host_files, previous)?;
+    apply_host_files(ctx, dir, &plan, &mut prepared.info, j)?;
+    state::write(dir, &prepared.info)?;
+    let slot = SlotDir(dir);
+    let unit = read_optional(&slot.unit(name))?;
+    let tmpfiles = read_optional(&slot.tmpfiles(name))?;
+    failpoint("unit")?;
+    swap_file(j, &ctx.layout.unit_file(name), unit.as_deref())?;
+    let tmpfiles_file = ctx.layout.tmpfiles_file(name);
+    swap_file(j, &tmpfiles_file, tmpfiles.as_deref())?;
+    if tmpfiles.is_some() {
+        ctx.tmpfiles("--create", &tmpfiles_file)?;
+    }
+    Ok(())
+}
+
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Writes `data` at `path` for the deployment (or removes what is there
+/// when `data` is None), recording how to undo it.
+fn swap_file(j: &mut Journal, path: &Path, data: Option<&[u8]>) -> Result<()> {
+    if fs::exists(path)? {
+        j.set_aside(path)?;
+    } else if data.is_some() {
+        j.push(Step::Created(path.to_path_buf()))?;
+    }
+    if let Some(d) = data {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        write_file(path, d, 0o644)?;
+    }
+    Ok(())
+}
+
+/// Removes the unit, the tmpfiles file (after `systemd-tmpfiles --remove`)
+/// and the host files of the deployment that are unchanged since install.
+pub(super) fn remove(ctx: &Ctx, name: &Name, info: &Info) -> Result<()> {
+    fs::remove_file(&ctx.layout.unit_file(name))?;
+    let tmpfiles = ctx.layout.tmpfiles_file(name);
+    if fs::exists(&tmpfiles)? {
+        ctx.tmpfiles("--remove", &tmpfiles)?;
+        fs::remove_file(&tmpfiles)?;
+    }
+    for (path, sum) in &info.installed_files_checksum {
+        let host = ctx.paths.host_file(Path::new(path));
+        match fs::sha256_file(&host)? {
+            Some(s) if s == *sum => {
+                std::fs::remove_file(&host).with_context(|| format!("removing {path}"))?;
+            }
+            Some(_) => ctx.report.note(format!(
+                "keeping {path}: it was changed since it was installed"
+            )),
+            None => {}
+        }
+    }
+    for dir in info.installed_directories.iter().rev() {
+        // Only if empty: the admin may have put files of their own there.
+        if let Err(e) = std::fs::remove_dir(ctx.paths.host_file(Path::new(dir))) {
+            tracing::info!("leaving host directory {dir}: {e}");
+        }
+    }
+    Ok(())
+}
+
+/// One change to the host's files, decided before any is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum HostAction {
+    /// Create the directory (which does not exist) for the host files.
+    MakeDir { path: String, mode: u32 },
+    /// Write the host file `file` (an index into the files) where nothing is.
+    Create { file: usize },
+    /// Write it over the previous deployment's copy, unchanged since.
+    Replace { file: usize },
+    /// Keep the previous deployment's copy, which the admin changed.
+    KeepChanged { path: String, sum: String },
+    /// Set aside a file of the previous deployment this one does not have.
+    Remove { path: String },
+    /// Leave such a file, which the admin changed.
+    LeaveChanged { path: String },
+}
+
+/// The host side of a deployment's files, as a plan.
+#[derive(Debug)]
+pub(super) struct HostPlan<'a> {
+    files: &'a [HostFile],
+    actions: Vec<HostAction>,
+    /// Directories the previous deployment created, still to be tracked.
+    kept_dirs: Vec<String>,
+}
+
+/// Decides what placing `files` for `name` does, given the ledger of the
+/// deployment it replaces (`previous`, none on install). Refuses, before
+/// anything changes, a host file that exists and is not the previous
+/// deployment's, a directory that is a file, or a file whose directory
+/// neither exists nor is created by the plan.
+pub(super) fn plan_host_files<'a>(
+    paths: &HostPaths,
+    name: &Name,
+    files: &'a [HostFile],
+    previous: Option<&Info>,
+) -> Result<HostPlan<'a>> {
+    let prev_sums = previous.map(|p| &p.installed_files_checksum);
+    let mut actions = Vec::new();
+    let mut planned_dirs = BTreeSet::new();
+    let mut placed = BTreeSet::new();
+    for (i, f) in files.iter().enumerate() {
+        let host = paths.host_file(&f.path);
+        let shown = f.path.display().to_string();
+        if let HostKind::Dir = f.kind {
+            match std::fs::symlink_metadata(&host) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => bail!("host path {shown} exists and is not a directory"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    planned_dirs.insert(f.path.clone());
+                    actions.push(HostAction::MakeDir {
+                        path: shown,
+                        mode: f.mode,
+                    });
+                }
+                Err(e) => return Err(e).with_context(|| format!("looking at host path {shown}")),
+            }
+            continue;
+        }
+        placed.insert(shown.clone());
+        if fs::exists(&host)? {
+            match prev_sums.and_then(|s| s.get(&shown)) {
+                Some(sum) if fs::sha256_file(&host)?.as_ref() != Some(sum) => {
+                    actions.push(HostAction::KeepChanged {
+                        path: shown,
+                        sum: sum.clone(),
+                    });
+                }
+                Some(_) => actions.push(HostAction::Replace { file: i }),
+                None => bail!(
+                    "host file {shown} exists and was not installed by {name}; not overwriting it"
+                ),
+            }
+        } else {
+            let parent = host.parent().unwrap_or(Path::new("/"));
+            let planned = f.path.parent().is_some_and(|p| planned_dirs.contains(p));
+            if !planned && !parent.exists() {
+                bail!(
+                    "cannot install host file {shown}: {} does not exist",
+                    parent.display()
+                );
+            }
+            actions.push(HostAction::Create { file: i });
+        }
+    }
+    if let Some(prev) = previous {
+        for (path, sum) in &prev.installed_files_checksum {
+            if placed.contains(path) {
+                continue;
+            }
+            let host = paths.host_file(Path::new(path));
+            match fs::sha256_file(&host)? {
+                Some(s) if s == *sum => actions.push(HostAction::Remove { path: path.clone() }),
+                Some(_) => actions.push(HostAction::LeaveChanged { path: path.clone() }),
+                None => {}
+            }
+        }
+    }
+    Ok(HostPlan {
+        files,
+        actions,
+        kept_dirs: previous
+            .map(|p| p.installed_directories.clone())
+            .unwrap_or_default(),
+    })
+}
+
+/// Carries out `plan` under the journal and fills the ledger in `info`.
+/// `useLinks` files are hard links to the slot's own copy under `hostfs/`,
+/// never to the checkout, whose files share their inodes with the
+/// repository.
+fn apply_host_files(
+    ctx: &Ctx,
+    dir: &Path,
+    plan: &HostPlan,
+    info: &mut Info,
+    j: &mut Journal,
+) -> Result<()> {
+    let mut dirs = plan.kept_dirs.clone();
+    for action in &plan.actions {
+        match action {
+            HostAction::MakeDir { path, mode } => {
+                let host = ctx.paths.host_file(Path::new(path));
+                std::fs::create_dir(&host)
+                    .with_context(|| format!("creating host directory {path}"))?;
+                j.push(Step::CreatedDir(host.clone()))?;
+                std::fs::set_permissions(&host, std::fs::Permissions::from_mode(*mode))
+                    .with_context(|| format!("setting the mode of host directory {path}"))?;
+                dirs.push(path.clone());
+            }
+            HostAction::Create { file } | HostAction::Replace { file } => {
+                let f = &plan.files[*file];
+                let host = ctx.paths.host_file(&f.path);
+                if matches!(action, HostAction::Replace { .. }) {
+                    j.set_aside(&host)?;
+                } else {
+                    j.push(Step::Created(host.clone()))?;
+                }
+                write_host_file(dir, f, &host)?;
+                let shown = f.path.display().to_string();
+                let sum = fs::sha256_file(&host)?.unwrap_or_default();
+                info.installed_files_checksum.insert(shown.clone(), sum);
+                info.installed_files.push(shown);
+            }
+            HostAction::KeepChanged { path, sum } => {
+                ctx.report.note(format!(
+                    "keeping {path}: it was changed since it was installed"
+                ));
+                info.installed_files_checksum
+                    .insert(path.clone(), sum.clone());
+                info.installed_files.push(path.clone());
+            }
+            HostAction::Remove { path } => j.set_aside(&ctx.paths.host_file(Path::new(path)))?,
+            HostAction::LeaveChanged { path } => ctx.report.note(format!(
+                "keeping {path}: it was changed since it was installed"
+            )),
+        }
+    }
+    dirs.sort();
+    dirs.dedup();
+    info.installed_directories = dirs;
+    Ok(())
+}
+
+fn write_host_file(dir: &Path, f: &HostFile, host: &PathBuf) -> Result<()> {
+    let shown = f.path.display();
+    match &f.kind {
+        HostKind::File(data) => write_file(host, data, f.mode),
+        HostKind::Link(src) => {
+            let own = SlotDir(dir).hostfs(&f.path);
+            let parent = own.parent().expect("under the slot");
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+            fs::remove_file(&own)?;
+            std::fs::copy(src, &own)
+                .with_context(|| format!("copying {shown} into {}", dir.display()))?;
+            if let Err(e) = std::fs::hard_link(&own, host) {
+                // Another filesystem: a copy serves the same purpose.
+                tracing::info!("hard-linking {shown}: {e}; copying it");
+                std::fs::copy(&own, host)
+                    .with_context(|| format!("installing host file {shown}"))?;
+            }
+            Ok(())
+        }
+        HostKind::Symlink(t) => std::os::unix::fs::symlink(t, host)
+            .with_context(|| format!("installing host file {shown}")),
+        HostKind::Dir => unreachable!("directories are planned as MakeDir"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn file(path: &str, data: &str) -> HostFile {
+        HostFile {
+            path: path.into(),
+            image_path: path.into(),
+            mode: 0o644,
+            kind: HostKind::File(data.as_bytes().to_vec()),
+        }
+    }
+
+    fn dir(path: &str) -> HostFile {
+        HostFile {
+            path: path.into(),
+            image_path: path.into(),
+            mode: 0o755,
+            kind: HostKind::Dir,
+        }
+    }
+
+    fn previous(files: &[(&str, &str)], dirs: &[&str]) -> Info {
+        let json = serde_json::json!({
+            "image": "i", "revision": "r", "ostree-commit": "c", "created": 0, "values": {},
+            "has-container-service": true, "installed-files": [], "installed-files-checksum": {},
+            "installed-files-template": [], "rename-installed-files": {}, "installed-directories": dirs,
+            "rpm-installed": null, "system-package": "no", "runtime": "runc"
+        });
+        let mut info: Info = serde_json::from_value(json).unwrap();
+        info.installed_files_checksum = files
+            .iter()
+            .map(|(p, d)| {
+                (
+                    p.to_string(),
+                    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(d)),
+                )
+            })
+            .collect::<BTreeMap<_, _>>();
+        info
+    }
+
+    struct Host {
+        t: tempfile::TempDir,
+        paths: HostPaths,
+    }
+
+    impl Host {
+        fn new() -> Host {
+            let t = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(t.path().join("etc")).unwrap();
+            let paths = HostPaths::new(Some(t.path()), None, None);
+            Host { t, paths }
+        }
+        fn write(&self, path: &str, data: &str) {
+            std::fs::write(self.t.path().join(path.trim_start_matches('/')), data).unwrap();
+        }
+        fn plan(&self, files: &[HostFile], prev: Option<&Info>) -> Result<Vec<HostAction>> {
+            let name = Name::new("g").unwrap();
+            plan_host_files(&self.paths, &name, files, prev).map(|p| p.actions)
+        }
+    }
+
+    #[test]
+    fn install_creates_directories_then_their_files() {
+        let h = Host::new();
+        let files = [
+            dir("/etc/g"),
+            file("/etc/g/a.conf", "a"),
+            file("/etc/b.conf", "b"),
+        ];
+        assert_eq!(
+            h.plan(&files, None).unwrap(),
+            [
+                HostAction::MakeDir {
+                    path: "/etc/g".into(),
+                    mode: 0o755
+                },
+                HostAction::Create { file: 1 },
+                HostAction::Create { file: 2 },
+            ]
+        );
+    }
+
+    #[test]
+    fn install_refuses_what_it_does_not_own_before_changing_anything() {
+        let h = Host::new();
+        h.write("/etc/b.conf", "admin's");
+        let err = h
+            .plan(&[file("/etc/b.conf", "b")], None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "host file /etc/b.conf exists and was not installed by g; not overwriting it"
+        );
+        let err = h
+            .plan(&[file("/opt/x/y", "y")], None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("cannot install host file /opt/x/y: "),
+            "{err}"
+        );
+        assert!(err.ends_with("/opt/x does not exist"), "{err}");
+        h.write("/etc/d", "a file");
+        let err = h.plan(&[dir("/etc/d")], None).unwrap_err().to_string();
+        assert_eq!(err, "host path /etc/d exists and is not a directory");
+    }
+
+    #[test]
+    fn update_replaces_unchanged_keeps_changed_and_drops_gone_files() {
+        let h = Host::new();
+        h.write("/etc/same.conf", "v1");
+        h.write("/etc/edited.conf", "edited by the admin");
+        h.write("/etc/gone.conf", "v1");
+        h.write("/etc/gone-edited.conf", "edited");
+        let prev = previous(
+            &[
+                ("/etc/same.conf", "v1"),
+                ("/etc/edited.conf", "v1"),
+                ("/etc/gone.conf", "v1"),
+                ("/etc/gone-edited.conf", "v1"),
+                ("/etc/gone-missing.conf", "v1"),
+            ],
+            &["/etc/kept"],
+        );
+        let files = [file("/etc/edited.conf", "v2"), file("/etc/same.conf", "v2")];
+        let plan =
+            plan_host_files(&h.paths, &Name::new("g").unwrap(), &files, Some(&prev)).unwrap();
+        assert_eq!(
+            plan.actions,
+            [
+                HostAction::KeepChanged {
+                    path: "/etc/edited.conf".into(),
+                    sum: prev.installed_files_checksum["/etc/edited.conf"].clone()
+                },
+                HostAction::Replace { file: 1 },
+                HostAction::LeaveChanged {
+                    path: "/etc/gone-edited.conf".into()
+                },
+                HostAction::Remove {
+                    path: "/etc/gone.conf".into()
+                },
+            ]
+        );
+        assert_eq!(plan.kept_dirs, ["/etc/kept"]);
+    }
+}

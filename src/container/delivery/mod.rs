@@ -1,0 +1,264 @@
+//! What differs between a plain install and RPM mode, and nothing else: how
+//! a slot is prepared, how its host side is put in place and removed, and
+//! what the user is told. The delivery is chosen once, at install, recorded
+//! in the deployment (`system-package`), and matched only here.
+
+mod files;
+mod package;
+
+use super::journal::Journal;
+use super::state::Info;
+use super::{Ctx, Name, Slot};
+use crate::host::paths::HostPaths;
+use crate::image::store::{Store, StoredImage};
+use crate::render::bundle::HostFile;
+use anyhow::{bail, Result};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// How a container reaches the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Units, tmpfiles and host files written to `/etc` and the host paths.
+    Files,
+    /// A generated RPM package that the host's package manager installs.
+    Package,
+}
+
+/// `--system-package`, as far as installing goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    /// A package when the image has host files and rpm manages the host.
+    Auto,
+    Files,
+    Package,
+}
+
+/// What to prepare a slot from.
+pub struct Request<'a> {
+    pub store: &'a Store,
+    pub img: &'a StoredImage,
+    pub name: &'a Name,
+    /// The slot being prepared, and the directory it is prepared in (the
+    /// slot itself, or its staging directory on update).
+    pub slot: Slot,
+    pub dir: &'a Path,
+    /// The deployment being replaced (none on install): its values are kept.
+    pub current: Option<&'a Info>,
+    pub set: &'a [(String, String)],
+    pub runtime: &'a str,
+}
+
+/// The deployment a slot replaces on the host: the active slot's directory
+/// and record, and whether the new one is the older of the two (rollback).
+pub struct Replacing<'a> {
+    pub dir: &'a Path,
+    pub info: &'a Info,
+    pub older: bool,
+}
+
+/// A prepared slot: its record and, for files, the host files to place.
+pub struct Prepared {
+    pub info: Info,
+    host_files: Vec<HostFile>,
+}
+
+impl Delivery {
+    /// The delivery `choice` means for `image` on this host.
+    pub fn choose(paths: &HostPaths, choice: Choice, image: &str) -> Result<Delivery> {
+        Ok(match choice {
+            Choice::Files => Delivery::Files,
+            Choice::Package => Delivery::Package,
+            Choice::Auto => {
+                if has_host_files(paths, image)? && crate::host::packages::host_uses_rpm(paths)? {
+                    Delivery::Package
+                } else {
+                    Delivery::Files
+                }
+            }
+        })
+    }
+
+    /// How the deployment record says it (`system-package`).
+    pub fn recorded(self) -> &'static str {
+        match self {
+            Delivery::Files => "no",
+            Delivery::Package => "yes",
+        }
+    }
+
+    pub fn from_recorded(s: &str) -> Delivery {
+        if s == "yes" {
+            Delivery::Package
+        } else {
+            Delivery::Files
+        }
+    }
+
+    /// Refuses to install `name` over files or packages it does not own.
+    pub fn check_free(self, ctx: &Ctx, name: &Name) -> Result<()> {
+        if self == Delivery::Package {
+            package::check_free(ctx, name)?;
+        }
+        let l = &ctx.layout;
+        for f in [
+            l.unit_file(name),
+            l.packaged_unit(name),
+            l.tmpfiles_file(name),
+        ] {
+            if crate::host::fs::exists(&f)? {
+                bail!(
+                    "{} already exists and was not written by atomic for {name}; not overwriting it",
+                    f.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the image out and renders it into `req.dir`: the bundle and
+    /// rendered files (plain) or the package (RPM mode), and the record.
+    pub fn prepare(self, ctx: &Ctx, req: &Request) -> Result<Prepared> {
+        match self {
+            Delivery::Files => files::prepare(ctx, req),
+            Delivery::Package => package::prepare(ctx, req),
+        }
+    }
+
+    /// The prepared state of the existing slot at `dir` (rollback).
+    pub fn reopen(self, dir: &Path, info: Info) -> Result<Prepared> {
+        match self {
+            Delivery::Files => files::reopen(dir, info),
+            Delivery::Package => Ok(Prepared {
+                info,
+                host_files: Vec::new(),
+            }),
+        }
+    }
+
+    /// Puts the host side of the slot at `dir` in place, replacing that of
+    /// the active deployment, if any.
+    pub fn place(
+        self,
+        ctx: &Ctx,
+        name: &Name,
+        dir: &Path,
+        prepared: &mut Prepared,
+        replacing: Option<Replacing>,
+        j: &mut Journal,
+    ) -> Result<()> {
+        match self {
+            Delivery::Files => files::place(ctx, name, dir, prepared, replacing.map(|r| r.info), j),
+            Delivery::Package => package::place(ctx, name, dir, replacing, j),
+        }
+    }
+
+    /// Removes the host side of the deployment `info` (uninstall).
+    pub fn remove(self, ctx: &Ctx, name: &Name, info: &Info) -> Result<()> {
+        match self {
+            Delivery::Files => files::remove(ctx, name, info),
+            Delivery::Package => package::remove(ctx, name),
+        }
+    }
+
+    /// Where the deployment at `dir` went, for messages: "in DIR" or "as
+    /// package NVR".
+    fn target(self, dir: &Path, info: &Info) -> String {
+        match self {
+            Delivery::Files => format!("in {}", dir.display()),
+            Delivery::Package => format!("as package {}", nvr(info)),
+        }
+    }
+
+    pub fn installed_message(self, name: &Name, dir: &Path, info: &Info) -> String {
+        format!(
+            "Installed {name} from {} {}",
+            info.image,
+            self.target(dir, info)
+        )
+    }
+
+    pub fn updated_message(self, name: &Name, dir: &Path, info: &Info) -> String {
+        match self {
+            Delivery::Files => format!("Updated {name} to {} in {}", info.image, dir.display()),
+            Delivery::Package => format!("Updated {name} to package {}", nvr(info)),
+        }
+    }
+
+    pub fn rolled_back_message(self, name: &Name, dir: &Path, info: &Info) -> String {
+        match self {
+            Delivery::Files => format!("Rolled back {name} to {}", dir.display()),
+            Delivery::Package => format!("Rolled back {name} to package {}", nvr(info)),
+        }
+    }
+
+    pub fn uninstalled_message(self, name: &Name) -> String {
+        match self {
+            Delivery::Files => format!("Uninstalled {name}"),
+            Delivery::Package => format!("Uninstalled {name} and its package {}", name.package()),
+        }
+    }
+}
+
+fn nvr(info: &Info) -> &str {
+    info.rpm_installed.as_deref().unwrap_or_default()
+}
+
+/// Whether `image` (pulled already) ships host files in `/exports/hostfs`:
+/// `--system-package=auto` packages only such images.
+fn has_host_files(paths: &HostPaths, image: &str) -> Result<bool> {
+    let Some(store) = Store::open_existing(paths)? else {
+        return Ok(false);
+    };
+    match crate::image::lookup::find(&store, image)? {
+        Some(img) => store.has_path(&img, "exports/hostfs"),
+        None => Ok(false),
+    }
+}
+
+/// The values a new deployment starts from: those of the one it replaces.
+fn stored_values(req: &Request) -> BTreeMap<String, String> {
+    req.current.map(|c| c.values.clone()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recorded_choice_reads_back() {
+        for d in [Delivery::Files, Delivery::Package] {
+            assert_eq!(Delivery::from_recorded(d.recorded()), d);
+        }
+        assert_eq!(Delivery::from_recorded("no"), Delivery::Files);
+    }
+
+    #[test]
+    fn both_deliveries_refuse_units_and_tmpfiles_they_do_not_own() {
+        let t = tempfile::tempdir().unwrap();
+        let paths = HostPaths::new(Some(t.path()), None, None);
+        let ctx = Ctx::new(&paths, crate::report::Reporter::silent()).unwrap();
+        let name = Name::new("sshd").unwrap();
+        Delivery::Files.check_free(&ctx, &name).unwrap();
+        for f in [
+            ctx.layout.unit_file(&name),
+            ctx.layout.packaged_unit(&name),
+            ctx.layout.tmpfiles_file(&name),
+        ] {
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(&f, "").unwrap();
+            let err = Delivery::Files
+                .check_free(&ctx, &name)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "{} already exists and was not written by atomic for sshd; not overwriting it",
+                    f.display()
+                )
+            );
+            std::fs::remove_file(&f).unwrap();
+        }
+    }
+}

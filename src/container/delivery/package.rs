@@ -1,0 +1,121 @@
+//! RPM delivery (`install --rpm`): the package, built into the slot and
+//! kept there, is installed with the host's package manager; an update
+//! installs the next release, rollback reinstalls the other slot's package,
+//! uninstall erases it. The service runs from the package's files
+//! (`/usr/lib/systemd/system/NAME.service`).
+
+use super::{stored_values, Prepared, Replacing, Request};
+use crate::container::journal::{failpoint, Journal, Step};
+use crate::container::layout::SlotDir;
+use crate::container::state::{self, Info};
+use crate::container::{Ctx, Name};
+use crate::host::packages::{self, Manager};
+use crate::rpm;
+use anyhow::{bail, Result};
+use std::path::Path;
+
+/// Refuses a package of the container's name that atomic did not install.
+pub(super) fn check_free(ctx: &Ctx, name: &Name) -> Result<()> {
+    if let Some(nvr) = packages::installed(ctx.paths, &name.package())? {
+        bail!("package {nvr} is already installed and was not installed by atomic for {name}; not replacing it");
+    }
+    Ok(())
+}
+
+/// The release serial of an installed package (`3.0123456789ab` -> 3).
+fn serial(info: &Info) -> u32 {
+    info.rpm_installed
+        .as_deref()
+        .and_then(|nvr| nvr.rsplit('-').next())
+        .and_then(|release| release.split('.').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Builds the package into `req.dir` and records the deployment there.
+pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
+    let next = match req.current {
+        None => 1,
+        Some(current) => {
+            let other = state::read_optional(&ctx.layout.slot(req.name, req.slot))?;
+            serial(current).max(other.as_ref().map_or(0, serial)) + 1
+        }
+    };
+    let stored = stored_values(req);
+    let prepared = rpm::prepare(
+        ctx.layout.package_scratch(req.name)?,
+        req.store,
+        req.img,
+        &rpm::Request {
+            name: req.name.as_str(),
+            serial: next,
+            stored: &stored,
+            set: req.set,
+            runtime: req.runtime,
+        },
+    )?;
+    prepared.write_rpm(req.dir)?;
+    let id = &prepared.id;
+    let mut info = Info::new(
+        req.img,
+        prepared.values.clone(),
+        prepared.has_service,
+        req.runtime,
+        super::Delivery::Package,
+    );
+    info.rpm_installed = Some(format!("{}-{}-{}", id.name, id.version, id.release));
+    state::write(req.dir, &info)?;
+    Ok(Prepared {
+        info,
+        host_files: Vec::new(),
+    })
+}
+
+/// Installs the package of the slot at `dir`, over that of the deployment
+/// it replaces, if any.
+pub(super) fn place(
+    ctx: &Ctx,
+    name: &Name,
+    dir: &Path,
+    replacing: Option<Replacing>,
+    j: &mut Journal,
+) -> Result<()> {
+    failpoint("package")?;
+    j.push(Step::Package {
+        name: name.package(),
+        previous: replacing
+            .as_ref()
+            .map(|r| SlotDir(r.dir).package())
+            .transpose()?,
+    })?;
+    let older = replacing.is_some_and(|r| r.older);
+    Manager::of(ctx.paths).install(ctx.paths, &SlotDir(dir).package()?, older)
+}
+
+/// Erases the container's package, if it is installed.
+pub(super) fn remove(ctx: &Ctx, name: &Name) -> Result<()> {
+    let package = name.package();
+    if packages::installed(ctx.paths, &package)?.is_some() {
+        Manager::of(ctx.paths).erase(ctx.paths, &package)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_is_the_first_part_of_the_release() {
+        let mut info: Info = serde_json::from_value(serde_json::json!({
+            "image": "i", "revision": "r", "ostree-commit": "c", "created": 0, "values": {},
+            "has-container-service": true, "installed-files": [], "installed-files-checksum": {},
+            "installed-files-template": [], "rename-installed-files": {},
+            "rpm-installed": "atomic-container-g-1.0-3.0123456789ab", "system-package": "yes", "runtime": "runc"
+        }))
+        .unwrap();
+        assert_eq!(serial(&info), 3);
+        info.rpm_installed = None;
+        assert_eq!(serial(&info), 0);
+    }
+}

@@ -1,0 +1,139 @@
+//! `install --system`: a new container in slot 0, enabled and started; and
+//! `--rpm=build` / `--rpm=spec`, which only write its package or spec.
+
+use super::delivery::{Choice, Delivery, Request};
+use super::journal::{failpoint, Step};
+use super::layout::Layout;
+use super::steps::{activate, resolve_runtime};
+use super::{txn, Ctx, Name, Slot};
+use crate::host::fs;
+use crate::host::paths::HostPaths;
+use crate::image::lookup::find_or_pull;
+use crate::image::store::Store;
+use crate::report::Reporter;
+use crate::rpm;
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What to install.
+pub struct InstallArgs<'a> {
+    pub image: &'a str,
+    pub name: Option<&'a str>,
+    pub set: &'a [(String, String)],
+    pub runtime: Option<&'a Path>,
+}
+
+/// Refuses a name that is taken: an installed container, or a slot
+/// directory of one (`foo.0` while `foo` is installed).
+fn check_name(layout: &Layout, name: &Name) -> Result<()> {
+    if let Some((base, _)) = name.as_slot_of() {
+        if fs::exists(&layout.root().join(base))? {
+            bail!("name {name} is a deployment slot of container {base}; choose another name");
+        }
+    }
+    if fs::exists(&layout.link(name))? {
+        bail!("container {name} is already installed");
+    }
+    Ok(())
+}
+
+/// Installs `args.image` as a new container, delivered as `choice` says.
+pub fn install(ctx: &Ctx, args: &InstallArgs, choice: Choice) -> Result<()> {
+    let name = Name::for_install(args.name, args.image)?;
+    txn::recover(ctx, &name)?;
+    check_name(&ctx.layout, &name)?;
+    let delivery = Delivery::choose(ctx.paths, choice, args.image)?;
+    delivery.check_free(ctx, &name)?;
+    let runtime = resolve_runtime(args.runtime)?;
+    let store = Store::open_or_create(ctx.paths)?;
+    let img = find_or_pull(ctx.paths, &store, args.image, &ctx.report)?;
+    ctx.note_relocated();
+    let dir = ctx.layout.slot(&name, Slot::FIRST);
+    let outcome = || format!("installing {name}; nothing was changed");
+    let info = txn::run(ctx, &name, "install", outcome, |j| {
+        if fs::remove_tree(&dir)? {
+            tracing::info!("removed the leftover {}", dir.display());
+        }
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        j.push(Step::CreatedTree(dir.clone()))?;
+        failpoint("checkout")?;
+        let req = Request {
+            store: &store,
+            img: &img,
+            name: &name,
+            slot: Slot::FIRST,
+            dir: &dir,
+            current: None,
+            set: args.set,
+            runtime: &runtime,
+        };
+        let mut prepared = delivery.prepare(ctx, &req)?;
+        delivery.place(ctx, &name, &dir, &mut prepared, None, j)?;
+        activate(ctx, &name, Slot::FIRST, &prepared.info, true, j)?;
+        Ok(prepared.info)
+    })?;
+    ctx.report
+        .note(delivery.installed_message(&name, &dir, &info));
+    Ok(())
+}
+
+/// What `--rpm=build` and `--rpm=spec` write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Package,
+    Spec,
+}
+
+/// `install --rpm=build` (or `--rpm=spec`): writes the container's package
+/// (or its spec and sources) into `output`; returns the file written.
+pub fn build(
+    paths: &HostPaths,
+    report: &Reporter,
+    args: &InstallArgs,
+    output: &Path,
+    what: Output,
+) -> Result<PathBuf> {
+    let name = Name::for_install(args.name, args.image)?;
+    let runtime = resolve_runtime(args.runtime)?;
+    let store = Store::open_or_create(paths)?;
+    let img = find_or_pull(paths, &store, args.image, report)?;
+    let req = rpm::Request {
+        name: name.as_str(),
+        serial: 1,
+        stored: &BTreeMap::new(),
+        set: args.set,
+        runtime: &runtime,
+    };
+    let scratch = Layout::new(paths).package_scratch(&name)?;
+    let prepared = rpm::prepare(scratch, &store, &img, &req)?;
+    match what {
+        Output::Spec => prepared.write_spec(rpm::spec::SPEC_TEMPLATE, output),
+        Output::Package => prepared.write_rpm(output),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taken_names_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let layout = Layout::new(&HostPaths::new(Some(t.path()), None, None));
+        std::fs::create_dir_all(layout.root()).unwrap();
+        let n = |s| Name::new(s).unwrap();
+        check_name(&layout, &n("foo.0")).unwrap();
+        std::os::unix::fs::symlink("foo.0", layout.root().join("foo")).unwrap();
+        let err = check_name(&layout, &n("foo")).unwrap_err().to_string();
+        assert_eq!(err, "container foo is already installed");
+        for slot in ["foo.0", "foo.1"] {
+            let err = check_name(&layout, &n(slot)).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!("name {slot} is a deployment slot of container foo; choose another name")
+            );
+        }
+        check_name(&layout, &n("foo.2")).unwrap();
+    }
+}

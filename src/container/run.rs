@@ -1,0 +1,72 @@
+//! `run` and `stop`: start or stop a container's service, or run a command
+//! in the running container (or in a one-off container from the same
+//! bundle when it is stopped).
+
+use super::layout::SlotDir;
+use super::{Ctx, Name};
+use crate::host::fs::write_file;
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use std::process::Command;
+
+pub fn stop(ctx: &Ctx, name: &Name) -> Result<()> {
+    ctx.current(name)?;
+    let Some(s) = &ctx.systemd else {
+        bail!("--root given: there is no service to stop");
+    };
+    s.stop(&name.unit())
+}
+
+/// `run NAME`: start the service. `run NAME CMD...`: run CMD with the
+/// terminal of the caller.
+pub fn run(ctx: &Ctx, name: &Name, cmd: &[String]) -> Result<()> {
+    let (slot, info) = ctx.current(name)?;
+    if cmd.is_empty() {
+        let Some(s) = &ctx.systemd else {
+            bail!("--root given: there is no service to start");
+        };
+        return s.start(&name.unit());
+    }
+    let runtime = &info.runtime;
+    let state = Command::new(runtime)
+        .args(["state", name.as_str()])
+        .output()
+        .with_context(|| format!("running {runtime} state {name}"))?;
+    // `state` fails for a container the runtime does not know: not running.
+    let running =
+        state.status.success() && String::from_utf8_lossy(&state.stdout).contains("\"running\"");
+    let status = if running {
+        Command::new(runtime)
+            .args(["exec", name.as_str()])
+            .args(cmd)
+            .status()
+    } else {
+        let slot = ctx.layout.slot(name, slot);
+        let bundle = ctx.layout.run_scratch(name)?;
+        let config_path = SlotDir(&slot).config();
+        let mut config: Value = serde_json::from_slice(
+            &std::fs::read(&config_path)
+                .with_context(|| format!("reading {}", config_path.display()))?,
+        )
+        .with_context(|| format!("parsing {}", config_path.display()))?;
+        config["process"]["args"] = json!(cmd);
+        config["process"]["terminal"] = false.into();
+        config["root"]["path"] = json!(SlotDir(&slot).rootfs());
+        write_file(
+            &SlotDir(bundle.path()).config(),
+            &serde_json::to_vec(&config)?,
+            0o644,
+        )?;
+        let id = format!("{name}-run-{}", std::process::id());
+        Command::new(runtime)
+            .args(["run", "--bundle"])
+            .arg(bundle.path())
+            .arg(&id)
+            .status()
+    }
+    .with_context(|| format!("running {runtime}"))?;
+    if !status.success() {
+        bail!("{} in {name} exited with {status}", cmd.join(" "));
+    }
+    Ok(())
+}

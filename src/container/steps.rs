@@ -1,0 +1,138 @@
+//! The steps the verbs share, whatever the delivery: stage a slot, stop the
+//! service, flip the `NAME` link and start the service, remove the slots.
+
+use super::journal::{failpoint, Journal, Step};
+use super::layout::Layout;
+use super::state::Info;
+use super::{Ctx, Name, Slot};
+use crate::host::fs;
+use anyhow::{anyhow, bail, Context, Result};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// An empty directory in which slot `target` of `name` is prepared, so the
+/// slot it replaces (the one rollback would use) goes only once the new one
+/// is complete; recorded for undo.
+pub fn staging_slot(ctx: &Ctx, name: &Name, target: Slot, j: &mut Journal) -> Result<PathBuf> {
+    let staging = ctx.layout.staging(name, target);
+    fs::remove_tree(&staging)?;
+    std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    j.push(Step::CreatedTree(staging.clone()))?;
+    Ok(staging)
+}
+
+/// Puts the prepared `staging` directory in the place of slot `target`.
+pub fn replace_slot(
+    ctx: &Ctx,
+    name: &Name,
+    target: Slot,
+    staging: &Path,
+    j: &mut Journal,
+) -> Result<PathBuf> {
+    let slot = ctx.layout.slot(name, target);
+    fs::remove_tree(&slot)?;
+    std::fs::rename(staging, &slot)
+        .with_context(|| format!("moving {} to {}", staging.display(), slot.display()))?;
+    j.push(Step::CreatedTree(slot.clone()))?;
+    Ok(slot)
+}
+
+/// Stops the service of `current` if it runs. The stop is journaled before
+/// it is asked for: a crash after systemd got the request but before the
+/// journal said so would leave the service stopped for good.
+pub fn stop_running(ctx: &Ctx, name: &Name, current: &Info, j: &mut Journal) -> Result<()> {
+    let unit = name.unit();
+    if current.has_container_service && ctx.is_active(&unit)? {
+        failpoint("stop")?;
+        j.push(Step::Stopped(unit.clone()))?;
+        ctx.systemd
+            .as_ref()
+            .ok_or_else(|| anyhow!("{unit} is active but no service manager is connected"))?
+            .stop(&unit)?;
+    }
+    Ok(())
+}
+
+/// Flips the `NAME` link to `slot` and starts the service: on install
+/// enabled and started, on update and rollback started again only if this
+/// operation stopped it.
+pub fn activate(
+    ctx: &Ctx,
+    name: &Name,
+    slot: Slot,
+    info: &Info,
+    install: bool,
+    j: &mut Journal,
+) -> Result<()> {
+    failpoint("symlink")?;
+    let link = ctx.layout.link(name);
+    let old = fs::read_link(&link)?;
+    fs::point_link(&link, &Layout::link_target(name, slot))?;
+    j.push(Step::Link {
+        path: link,
+        target: old,
+    })?;
+    let Some(s) = &ctx.systemd else {
+        return Ok(());
+    };
+    s.reload()?;
+    if !info.has_container_service {
+        return Ok(());
+    }
+    let unit = name.unit();
+    if install {
+        j.push(Step::Enabled(unit.clone()))?;
+        s.enable(&unit)?;
+    }
+    failpoint("start")?;
+    if install || j.stopped(&unit) {
+        j.push(Step::Started(unit.clone()))?;
+        s.start(&unit)?;
+    }
+    Ok(())
+}
+
+/// Stops and disables the service of the deployment `info` (uninstall).
+pub fn stop_and_disable(ctx: &Ctx, name: &Name, info: &Info) -> Result<()> {
+    let (Some(s), true) = (&ctx.systemd, info.has_container_service) else {
+        return Ok(());
+    };
+    let unit = name.unit();
+    if s.state(&unit)? != "inactive" {
+        s.stop(&unit)?;
+    }
+    s.disable(&unit)
+}
+
+/// Removes the `NAME` symlink and both slots, then reloads systemd: the
+/// last step of every uninstall.
+pub fn remove_deployments(ctx: &Ctx, name: &Name) -> Result<()> {
+    let link = ctx.layout.link(name);
+    std::fs::remove_file(&link).with_context(|| format!("removing {}", link.display()))?;
+    for slot in [Slot::Zero, Slot::One] {
+        fs::remove_tree(&ctx.layout.slot(name, slot))?;
+    }
+    if let Some(s) = &ctx.systemd {
+        s.reload()?;
+    }
+    Ok(())
+}
+
+/// The runtime to run bundles with: `--runtime`, else runc from PATH.
+pub fn resolve_runtime(runtime: Option<&Path>) -> Result<String> {
+    let found = match runtime {
+        Some(p) if p.components().count() > 1 => p.to_path_buf(),
+        Some(p) => {
+            fs::which(p).ok_or_else(|| anyhow!("runtime {} not found in PATH", p.display()))?
+        }
+        None => fs::which(Path::new("runc")).ok_or_else(|| {
+            anyhow!("runtime runc not found in PATH; install runc or pass --runtime")
+        })?,
+    };
+    let meta = std::fs::metadata(&found)
+        .map_err(|_| anyhow!("runtime {} does not exist", found.display()))?;
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        bail!("runtime {} is not an executable file", found.display());
+    }
+    Ok(found.display().to_string())
+}

@@ -1,0 +1,328 @@
+//! File helpers every write to the host goes through (atomic replacement,
+//! the symlink flip, content hashes), and [`Rooted`]: a directory handle
+//! under which paths resolve as if it were `/` (`openat2` with
+//! `RESOLVE_IN_ROOT`), so symlinks inside an image or a `--root` target
+//! cannot lead out of it.
+
+use anyhow::{bail, Context, Result};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+use sha2::{Digest as _, Sha256};
+use std::fs::File;
+use std::io::{ErrorKind, Read};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// Replaces `path` with `data` (mode `mode`) atomically: a temporary file
+/// beside it, renamed over it.
+pub fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    std::fs::write(&tmp, data).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting the mode of {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Points the symlink `path` at `target` atomically (new link + rename).
+pub fn point_link(path: &Path, target: &Path) -> Result<()> {
+    let tmp = path.with_file_name(format!(
+        ".{}.link",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    remove_file(&tmp)?;
+    std::os::unix::fs::symlink(target, &tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("switching {}", path.display()))
+}
+
+/// Removes the file or symlink `path`; true if it existed.
+pub fn remove_file(path: &Path) -> Result<bool> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
+    }
+}
+
+/// Removes the directory tree `path`; true if it existed.
+pub fn remove_tree(path: &Path) -> Result<bool> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
+    }
+}
+
+/// Whether anything (a dangling symlink included) is at `path`.
+pub fn exists(path: &Path) -> Result<bool> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("looking at {}", path.display())),
+    }
+}
+
+/// The target of the symlink `path`, or None when nothing is there.
+pub fn read_link(path: &Path) -> Result<Option<PathBuf>> {
+    match std::fs::read_link(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading the link {}", path.display())),
+    }
+}
+
+/// The SHA-256 (hex) of the file at `path` (following a symlink), or None
+/// when nothing is there.
+pub fn sha256_file(path: &Path) -> Result<Option<String>> {
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let mut h = Sha256::new();
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(Some(hex::encode(h.finalize())))
+}
+
+/// The first `name` on `PATH` that is a file.
+pub fn which(name: &Path) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A directory that paths are resolved under as if it were the root: `..`
+/// stops at it and absolute symlinks start from it (an image's rootfs, a
+/// `--root` target). The path is kept beside the handle for messages.
+#[derive(Debug)]
+pub struct Rooted {
+    path: PathBuf,
+    fd: OwnedFd,
+}
+
+impl Rooted {
+    /// Opens the directory `path`.
+    pub fn open(path: &Path) -> Result<Rooted> {
+        let fd = rustix::fs::open(
+            path,
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .with_context(|| format!("opening {}", path.display()))?;
+        Ok(Rooted {
+            path: path.to_path_buf(),
+            fd,
+        })
+    }
+
+    /// The directory's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How `rel` (relative, or absolute inside this root) is shown in
+    /// messages: as the full path on the host.
+    pub fn display(&self, rel: &Path) -> String {
+        self.path
+            .join(rel.strip_prefix("/").unwrap_or(rel))
+            .display()
+            .to_string()
+    }
+
+    fn open_in(&self, rel: &Path, flags: OFlags) -> std::io::Result<OwnedFd> {
+        let rel = rel.strip_prefix("/").unwrap_or(rel);
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        rustix::fs::openat2(
+            &self.fd,
+            rel,
+            flags | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+        .map_err(std::io::Error::from)
+    }
+
+    /// Opens the directory `rel` inside this root, as a root of its own.
+    pub fn open_dir(&self, rel: &Path) -> Result<Option<Rooted>> {
+        match self.open_in(rel, OFlags::DIRECTORY | OFlags::RDONLY) {
+            Ok(fd) => Ok(Some(Rooted {
+                path: PathBuf::from(self.display(rel)),
+                fd,
+            })),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("opening {}", self.display(rel))),
+        }
+    }
+
+    /// The contents of the regular file `rel`, or None when it does not
+    /// exist; a file over `limit` bytes, or anything but a regular file, is
+    /// an error naming it.
+    pub fn read(&self, rel: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
+        let shown = || self.display(rel);
+        let fd = match self.open_in(rel, OFlags::RDONLY | OFlags::NOCTTY | OFlags::NONBLOCK) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("opening {}", shown())),
+        };
+        let file = File::from(fd);
+        let meta = file
+            .metadata()
+            .with_context(|| format!("reading {}", shown()))?;
+        if !meta.is_file() {
+            bail!("{} is not a regular file", shown());
+        }
+        if meta.len() > limit {
+            bail!("{} is larger than {limit} bytes", shown());
+        }
+        let mut data = Vec::with_capacity(meta.len() as usize);
+        file.take(limit + 1)
+            .read_to_end(&mut data)
+            .with_context(|| format!("reading {}", shown()))?;
+        if data.len() as u64 > limit {
+            bail!("{} is larger than {limit} bytes", shown());
+        }
+        Ok(Some(data))
+    }
+
+    /// Like [`Rooted::read`], as UTF-8 text.
+    pub fn read_string(&self, rel: &Path, limit: u64) -> Result<Option<String>> {
+        self.read(rel, limit)?
+            .map(|d| {
+                String::from_utf8(d)
+                    .with_context(|| format!("{} is not UTF-8 text", self.display(rel)))
+            })
+            .transpose()
+    }
+
+    /// The entries of this directory, sorted by name, with their metadata
+    /// (symlinks not followed).
+    pub fn entries(&self) -> Result<Vec<(String, std::fs::Metadata)>> {
+        let dir = rustix::fs::Dir::read_from(&self.fd)
+            .with_context(|| format!("reading {}", self.path.display()))?;
+        let mut out = Vec::new();
+        for entry in dir {
+            let entry = entry.with_context(|| format!("reading {}", self.path.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == "." || name == ".." {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(self.fd_path().join(&name))
+                .with_context(|| format!("reading {}", self.path.join(&name).display()))?;
+            out.push((name, meta));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// The target of the symlink `name`, an entry of this directory.
+    pub fn read_link(&self, name: &str) -> Result<PathBuf> {
+        std::fs::read_link(self.fd_path().join(name))
+            .with_context(|| format!("reading the link {}", self.path.join(name).display()))
+    }
+
+    /// The kernel's path of this directory's handle, for one-component
+    /// lookups that must not re-resolve the directory's own path.
+    fn fd_path(&self) -> PathBuf {
+        use std::os::fd::AsRawFd;
+        PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rooted_reads_resolve_inside_the_root() {
+        let t = tempfile::tempdir().unwrap();
+        let outside = t.path().join("secret");
+        std::fs::write(&outside, "host secret").unwrap();
+        let root = t.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/secret"), "image file").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../secret", root.join("etc/rel")).unwrap();
+        let r = Rooted::open(&root).unwrap();
+        // An absolute link to the host's file reads the image's file of that path, if any.
+        let secret_in_root = outside.strip_prefix("/").unwrap();
+        std::fs::create_dir_all(root.join(secret_in_root.parent().unwrap())).unwrap();
+        std::fs::write(root.join(secret_in_root), "image copy").unwrap();
+        assert_eq!(
+            r.read(Path::new("abs"), 100).unwrap().unwrap(),
+            b"image copy"
+        );
+        // `..` stops at the root.
+        assert_eq!(r.read(Path::new("etc/rel"), 100).unwrap(), None);
+        assert_eq!(
+            r.read(Path::new("/etc/secret"), 100).unwrap().unwrap(),
+            b"image file"
+        );
+        assert_eq!(r.read(Path::new("missing"), 100).unwrap(), None);
+    }
+
+    #[test]
+    fn rooted_reads_refuse_special_and_large_files() {
+        let t = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/zero", t.path().join("zero")).unwrap();
+        std::fs::write(t.path().join("big"), vec![b'x'; 101]).unwrap();
+        std::fs::create_dir(t.path().join("dir")).unwrap();
+        let r = Rooted::open(t.path()).unwrap();
+        // /dev/zero inside the root does not exist.
+        assert_eq!(r.read(Path::new("zero"), 100).unwrap(), None);
+        let err = r.read(Path::new("big"), 100).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("{}/big is larger than 100 bytes", t.path().display())
+        );
+        let err = r.read(Path::new("dir"), 100).unwrap_err().to_string();
+        assert!(err.ends_with("/dir is not a regular file"), "{err}");
+    }
+
+    #[test]
+    fn entries_do_not_follow_links() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("b"), "").unwrap();
+        std::os::unix::fs::symlink("/etc", t.path().join("a")).unwrap();
+        let r = Rooted::open(t.path()).unwrap();
+        let e = r.entries().unwrap();
+        assert_eq!(
+            e.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert!(e[0].1.file_type().is_symlink());
+        assert_eq!(r.read_link("a").unwrap(), Path::new("/etc"));
+    }
+
+    #[test]
+    fn missing_things_are_none_not_errors() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("nothing");
+        assert!(!exists(&p).unwrap());
+        assert_eq!(read_link(&p).unwrap(), None);
+        assert_eq!(sha256_file(&p).unwrap(), None);
+        assert!(!remove_file(&p).unwrap());
+        assert!(!remove_tree(&p).unwrap());
+        std::fs::write(&p, "x").unwrap();
+        assert_eq!(
+            sha256_file(&p).unwrap().unwrap(),
+            "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
+        );
+    }
+}

@@ -1,0 +1,57 @@
+//! Finding the stored image a user's string names: the same strings `pull`
+//! takes, tried as registry references (with the registries.conf search
+//! list) and, for local sources, by the name their own metadata gives.
+
+use super::name::{self, RegistriesConf};
+use super::pull;
+use super::store::{self, Store, StoredImage};
+use crate::host::paths::HostPaths;
+use crate::report::Reporter;
+use anyhow::Result;
+
+/// The stored image `image` names, or None when the repository has none;
+/// an unreadable repository is an error.
+pub fn find(store: &Store, image: &str) -> Result<Option<StoredImage>> {
+    let conf = RegistriesConf::load()?;
+    for candidate in name::candidates(image, &conf) {
+        if let Some(found) = store.image(&candidate)? {
+            return Ok(Some(found));
+        }
+    }
+    // A local source names its image after its own metadata: open it to learn the name.
+    let src = match name::parse(image, &conf) {
+        Ok(
+            src @ (name::Source::DockerArchive(_)
+            | name::Source::OciLayout { .. }
+            | name::Source::OciArchive { .. }),
+        ) => src,
+        _ => return Ok(None),
+    };
+    match super::source::open(&src, None) {
+        Ok((fetched, _)) => store.image(&fetched.name),
+        Err(e) => {
+            // Safe to treat as not stored: pulling it opens the source
+            // again and reports this error to the user.
+            tracing::debug!("cannot open {image} to learn its name: {e:#}");
+            Ok(None)
+        }
+    }
+}
+
+/// The stored image `image` names; not stored is an error saying so.
+pub fn lookup(store: &Store, image: &str) -> Result<StoredImage> {
+    find(store, image)?.ok_or_else(|| store::not_found(image))
+}
+
+/// The stored image `image` names, pulled first when it is not stored.
+pub fn find_or_pull(
+    paths: &HostPaths,
+    store: &Store,
+    image: &str,
+    report: &Reporter,
+) -> Result<StoredImage> {
+    match find(store, image)? {
+        Some(img) => Ok(img),
+        None => pull::pull(paths, image, None, report),
+    }
+}

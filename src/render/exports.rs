@@ -1,0 +1,173 @@
+//! The `/exports` directory of a system container image: `manifest.json`
+//! and the templates and host files next to it, and what `images info`
+//! tells of them.
+
+use super::template;
+use crate::host::fs::Rooted;
+use crate::image::store::{Store, StoredImage};
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// The largest `/exports` file read whole: the manifest and the templates.
+pub const TEMPLATE_LIMIT: u64 = 4 << 20;
+
+/// The templates `/exports` may hold besides host files.
+pub const TEMPLATES: &[&str] = &[
+    "config.json.template",
+    "service.template",
+    "tmpfiles.template",
+];
+
+/// `/exports/manifest.json`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Manifest {
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Values of template variables the image chose.
+    #[serde(default)]
+    pub default_values: BTreeMap<String, String>,
+    /// Host files (absolute paths) that are templates.
+    #[serde(default)]
+    pub installed_files_template: Vec<String>,
+    /// Path components of host files to rename; values are templates.
+    #[serde(default)]
+    pub rename_files: BTreeMap<String, String>,
+    /// The image only ships host files; no service runs it.
+    #[serde(default)]
+    pub no_container_service: bool,
+    /// Hard-link host files from the deployment instead of copying them.
+    #[serde(default)]
+    pub use_links: bool,
+}
+
+impl Manifest {
+    /// Reads the manifest of a checked-out image; an image without one
+    /// gets the defaults.
+    pub fn load(rootfs: &Rooted) -> Result<Manifest> {
+        match rootfs.read(Path::new("exports/manifest.json"), TEMPLATE_LIMIT)? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| "/exports/manifest.json of the image is malformed".to_string()),
+            None => Ok(Manifest::default()),
+        }
+    }
+}
+
+/// What `images info` shows of an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub name: String,
+    pub id: String,
+    pub labels: BTreeMap<String, String>,
+    /// Variables with a default (the image's, else the tool's), by name.
+    pub defaults: Vec<(String, String)>,
+    /// Variables the templates use that have no default.
+    pub required: Vec<String>,
+    /// Variables the tool always sets.
+    pub set_by_tool: Vec<String>,
+}
+
+/// Reads what `images info` shows from the stored image, without a checkout.
+pub fn describe(store: &Store, img: &StoredImage) -> Result<ImageInfo> {
+    let manifest: Value = match store.read_file(img, "exports/manifest.json")? {
+        Some(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "image {}: /exports/manifest.json is not valid JSON",
+                img.name
+            )
+        })?,
+        None => json!({}),
+    };
+    let image_defaults: BTreeMap<String, String> = manifest["defaultValues"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut templates: Vec<String> = TEMPLATES.iter().map(|t| format!("exports/{t}")).collect();
+    if let Some(files) = manifest["installedFilesTemplate"].as_array() {
+        templates.extend(
+            files
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|f| format!("exports/hostfs/{}", f.trim_start_matches('/'))),
+        );
+    }
+    let mut used = BTreeSet::new();
+    for t in &templates {
+        if let Some(bytes) = store.read_file(img, t)? {
+            used.extend(template::variables(&String::from_utf8_lossy(&bytes)));
+        }
+    }
+    let mut defaults: Vec<(String, String)> = image_defaults
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (k, v) in template::TOOL_DEFAULT_VALUES {
+        if used.contains(*k) && !image_defaults.contains_key(*k) {
+            defaults.push((k.to_string(), v.to_string()));
+        }
+    }
+    let required = used
+        .iter()
+        .filter(|k| {
+            !image_defaults.contains_key(*k)
+                && !template::TOOL_DEFAULT_VALUES.iter().any(|(d, _)| d == k)
+                && !template::SET_BY_TOOL.contains(&k.as_str())
+        })
+        .cloned()
+        .collect();
+    Ok(ImageInfo {
+        name: img.name.clone(),
+        id: img.id.clone(),
+        labels: img.labels(),
+        defaults,
+        required,
+        set_by_tool: template::SET_BY_TOOL
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_manifest_means_defaults_and_malformed_is_a_clear_error() {
+        let t = tempfile::tempdir().unwrap();
+        let root = Rooted::open(t.path()).unwrap();
+        assert!(!Manifest::load(&root).unwrap().no_container_service);
+        std::fs::create_dir_all(t.path().join("exports")).unwrap();
+        std::fs::write(
+            t.path().join("exports/manifest.json"),
+            "{ \"defaultValues\": [1] ",
+        )
+        .unwrap();
+        let err = format!("{:#}", Manifest::load(&root).unwrap_err());
+        assert!(
+            err.starts_with("/exports/manifest.json of the image is malformed: "),
+            "{err}"
+        );
+        std::fs::write(
+            t.path().join("exports/manifest.json"),
+            r#"{"version": "1.0", "defaultValues": {"A": "1"}, "renameFiles": {"x": "y-$NAME"}, "useLinks": true}"#,
+        )
+        .unwrap();
+        let m = Manifest::load(&root).unwrap();
+        assert_eq!(m.default_values["A"], "1");
+        assert_eq!(m.rename_files["x"], "y-$NAME");
+        assert!(m.use_links);
+    }
+}

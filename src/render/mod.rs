@@ -1,0 +1,8 @@
+//! From a checked-out image to what a deployment is: the template values,
+//! the OCI bundle's `config.json`, the systemd unit, the tmpfiles.d file and
+//! the host files of `/exports`. Everything is read through a handle on the
+//! image's rootfs, so the image's symlinks resolve inside the image.
+
+pub mod bundle;
+pub mod exports;
+pub mod template;

@@ -1,0 +1,231 @@
+//! RPM mode's packages: the deployment a plain install renders (bundle,
+//! unit, tmpfiles, host files) written instead into a generated package
+//! that rpm-ostree, dnf or rpm install and track, built in-process with the
+//! `rpm` crate; or a spec for rpmbuild.
+
+pub mod identity;
+pub mod payload;
+mod rpmfile;
+pub mod rules;
+pub mod spec;
+
+use crate::image::store::{Store, StoredImage};
+use crate::render::bundle::{self, Fixed};
+use anyhow::{Context, Result};
+use identity::{identity, parse_dep, Identity};
+use payload::{bundle_dir, payload, Content, Entry, Kind};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The scriptlets of the package: reload and tmpfiles on install (what
+/// rpm-ostree runs), stop+disable on erase and try-restart on upgrade (what
+/// classic hosts run).
+pub fn scriptlets(name: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "post",
+            format!(
+                "systemctl daemon-reload >/dev/null 2>&1 || :\n\
+                 systemctl preset {name}.service >/dev/null 2>&1 || :\n\
+                 systemd-tmpfiles --create /usr/lib/tmpfiles.d/{name}.conf >/dev/null 2>&1 || :\n"
+            ),
+        ),
+        (
+            "preun",
+            format!(
+                "if [ $1 -eq 0 ]; then\n\
+                 systemctl --no-reload disable --now {name}.service >/dev/null 2>&1 || :\n\
+                 fi\n"
+            ),
+        ),
+        (
+            "postun",
+            format!(
+                "systemctl daemon-reload >/dev/null 2>&1 || :\n\
+                 if [ $1 -ge 1 ]; then\n\
+                 systemctl try-restart {name}.service >/dev/null 2>&1 || :\n\
+                 fi\n"
+            ),
+        ),
+    ]
+}
+
+/// What to package: the container's name, the release serial, the
+/// `--set` values and the runtime its unit runs.
+pub struct Request<'a> {
+    pub name: &'a str,
+    pub serial: u32,
+    /// Values kept from the deployment being updated (none on install).
+    pub stored: &'a BTreeMap<String, String>,
+    pub set: &'a [(String, String)],
+    pub runtime: &'a str,
+}
+
+/// The zstd level of the package payload: as fast as rpmbuild's default
+/// and as small as its gzip -6 (zstd is what Fedora builds its packages with).
+const ZSTD_LEVEL: i32 = 3;
+
+/// A checked-out, rendered container ready to package.
+pub struct Prepared {
+    pub id: Identity,
+    /// The template values it was rendered with.
+    pub values: BTreeMap<String, String>,
+    /// Whether it has a service unit.
+    pub has_service: bool,
+    entries: Vec<Entry>,
+    name: String,
+    _work: tempfile::TempDir,
+}
+
+/// Checks `img` out into `work` (a scratch directory, removed with the
+/// result) and renders everything the package of `req.name` holds.
+pub fn prepare(
+    work: tempfile::TempDir,
+    store: &Store,
+    img: &StoredImage,
+    req: &Request,
+) -> Result<Prepared> {
+    let Request {
+        name,
+        serial,
+        stored,
+        set,
+        runtime,
+    } = *req;
+    let id = identity(img, name, serial)?;
+    let rootfs = work.path().join("rootfs");
+    let dest = bundle_dir(name);
+    let fixed = Fixed {
+        name,
+        destdir: &dest.display().to_string(),
+        runtime,
+        image_name: &img.name,
+        image_id: &img.id,
+    };
+    let bundle::CheckedOut {
+        values, rendered, ..
+    } = bundle::checkout_and_render(store, img, &rootfs, stored, set, &fixed)?;
+    let entries = payload(&rootfs, &rendered, name)?;
+    for (kind, body) in scriptlets(name) {
+        rules::check_scriptlet(kind, "/bin/sh", &body)?;
+    }
+    Ok(Prepared {
+        id,
+        has_service: rendered.unit.is_some(),
+        values,
+        entries,
+        name: name.to_string(),
+        _work: work,
+    })
+}
+
+impl Prepared {
+    /// Builds the package in process and writes it into `output`.
+    pub fn write_rpm(&self, output: &Path) -> Result<PathBuf> {
+        let id = &self.id;
+        let mut b =
+            rpm::PackageBuilder::new(&id.name, &id.version, &id.license, "noarch", &id.summary);
+        b.using_config(
+            rpm::BuildConfig::default().compression(rpm::CompressionWithLevel::Zstd(ZSTD_LEVEL)),
+        );
+        b.release(id.release.clone())
+            .description(id.description.clone())
+            .packager("atomic")
+            .group("System Environment/Daemons")
+            .build_host(hostname());
+        if let Some(u) = &id.url {
+            b.url(u.clone());
+        }
+        for d in &id.requires {
+            b.requires(parse_dep(d)?);
+        }
+        for d in &id.conflicts {
+            b.conflicts(parse_dep(d)?);
+        }
+        for d in &id.provides {
+            b.provides(parse_dep(d)?);
+        }
+        for (kind, body) in scriptlets(&self.name) {
+            match kind {
+                "post" => b.post_install_script(body),
+                "preun" => b.pre_uninstall_script(body),
+                _ => b.post_uninstall_script(body),
+            };
+        }
+        let links = self.hardlink_sets();
+        let mut contents = std::collections::HashMap::new();
+        for e in &self.entries {
+            let perm = e.mode as u16;
+            match &e.kind {
+                Kind::Dir => {
+                    b.with_dir_entry(
+                        rpm::FileOptions::dir(&e.path)
+                            .permissions(perm)
+                            .user(&e.user)
+                            .group(&e.group),
+                    )?;
+                }
+                Kind::Symlink(t) => {
+                    b.with_symlink(
+                        rpm::FileOptions::symlink(&e.path, t)
+                            .user(&e.user)
+                            .group(&e.group),
+                    )?;
+                }
+                Kind::File(content) => {
+                    let mut o = rpm::FileOptions::new(&e.path)
+                        .permissions(perm)
+                        .user(&e.user)
+                        .group(&e.group);
+                    if e.config {
+                        o = o.config().noreplace();
+                    }
+                    if let Some(set) = links.get(e.path.as_str()) {
+                        o = o.hardlink(set.clone());
+                    }
+                    let source = match content {
+                        Content::Path { path, mtime, .. } => {
+                            o = o.modified_at((*mtime).into());
+                            rpmfile::Source::File(path)
+                        }
+                        Content::Bytes(d) => rpmfile::Source::Bytes(d),
+                    };
+                    // The contents stream into the payload at write time.
+                    b.with_file_contents(Vec::new(), o)?;
+                    contents.insert(e.path.as_str(), source);
+                }
+            }
+        }
+        std::fs::create_dir_all(output)
+            .with_context(|| format!("creating {}", output.display()))?;
+        let file = output.join(id.file_name());
+        rpmfile::write(b, &contents, ZSTD_LEVEL, &file)
+            .with_context(|| format!("building {}", id.file_name()))?;
+        Ok(file)
+    }
+
+    /// The hard-link sets of the payload: files that share an inode and all
+    /// the metadata rpm keeps per path, each set named after its inode.
+    fn hardlink_sets(&self) -> BTreeMap<&str, String> {
+        let mut sets: BTreeMap<_, Vec<&str>> = BTreeMap::new();
+        for e in &self.entries {
+            if let Kind::File(Content::Path { inode, .. }) = &e.kind {
+                let key = (*inode, e.mode, &e.user, &e.group, e.config);
+                sets.entry(key).or_default().push(&e.path);
+            }
+        }
+        sets.into_iter()
+            .filter(|(_, paths)| paths.len() > 1)
+            .flat_map(|((inode, mode, ..), paths)| {
+                let id = format!("{}:{}:{mode:o}:{}", inode.0, inode.1, paths[0]);
+                paths.into_iter().map(move |p| (p, id.clone()))
+            })
+            .collect()
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
