@@ -100,9 +100,7 @@ fn big_image(dir: &std::path::Path, root: &std::path::Path) -> String {
 #[test]
 #[ignore = "benchmark: contrib/bench/lifecycle"]
 fn install_checkout_against_cp_a() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let t = tempfile::Builder::new()
         .prefix("atomic-bench-")
         .tempdir_in("/var/tmp")
@@ -174,9 +172,7 @@ fn atomic_in(sb: &Sandbox, args: &[&str]) -> String {
 #[test]
 #[ignore = "benchmark: contrib/bench/lifecycle"]
 fn update_downtime_of_the_greeter() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let sb = Sandbox::shared();
     let dir = sb.tempdir();
     fixtures::greeter().write_oci(&dir.path().join("dt"), "1.0");
@@ -265,9 +261,7 @@ fn update_downtime_of_the_greeter() {
 #[test]
 #[ignore = "benchmark: contrib/bench/lifecycle"]
 fn containers_list_with_50_containers() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let sb = Sandbox::shared();
     let dir = sb.tempdir();
     fixtures::greeter().write_oci(&dir.path().join("many"), "1.0");
@@ -334,9 +328,7 @@ fn timed(cmd: &mut Command) -> (f64, f64) {
 #[test]
 #[ignore = "benchmark: contrib/bench/lifecycle"]
 fn rpm_build_against_rpmbuild() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let t = tempfile::Builder::new()
         .prefix("atomic-bench-")
         .tempdir_in("/var/tmp")

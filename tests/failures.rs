@@ -121,9 +121,7 @@ fn install<'a>(extra: &[&'a str]) -> Vec<&'a str> {
 
 #[test]
 fn relocated_install_writes_under_the_root_only() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let h = Host::new();
     let img = h.image("greeter", fixtures::greeter());
     let out = h.ok(&install(&["--name", "g", &img]), &[]);
@@ -154,9 +152,7 @@ fn relocated_install_writes_under_the_root_only() {
 
 #[test]
 fn bad_input_is_refused_and_changes_nothing() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let h = Host::new();
     let greeter = h.image("greeter", fixtures::greeter());
     let needs = h.image("needs", fixtures::greeter_needs_var());
@@ -246,9 +242,7 @@ const UPDATE_STEPS: &[&str] = &[
 
 #[test]
 fn install_failures_and_crashes_at_every_step_converge() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     for step in INSTALL_STEPS {
         let h = Host::new();
         let img = h.image("hostfs", fixtures::greeter_hostfs());
@@ -286,9 +280,7 @@ fn install_failures_and_crashes_at_every_step_converge() {
 
 #[test]
 fn update_failures_and_crashes_at_every_step_converge() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     for step in UPDATE_STEPS {
         let h = Host::new();
         let img = h.image("hostfs", fixtures::greeter_hostfs());
@@ -327,9 +319,7 @@ fn update_failures_and_crashes_at_every_step_converge() {
 
 #[test]
 fn a_missing_runtime_in_path_is_a_clear_error() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let h = Host::new();
     let img = h.image("greeter", fixtures::greeter());
     let out = run(Command::new(atomic_bin())

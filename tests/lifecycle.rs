@@ -91,13 +91,14 @@ impl Sb {
     }
 }
 
-fn sandbox() -> Option<Sb> {
-    require_root().then(|| Sb(Sandbox::shared(), "/var/lib/containers/atomic"))
+fn sandbox() -> Sb {
+    require_root();
+    Sb(Sandbox::shared(), "/var/lib/containers/atomic")
 }
 
 #[test]
 fn greeter_install_update_rollback_rebase_uninstall() {
-    let Some(sb) = sandbox() else { return };
+    let sb = sandbox();
     let dir = sb.0.tempdir();
     let greeter = format!("oci:{}:1.0", dir.path().join("greeter").display());
     fixtures::greeter().write_oci(&dir.path().join("greeter"), "1.0");
@@ -222,7 +223,7 @@ fn greeter_install_update_rollback_rebase_uninstall() {
 
 #[test]
 fn host_files_are_placed_kept_when_edited_and_removed() {
-    let Some(sb) = sandbox() else { return };
+    let sb = sandbox();
     let dir = sb.0.tempdir();
     let image = format!("oci:{}:1.0", dir.path().join("hostfs").display());
     fixtures::greeter_hostfs().write_oci(&dir.path().join("hostfs"), "1.0");
@@ -297,7 +298,7 @@ fn host_files_are_placed_kept_when_edited_and_removed() {
 
 #[test]
 fn list_states_match_systemd_and_update_all_rolls_back_a_failing_service() {
-    let Some(sb) = sandbox() else { return };
+    let sb = sandbox();
     let sb = sb.own_root("/var/lib/containers/atomic-all");
     let dir = sb.0.tempdir();
     let layout = dir.path().join("states");
@@ -434,7 +435,7 @@ fn list_states_match_systemd_and_update_all_rolls_back_a_failing_service() {
 
 #[test]
 fn run_executes_in_the_running_container() {
-    let Some(sb) = sandbox() else { return };
+    let sb = sandbox();
     let dir = sb.0.tempdir();
     fixtures::greeter().write_oci(&dir.path().join("runner"), "1.0");
     let image = format!("oci:{}:1.0", dir.path().join("runner").display());
@@ -476,7 +477,7 @@ fn pids_of(words: &[&str]) -> Vec<i32> {
 
 #[test]
 fn kill_9_during_update_then_rerun_converges() {
-    let Some(sb) = sandbox() else { return };
+    let sb = sandbox();
     let dir = sb.0.tempdir();
     fixtures::greeter().write_oci(&dir.path().join("crashy"), "1.0");
     let image = format!("oci:{}:1.0", dir.path().join("crashy").display());
@@ -529,7 +530,7 @@ fn kill_9_during_update_then_rerun_converges() {
 
 #[test]
 fn an_image_without_exports_runs_with_generated_config_and_unit() {
-    let Some(sb) = sandbox() else { return };
+    let sb = sandbox();
     let dir = sb.0.tempdir();
     fixtures::no_exports().write_oci(&dir.path().join("plain"), "1.0");
     sb.ok(&[
@@ -567,7 +568,7 @@ fn an_image_without_exports_runs_with_generated_config_and_unit() {
 
 #[test]
 fn a_files_only_image_links_its_host_files_and_runs_no_service() {
-    let Some(sb) = sandbox() else { return };
+    let sb = sandbox();
     let dir = sb.0.tempdir();
     fixtures::files_only().write_oci(&dir.path().join("fo"), "1.0");
     sb.ok(&[
@@ -643,7 +644,7 @@ fn register_shell(sb: &Sb) {
 
 #[test]
 fn rpm_installed_greeter_updates_rolls_back_and_uninstalls() {
-    let Some(sb) = sandbox() else { return };
+    let sb = sandbox();
     register_shell(&sb);
     let dir = sb.0.tempdir();
     let w = fixtures::greeter().write_oci(&dir.path().join("rg"), "1.0");
@@ -743,7 +744,7 @@ fn foreign_package(sb: &Sb, name: &str, file: Option<(&str, &str)>) {
 
 #[test]
 fn rpm_mode_refuses_foreign_packages_and_files_and_leaves_nothing() {
-    let Some(sb) = sandbox() else { return };
+    let sb = sandbox();
     register_shell(&sb);
     let dir = sb.0.tempdir();
     fixtures::greeter_hostfs().write_oci(&dir.path().join("hf"), "1.0");
@@ -790,7 +791,7 @@ fn rpm_mode_refuses_foreign_packages_and_files_and_leaves_nothing() {
 
 #[test]
 fn crun_runs_the_greeter_too() {
-    let Some(sb) = sandbox() else { return };
+    let sb = sandbox();
     let dir = sb.0.tempdir();
     fixtures::greeter().write_oci(&dir.path().join("cr"), "1.0");
     let image = format!("oci:{}:1.0", dir.path().join("cr").display());

@@ -119,9 +119,7 @@ fn expected_refs(name: &str, w: &bench::image::Written) -> Vec<String> {
 
 #[test]
 fn oci_layout_pull_commits_each_layer_the_config_and_the_image() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let t = tempfile::tempdir().unwrap();
     let layout = t.path().join("greeter");
     let w = fixtures::greeter().write_oci(&layout, "1.0");
@@ -180,9 +178,7 @@ fn oci_layout_pull_commits_each_layer_the_config_and_the_image() {
 
 #[test]
 fn registry_pull_fetches_only_missing_layers() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let t = tempfile::tempdir().unwrap();
     let layout = t.path().join("layout");
     let v1 = fixtures::greeter().write_oci(&layout, "1");
@@ -242,9 +238,7 @@ fn registry_pull_fetches_only_missing_layers() {
 
 #[test]
 fn whiteouts_opaque_dirs_links_and_owners_compose() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let lower = Layer::parse(
         "d etc\nf etc/a = a\nf etc/b = b\nd usr\nd usr/share\nd usr/share/doc\nf usr/share/doc/x = x\n\
          d usr/bin\nf usr/bin/su 4755 = setuid\nf usr/bin/tool 0750 7:8 = tool\nh usr/bin/tool2 usr/bin/tool\n\
@@ -288,18 +282,16 @@ fn whiteouts_opaque_dirs_links_and_owners_compose() {
 
 #[test]
 fn docker_and_oci_archives_are_named_after_their_own_tags() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let t = tempfile::tempdir().unwrap();
     let img = fixtures::no_exports();
     let tar = t.path().join("plain.tar");
     let w = img.write_docker_archive(&tar, "plain:v1");
     let host = Host::new();
     host.pull(&format!("dockertar:{}", tar.display()));
-    assert!(host
-        .refs()
-        .contains(&atomic::image::refescape::image_ref("docker.io/library/plain:v1")));
+    assert!(host.refs().contains(&atomic::image::refescape::image_ref(
+        "docker.io/library/plain:v1"
+    )));
     let ids = host.ok(&["images", "list", "-q"]);
     assert_eq!(ids.trim(), &w.image_id[..12]);
     let rootfs = host.checkout("docker.io/library/plain:v1");
@@ -336,9 +328,7 @@ fn docker_and_oci_archives_are_named_after_their_own_tags() {
 
 #[test]
 fn special_files_are_skipped_with_a_warning_naming_them() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let t = tempfile::tempdir().unwrap();
     let layer = Layer::parse("d dev\nc dev/null\nf ok = fine", Compression::Gzip);
     Image::new(vec![layer], Config::default()).write_oci(&t.path().join("l"), "t");
@@ -369,9 +359,7 @@ fn pull_hostile(host: &Host, layer: Layer) -> String {
 
 #[test]
 fn hostile_layers_commit_nothing_and_write_nothing_outside() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let host = Host::new();
     let cases = [
         (
@@ -409,9 +397,7 @@ fn hostile_layers_commit_nothing_and_write_nothing_outside() {
 
 #[test]
 fn bad_sources_fail_clearly_and_move_no_ref() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let t = tempfile::tempdir().unwrap();
     let host = Host::new();
 
@@ -516,9 +502,7 @@ fn replace_layer(
 
 #[test]
 fn registry_faults_leave_the_repository_as_it_was() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let t = tempfile::tempdir().unwrap();
     let layout = t.path().join("layout");
     let w = fixtures::greeter().write_oci(&layout, "1");
@@ -557,9 +541,7 @@ fn registry_faults_leave_the_repository_as_it_was() {
 
 #[test]
 fn images_tag_info_delete_and_prune() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let t = tempfile::tempdir().unwrap();
     let layout = t.path().join("greeter");
     let w = fixtures::greeter_needs_var().write_oci(&layout, "1.0");
@@ -692,9 +674,7 @@ impl Drop for Engine {
 
 #[test]
 fn docker_engine_source_through_podman() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let t = tempfile::tempdir().unwrap();
     let tar = t.path().join("plain.tar");
     let w = fixtures::no_exports().write_docker_archive(&tar, "localhost/plain:v1");
@@ -780,9 +760,7 @@ fn make_index(layout: &Path) {
 
 #[test]
 fn an_image_index_resolves_to_this_hosts_platform() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let t = tempfile::tempdir().unwrap();
     let layout = t.path().join("multi");
     let image = |text: &str| {
@@ -826,9 +804,7 @@ fn an_image_index_resolves_to_this_hosts_platform() {
 
 #[test]
 fn registry_credentials_from_src_creds_or_the_auth_file() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let t = tempfile::tempdir().unwrap();
     let layout = t.path().join("layout");
     fixtures::no_exports().write_oci(&layout, "1");
@@ -895,9 +871,7 @@ fn registry_credentials_from_src_creds_or_the_auth_file() {
 /// image; this size does not reproduce it reliably.)
 #[test]
 fn several_large_layers_fetched_ahead_arrive_whole() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let t = tempfile::tempdir().unwrap();
     let layout = t.path().join("large");
     let mut seed = 7u64;

@@ -63,9 +63,7 @@ fn rpm_q(file: &Path, args: &[&str]) -> String {
 
 #[test]
 fn the_package_has_the_identity_payload_and_scripts_rpm_expects() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let b = Build::new();
     let img = fixtures::greeter_hostfs();
     let w = img.write_oci(&b.root.path().join("probe"), "x");
@@ -148,9 +146,7 @@ fn the_package_has_the_identity_payload_and_scripts_rpm_expects() {
 
 #[test]
 fn the_package_installs_into_an_rpm_root_verifies_and_erases_clean() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let b = Build::new();
     let file = b.package(&fixtures::greeter_hostfs(), "hf");
     let root = RpmRoot::new();
@@ -186,9 +182,7 @@ fn the_package_installs_into_an_rpm_root_verifies_and_erases_clean() {
 
 #[test]
 fn hard_links_and_large_files_install_byte_for_byte() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let b = Build::new();
     // Larger than the copy buffer and not compressible, so it streams in
     // many chunks.
@@ -262,9 +256,7 @@ fn hard_links_and_large_files_install_byte_for_byte() {
 
 #[test]
 fn rpmlint_reports_only_what_no_generated_package_can_avoid() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let b = Build::new();
     let file = b.package(&fixtures::greeter_hostfs(), "hf");
     let out = run(Command::new("rpmlint").arg(&file));
@@ -325,9 +317,7 @@ fn with_hostfs(hostfs: &str, labels: &[(&str, &str)]) -> Image {
 
 #[test]
 fn layering_rules_and_bad_labels_are_refused_and_write_nothing() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let b = Build::new();
     let cases = [
         (with_hostfs("d exports/hostfs/opt\nf exports/hostfs/opt/tool = x", &[]), "/opt: rpm-ostree does not layer files under /opt or /usr/local"),
@@ -363,9 +353,7 @@ fn layering_rules_and_bad_labels_are_refused_and_write_nothing() {
 
 #[test]
 fn rpmbuild_of_the_spec_output_builds_the_same_package() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let b = Build::new();
     let mut img = fixtures::greeter_hostfs();
     img.config
@@ -437,9 +425,7 @@ fn rpmbuild_of_the_spec_output_builds_the_same_package() {
 
 #[test]
 fn a_published_repository_installs_with_dnf() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let b = Build::new();
     let layout = b.root.path().join("layout-repo");
     fixtures::greeter_hostfs().write_oci(&layout, "1.0");

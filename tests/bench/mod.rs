@@ -36,14 +36,16 @@ pub fn check(cmd: &mut Command) -> String {
     String::from_utf8(out.stdout).expect("utf-8 stdout")
 }
 
-/// Skips the calling test when not root: the bench needs mounts, runc and rpm --root.
-pub fn require_root() -> bool {
+/// Fails the calling test when not run as root: the bench needs mounts,
+/// runc, systemd and rpm --root, and a test that did not run must not pass.
+pub fn require_root() {
     // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("skipped: needs root");
-    }
-    root
+    let euid = unsafe { libc::geteuid() };
+    assert!(
+        euid == 0,
+        "this test needs root (it mounts, runs runc and systemd, installs with rpm --root): \
+         run `cargo test` as root; running as uid {euid}"
+    );
 }
 
 /// Path of the host's static busybox, which test images are built from.
