@@ -6,6 +6,7 @@
 mod bench;
 
 use bench::image::Image;
+use bench::rpmroot::RpmRoot;
 use bench::{atomic_bin, fixtures, require_root, run};
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
@@ -13,21 +14,49 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 struct Host {
-    root: tempfile::TempDir,
+    root: Root,
     images: tempfile::TempDir,
+}
+
+/// The `--root` target: a plain directory, or one with an rpm database.
+enum Root {
+    Dir(tempfile::TempDir),
+    Rpm(RpmRoot),
+}
+
+impl Root {
+    fn path(&self) -> &Path {
+        match self {
+            Root::Dir(d) => d.path(),
+            Root::Rpm(r) => r.path(),
+        }
+    }
+}
+
+fn tmp(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/var/tmp")
+        .unwrap()
 }
 
 impl Host {
     /// A root with the directories every system has.
     fn new() -> Host {
-        let tmp = |p| {
-            tempfile::Builder::new()
-                .prefix(p)
-                .tempdir_in("/var/tmp")
-                .unwrap()
-        };
+        Host::on(Root::Dir(tmp("atomic-root-")))
+    }
+    /// Such a root whose software rpm manages, for RPM mode, with the
+    /// directories its systemd and its rpm own.
+    fn with_rpm() -> Host {
+        let h = Host::on(Root::Rpm(RpmRoot::new()));
+        for d in ["usr/lib/systemd/system", "usr/lib/tmpfiles.d", "var/tmp"] {
+            std::fs::create_dir_all(h.path(d)).unwrap();
+        }
+        h
+    }
+    fn on(root: Root) -> Host {
         let h = Host {
-            root: tmp("atomic-root-"),
+            root,
             images: tmp("atomic-images-"),
         };
         for d in ["etc/systemd/system", "etc/tmpfiles.d", "run"] {
@@ -68,6 +97,26 @@ impl Host {
         assert_eq!(self.snapshot(), before, "{args:?} changed the host");
         String::from_utf8(out.stderr).unwrap()
     }
+    /// The installed NAME-VERSION-RELEASE of `package` in the root, if any.
+    fn rpm_q(&self, package: &str) -> Option<String> {
+        let Root::Rpm(r) = &self.root else {
+            panic!("not an rpm root")
+        };
+        let out = r.rpm(&["-q", package]);
+        out.status
+            .success()
+            .then(|| String::from_utf8(out.stdout).unwrap().trim().to_string())
+    }
+    /// Erasing a package leaves the parent directories rpm had to create
+    /// for it, owned by no package: removes them, failing unless empty.
+    fn remove_rpm_parents(&self) {
+        for d in ["/usr/lib/containers/atomic", "/usr/lib/containers"] {
+            match std::fs::remove_dir(self.path(d)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => panic!("{d}: {e}"),
+                _ => {}
+            }
+        }
+    }
     fn path(&self, p: &str) -> PathBuf {
         self.root.path().join(p.trim_start_matches('/'))
     }
@@ -87,12 +136,17 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
     for e in entries.flatten() {
         let p = e.path();
         let rel = p.strip_prefix(root).unwrap().display().to_string();
-        // The repository, the lock, and what tmpfiles `d` lines create under
-        // /run (a tmpfs on a real host, which `--remove` leaves by design).
+        // The repository, the lock, what tmpfiles `d` lines create under
+        // /run (a tmpfs on a real host, which `--remove` leaves by design),
+        // and the rpm database (Debian's rpm keeps it in /root/.rpmdb; its files change with every transaction;
+        // tests ask rpm what is installed instead).
         if rel.ends_with(".storage")
             || rel.ends_with(".lock")
             || rel.contains("/rootfs/")
             || rel.starts_with("run/")
+            || rel.starts_with("var/lib/rpm")
+            || rel.starts_with("usr/lib/sysimage/rpm")
+            || rel.starts_with("root/.rpmdb")
         {
             continue;
         }
@@ -310,6 +364,108 @@ fn update_failures_and_crashes_at_every_step_converge() {
             "{step}"
         );
         h.ok(&["containers", "rollback", "c"], &[]);
+        assert_eq!(
+            std::fs::read_to_string(h.path("/etc/greeter/greeting.conf")).unwrap(),
+            "greeting for world on port 8081\n"
+        );
+    }
+}
+
+/// The steps of an RPM-mode install and update where a failpoint sits.
+const RPM_INSTALL_STEPS: &[&str] = &["checkout", "package", "symlink"];
+const RPM_UPDATE_STEPS: &[&str] = &["checkout", "prepare", "package", "symlink"];
+
+#[test]
+fn rpm_mode_failures_and_crashes_at_every_step_converge() {
+    require_root();
+    let package = "atomic-container-c";
+    for step in RPM_INSTALL_STEPS {
+        let h = Host::with_rpm();
+        let img = h.image("hostfs", fixtures::greeter_hostfs());
+        let clean = h.snapshot();
+        let args = install(&["--rpm", "--name", "c", &img]);
+
+        let out = h.atomic(&args, &[("ATOMIC_FAILPOINT", step)]);
+        assert!(!out.status.success(), "{step}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("failpoint {step}")));
+        assert_eq!(
+            h.rpm_q(package),
+            None,
+            "a failure at {step} left the package"
+        );
+        h.remove_rpm_parents();
+        assert_eq!(
+            h.snapshot(),
+            clean,
+            "a failure at {step} left something behind"
+        );
+
+        let out = h.atomic(&args, &[("ATOMIC_FAILPOINT", &format!("{step}:crash"))]);
+        assert_eq!(out.status.signal(), Some(9), "killed at {step}");
+        let err = String::from_utf8(h.atomic(&args, &[]).stderr).unwrap();
+        assert!(
+            err.contains("undoing an interrupted install of c"),
+            "{step}: {err}"
+        );
+        let nvr = h
+            .rpm_q(package)
+            .unwrap_or_else(|| panic!("{step}: not installed after the re-run"));
+        assert!(
+            nvr.starts_with("atomic-container-c-1.0-1."),
+            "{step}: {nvr}"
+        );
+        assert!(
+            h.path("/etc/greeter/greeting.conf").exists(),
+            "{step}: the package's host file"
+        );
+        assert_eq!(
+            std::fs::read_link(h.path("/var/lib/containers/atomic/c")).unwrap(),
+            Path::new("c.0")
+        );
+        h.ok(&["uninstall", "c"], &[]);
+        assert_eq!(h.rpm_q(package), None, "{step}: erased by uninstall");
+        h.remove_rpm_parents();
+        assert_eq!(h.snapshot(), clean, "{step}: uninstall after recovery");
+    }
+    for step in RPM_UPDATE_STEPS {
+        let h = Host::with_rpm();
+        let img = h.image("hostfs", fixtures::greeter_hostfs());
+        h.ok(&install(&["--rpm", "--name", "c", &img]), &[]);
+        let installed = h.snapshot();
+        let release1 = h.rpm_q(package).unwrap();
+        let args = ["containers", "update", "c", "--set", "RECEIVER=moon"];
+
+        let out = h.atomic(&args, &[("ATOMIC_FAILPOINT", step)]);
+        assert!(!out.status.success(), "{step}");
+        assert_eq!(
+            h.snapshot(),
+            installed,
+            "a failure at {step} changed the deployment"
+        );
+        assert_eq!(h.rpm_q(package).as_ref(), Some(&release1), "{step}");
+
+        let out = h.atomic(&args, &[("ATOMIC_FAILPOINT", &format!("{step}:crash"))]);
+        assert_eq!(out.status.signal(), Some(9), "killed at {step}");
+        let out = h.ok(&args, &[]);
+        assert!(
+            out.contains("Updated c to package atomic-container-c-1.0-2."),
+            "{step}: {out}"
+        );
+        assert_eq!(
+            std::fs::read_link(h.path("/var/lib/containers/atomic/c")).unwrap(),
+            Path::new("c.1")
+        );
+        assert_eq!(
+            std::fs::read_to_string(h.path("/etc/greeter/greeting.conf")).unwrap(),
+            "greeting for moon on port 8081\n",
+            "{step}"
+        );
+        h.ok(&["containers", "rollback", "c"], &[]);
+        assert_eq!(
+            h.rpm_q(package).as_ref(),
+            Some(&release1),
+            "{step}: rolled back"
+        );
         assert_eq!(
             std::fs::read_to_string(h.path("/etc/greeter/greeting.conf")).unwrap(),
             "greeting for world on port 8081\n"

@@ -929,3 +929,73 @@ fn several_large_layers_fetched_ahead_arrive_whole() {
         6 << 20
     );
 }
+
+#[test]
+fn progress_json_reports_every_layer_then_reuse() {
+    require_root();
+    let t = tempfile::tempdir().unwrap();
+    let layout = t.path().join("layout");
+    let w = fixtures::greeter().write_oci(&layout, "1");
+    let image = format!("oci:{}:1", layout.display());
+    let host = Host::new();
+    let events = |out: String| -> Vec<serde_json::Value> {
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+            .collect()
+    };
+    let pull = || host.ok(&["pull", "--storage", "ostree", "--progress=json", &image]);
+
+    let first = events(pull());
+    let sizes: Vec<u64> = w
+        .layer_digests
+        .iter()
+        .map(|d| {
+            let hex = d.trim_start_matches("sha256:");
+            std::fs::metadata(layout.join("blobs/sha256").join(hex))
+                .unwrap()
+                .len()
+        })
+        .collect();
+    for (d, size) in w.layer_digests.iter().zip(&sizes) {
+        let of = |kind: &str| {
+            first
+                .iter()
+                .filter(|e| {
+                    e["event"] == kind
+                        && e["layer"]
+                            .as_str()
+                            .unwrap()
+                            .ends_with(d.trim_start_matches("sha256:"))
+                })
+                .collect::<Vec<_>>()
+        };
+        let started = of("layer-started");
+        assert_eq!(started.len(), 1, "{d} started once: {first:?}");
+        assert_eq!(started[0]["size"], *size);
+        let bytes: u64 = of("layer-bytes")
+            .iter()
+            .map(|e| e["bytes"].as_u64().unwrap())
+            .sum();
+        assert_eq!(bytes, *size, "every byte of {d} reported");
+        assert_eq!(of("layer-done").len(), 1, "{d} done once");
+        assert!(of("layer-reused").is_empty());
+    }
+    let last = first.last().unwrap();
+    assert_eq!(last["event"], "note");
+    assert!(
+        last["text"].as_str().unwrap().starts_with("Pulled "),
+        "{last}"
+    );
+
+    let second = events(pull());
+    let reused: Vec<&str> = second
+        .iter()
+        .filter(|e| e["event"] == "layer-reused")
+        .map(|e| e["layer"].as_str().unwrap())
+        .collect();
+    assert_eq!(reused.len(), w.layer_digests.len(), "{second:?}");
+    assert!(
+        !second.iter().any(|e| e["event"] == "layer-started"),
+        "nothing fetched again: {second:?}"
+    );
+}
