@@ -283,6 +283,46 @@ fn bad_input_is_refused_and_changes_nothing() {
     );
 }
 
+#[test]
+fn relocated_install_resolves_the_targets_own_symlinks_inside_it() {
+    require_root();
+    let h = Host::new();
+    // A target whose directories are absolute links, as Debian's /var/run -> /run.
+    std::fs::remove_dir(h.path("/etc/tmpfiles.d")).unwrap();
+    std::fs::create_dir_all(h.path("/usr/lib/tmpfiles.d")).unwrap();
+    std::os::unix::fs::symlink("/usr/lib/tmpfiles.d", h.path("/etc/tmpfiles.d")).unwrap();
+    std::fs::create_dir_all(h.path("/srv/greeter-conf")).unwrap();
+    std::os::unix::fs::symlink("/srv/greeter-conf", h.path("/etc/greeter")).unwrap();
+    let outside = [
+        Path::new("/usr/lib/tmpfiles.d/rl.conf"),
+        Path::new("/srv/greeter-conf"),
+    ];
+    for p in outside {
+        assert!(
+            !p.exists(),
+            "{} exists on the build host already",
+            p.display()
+        );
+    }
+    let img = h.image("hostfs", fixtures::greeter_hostfs());
+    h.ok(&install(&["--name", "rl", &img]), &[]);
+    for p in outside {
+        assert!(!p.exists(), "{} written on the build host", p.display());
+    }
+    assert!(h.path("/usr/lib/tmpfiles.d/rl.conf").is_file());
+    assert_eq!(
+        std::fs::read_to_string(h.path("/srv/greeter-conf/greeting.conf")).unwrap(),
+        "greeting for world on port 8081\n"
+    );
+    h.ok(&["uninstall", "rl"], &[]);
+    assert!(!h.path("/usr/lib/tmpfiles.d/rl.conf").exists());
+    assert!(!h.path("/srv/greeter-conf/greeting.conf").exists());
+    assert!(
+        h.path("/srv/greeter-conf").is_dir(),
+        "the target's own directory stays"
+    );
+}
+
 /// The steps of install and update where a failpoint sits.
 const INSTALL_STEPS: &[&str] = &["checkout", "render", "hostfiles", "unit", "symlink"];
 const UPDATE_STEPS: &[&str] = &[

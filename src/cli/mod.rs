@@ -344,7 +344,7 @@ pub fn run(opt: Opt) -> Result<()> {
 fn dispatch(opt: Opt, report: Reporter) -> Result<()> {
     let paths = HostPaths::from_env(opt.root.as_deref());
     let _lock = if opt.command.mutates() {
-        let lock = container::layout::Layout::new(&paths).lock();
+        let lock = container::layout::Layout::new(&paths)?.lock();
         Some(Lock::acquire(&lock, || {
             eprintln!(
                 "waiting for another atomic command to release {}",
@@ -365,7 +365,7 @@ fn dispatch(opt: Opt, report: Reporter) -> Result<()> {
             Ok(())
         }
         Command::Images(ImagesCommand::List(l)) => {
-            let in_use = container::state::all_deployed(&container::layout::Layout::new(&paths))?;
+            let in_use = container::state::all_deployed(&container::layout::Layout::new(&paths)?)?;
             let store = Store::open_existing(&paths)?;
             let rows = catalog::list(store.as_ref(), &in_use, &l.filter)?;
             report.note(output::images(&rows, &l)?);
@@ -390,7 +390,7 @@ fn dispatch(opt: Opt, report: Reporter) -> Result<()> {
         Command::Images(ImagesCommand::Delete { force, images }) => {
             let store = Store::open_existing(&paths)?
                 .ok_or_else(|| crate::image::store::not_found(&images[0]))?;
-            let in_use = container::state::all_deployed(&container::layout::Layout::new(&paths))?;
+            let in_use = container::state::all_deployed(&container::layout::Layout::new(&paths)?)?;
             for name in catalog::delete(&store, &images, force, &in_use)? {
                 report.note(format!("Deleted {name}"));
             }
@@ -400,7 +400,7 @@ fn dispatch(opt: Opt, report: Reporter) -> Result<()> {
             let Some(store) = Store::open_existing(&paths)? else {
                 return Ok(());
             };
-            let in_use = container::state::all_deployed(&container::layout::Layout::new(&paths))?;
+            let in_use = container::state::all_deployed(&container::layout::Layout::new(&paths)?)?;
             let (removed, freed) = catalog::prune(&store, &in_use)?;
             for r in &removed {
                 report.note(format!("Removed layer {r}"));

@@ -105,7 +105,7 @@ pub fn build(
         set: args.set,
         runtime: &runtime,
     };
-    let scratch = Layout::new(paths).package_scratch(&name)?;
+    let scratch = Layout::new(paths)?.package_scratch(&name)?;
     let prepared = rpm::prepare(scratch, &store, &img, &req)?;
     match what {
         Output::Spec => prepared.write_spec(rpm::spec::SPEC_TEMPLATE, output),
@@ -120,7 +120,7 @@ mod tests {
     #[test]
     fn taken_names_are_refused() {
         let t = tempfile::tempdir().unwrap();
-        let layout = Layout::new(&HostPaths::new(Some(t.path()), None, None));
+        let layout = Layout::new(&HostPaths::new(Some(t.path()), None, None)).unwrap();
         std::fs::create_dir_all(layout.root()).unwrap();
         let n = |s| Name::new(s).unwrap();
         check_name(&layout, &n("foo.0")).unwrap();

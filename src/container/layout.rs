@@ -23,13 +23,15 @@ pub struct Layout {
 }
 
 impl Layout {
-    pub fn new(paths: &HostPaths) -> Layout {
-        Layout {
+    /// The layout of `paths`; under `--root` the host directories are
+    /// resolved inside the root, as the target system sees them.
+    pub fn new(paths: &HostPaths) -> Result<Layout> {
+        Ok(Layout {
             root: paths.checkout_root().to_path_buf(),
-            unit_dir: paths.unit_dir(),
-            tmpfiles_dir: paths.tmpfiles_dir(),
-            packaged_unit_dir: paths.host_file(Path::new("/usr/lib/systemd/system")),
-        }
+            unit_dir: paths.resolve_dir(Path::new("/etc/systemd/system"))?,
+            tmpfiles_dir: paths.resolve_dir(Path::new("/etc/tmpfiles.d"))?,
+            packaged_unit_dir: paths.resolve_dir(Path::new("/usr/lib/systemd/system"))?,
+        })
     }
 
     /// The checkout root.
@@ -198,7 +200,7 @@ mod tests {
     use super::*;
 
     fn layout(root: &Path) -> Layout {
-        Layout::new(&HostPaths::new(Some(root), None, None))
+        Layout::new(&HostPaths::new(Some(root), None, None)).unwrap()
     }
 
     #[test]

@@ -140,7 +140,7 @@ impl<'a> Ctx<'a> {
         };
         Ok(Ctx {
             paths,
-            layout: Layout::new(paths),
+            layout: Layout::new(paths)?,
             systemd,
             report,
         })

@@ -231,6 +231,46 @@ impl Rooted {
         Ok(out)
     }
 
+    /// Where `rel` is on the host, every existing directory on its way
+    /// resolved inside this root (a target's `/var/run -> /run` leads to the
+    /// target's `/run`); the last component is not followed.
+    pub fn resolve(&self, rel: &Path) -> Result<PathBuf> {
+        let rel = rel.strip_prefix("/").unwrap_or(rel);
+        match rel.file_name() {
+            Some(name) => Ok(self
+                .resolve_dir(rel.parent().unwrap_or(Path::new("")))?
+                .join(name)),
+            None => Ok(self.path.clone()),
+        }
+    }
+
+    /// Where the directory `rel` is on the host, every existing directory
+    /// of it, the last one included, resolved inside this root.
+    pub fn resolve_dir(&self, rel: &Path) -> Result<PathBuf> {
+        let mut existing = rel.strip_prefix("/").unwrap_or(rel).to_path_buf();
+        let mut missing = Vec::new();
+        let dir = loop {
+            // What is missing, or not a directory, is left as named: the
+            // caller finds it so and says so.
+            match self.open_in(&existing, OFlags::DIRECTORY | OFlags::RDONLY) {
+                Ok(fd) => break fd,
+                Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {}
+                Err(e) => {
+                    return Err(e).with_context(|| format!("opening {}", self.display(&existing)))
+                }
+            }
+            match existing.file_name() {
+                Some(c) => missing.push(c.to_owned()),
+                None => bail!("{} does not exist", self.path.display()),
+            }
+            existing.pop();
+        };
+        let mut out = std::fs::read_link(fd_path(&dir))
+            .with_context(|| format!("resolving {}", self.display(&existing)))?;
+        out.extend(missing.iter().rev());
+        Ok(out)
+    }
+
     /// The target of the symlink `name`, an entry of this directory.
     pub fn read_link(&self, name: &str) -> Result<PathBuf> {
         std::fs::read_link(self.fd_path().join(name))
@@ -240,9 +280,13 @@ impl Rooted {
     /// The kernel's path of this directory's handle, for one-component
     /// lookups that must not re-resolve the directory's own path.
     fn fd_path(&self) -> PathBuf {
-        use std::os::fd::AsRawFd;
-        PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+        fd_path(&self.fd)
     }
+}
+
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
 #[cfg(test)]
@@ -308,6 +352,41 @@ mod tests {
         );
         assert!(e[0].1.file_type().is_symlink());
         assert_eq!(r.read_link("a").unwrap(), Path::new("/etc"));
+    }
+
+    #[test]
+    fn resolve_follows_directory_links_inside_the_root_only() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("root");
+        std::fs::create_dir_all(root.join("run")).unwrap();
+        std::fs::create_dir_all(root.join("var")).unwrap();
+        std::os::unix::fs::symlink("/run", root.join("var/run")).unwrap();
+        std::os::unix::fs::symlink("../../../..", root.join("up")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("run/link")).unwrap();
+        let r = Rooted::open(&root).unwrap();
+        let real = std::fs::canonicalize(&root).unwrap();
+        assert_eq!(
+            r.resolve(Path::new("/var/run/x/y.conf")).unwrap(),
+            real.join("run/x/y.conf")
+        );
+        assert_eq!(
+            r.resolve(Path::new("/up/etc/shadow")).unwrap(),
+            real.join("etc/shadow")
+        );
+        // The last component is the link itself, not its target.
+        assert_eq!(
+            r.resolve(Path::new("/run/link")).unwrap(),
+            real.join("run/link")
+        );
+        assert_eq!(r.resolve(Path::new("/")).unwrap(), root);
+        assert_eq!(
+            r.resolve_dir(Path::new("/var/run")).unwrap(),
+            real.join("run")
+        );
+        assert_eq!(
+            r.resolve(Path::new("/var/run")).unwrap(),
+            real.join("var/run")
+        );
     }
 
     #[test]

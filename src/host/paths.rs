@@ -1,6 +1,8 @@
 //! Every host path the tool reads or writes, computed in one place from the
 //! global `--root` option and the `ATOMIC_OSTREE_*` environment variables.
 
+use super::fs::Rooted;
+use anyhow::Result;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -86,19 +88,29 @@ impl HostPaths {
         self.checkout_root.join(".storage/ostree")
     }
 
-    /// Directory for systemd units written by a plain install.
-    pub fn unit_dir(&self) -> PathBuf {
-        under(&self.root, "etc/systemd/system")
-    }
-
-    /// Directory for tmpfiles.d files written by a plain install.
-    pub fn tmpfiles_dir(&self) -> PathBuf {
-        under(&self.root, "etc/tmpfiles.d")
-    }
-
     /// The host path for an absolute path inside the host (a `hostfs/` file).
     pub fn host_file(&self, absolute: &Path) -> PathBuf {
         under(&self.root, absolute.strip_prefix("/").unwrap_or(absolute))
+    }
+
+    /// The host path for `absolute`, resolved the way the target system
+    /// resolves it: under `--root`, the directories on its way are looked up
+    /// inside the root, so the target's own symlinks (`/var/run -> /run`)
+    /// never lead to the build host's files.
+    pub fn resolve(&self, absolute: &Path) -> Result<PathBuf> {
+        if !self.relocated || !super::fs::exists(&self.root)? {
+            return Ok(self.host_file(absolute));
+        }
+        Rooted::open(&self.root)?.resolve(absolute)
+    }
+
+    /// Like [`HostPaths::resolve`] for a directory: its last component is
+    /// resolved too.
+    pub fn resolve_dir(&self, absolute: &Path) -> Result<PathBuf> {
+        if !self.relocated || !super::fs::exists(&self.root)? {
+            return Ok(self.host_file(absolute));
+        }
+        Rooted::open(&self.root)?.resolve_dir(absolute)
     }
 
     /// How the target system will see `path` (under the root): the path
@@ -140,8 +152,10 @@ mod tests {
         let p = HostPaths::new(None, None, None);
         assert!(!p.is_relocated());
         assert_eq!(p.checkout_root(), Path::new("/var/lib/containers/atomic"));
-        assert_eq!(p.unit_dir(), Path::new("/etc/systemd/system"));
-        assert_eq!(p.tmpfiles_dir(), Path::new("/etc/tmpfiles.d"));
+        assert_eq!(
+            p.resolve(Path::new("/etc/systemd/system")).unwrap(),
+            Path::new("/etc/systemd/system")
+        );
         assert_eq!(p.lock_file(), Path::new("/var/lib/containers/atomic/.lock"));
         assert_eq!(
             p.host_file(Path::new("/etc/greeter.conf")),
@@ -156,8 +170,7 @@ mod tests {
         assert!(p.is_relocated());
         for path in [
             p.checkout_root().to_path_buf(),
-            p.unit_dir(),
-            p.tmpfiles_dir(),
+            p.resolve(Path::new("/etc/systemd/system")).unwrap(),
             p.repo(),
             p.host_file(Path::new("/etc/x")),
         ] {

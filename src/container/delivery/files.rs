@@ -138,7 +138,7 @@ pub(super) fn remove(ctx: &Ctx, name: &Name, info: &Info) -> Result<()> {
         fs::remove_file(&tmpfiles)?;
     }
     for (path, sum) in &info.installed_files_checksum {
-        let host = ctx.paths.host_file(Path::new(path));
+        let host = ctx.paths.resolve(Path::new(path))?;
         match fs::sha256_file(&host)? {
             Some(s) if s == *sum => {
                 std::fs::remove_file(&host).with_context(|| format!("removing {path}"))?;
@@ -151,7 +151,7 @@ pub(super) fn remove(ctx: &Ctx, name: &Name, info: &Info) -> Result<()> {
     }
     for dir in info.installed_directories.iter().rev() {
         // Only if empty: the admin may have put files of their own there.
-        if let Err(e) = std::fs::remove_dir(ctx.paths.host_file(Path::new(dir))) {
+        if let Err(e) = std::fs::remove_dir(ctx.paths.resolve_dir(Path::new(dir))?) {
             tracing::info!("leaving host directory {dir}: {e}");
         }
     }
@@ -200,7 +200,10 @@ pub(super) fn plan_host_files<'a>(
     let mut planned_dirs = BTreeSet::new();
     let mut placed = BTreeSet::new();
     for (i, f) in files.iter().enumerate() {
-        let host = paths.host_file(&f.path);
+        let host = match f.kind {
+            HostKind::Dir => paths.resolve_dir(&f.path)?,
+            _ => paths.resolve(&f.path)?,
+        };
         let shown = f.path.display().to_string();
         if let HostKind::Dir = f.kind {
             match std::fs::symlink_metadata(&host) {
@@ -248,7 +251,7 @@ pub(super) fn plan_host_files<'a>(
             if placed.contains(path) {
                 continue;
             }
-            let host = paths.host_file(Path::new(path));
+            let host = paths.resolve(Path::new(path))?;
             match fs::sha256_file(&host)? {
                 Some(s) if s == *sum => actions.push(HostAction::Remove { path: path.clone() }),
                 Some(_) => actions.push(HostAction::LeaveChanged { path: path.clone() }),
@@ -280,7 +283,7 @@ fn apply_host_files(
     for action in &plan.actions {
         match action {
             HostAction::MakeDir { path, mode } => {
-                let host = ctx.paths.host_file(Path::new(path));
+                let host = ctx.paths.resolve_dir(Path::new(path))?;
                 std::fs::create_dir(&host)
                     .with_context(|| format!("creating host directory {path}"))?;
                 j.push(Step::CreatedDir(host.clone()))?;
@@ -290,7 +293,7 @@ fn apply_host_files(
             }
             HostAction::Create { file } | HostAction::Replace { file } => {
                 let f = &plan.files[*file];
-                let host = ctx.paths.host_file(&f.path);
+                let host = ctx.paths.resolve(&f.path)?;
                 if matches!(action, HostAction::Replace { .. }) {
                     j.set_aside(&host)?;
                 } else {
@@ -310,7 +313,7 @@ fn apply_host_files(
                     .insert(path.clone(), sum.clone());
                 info.installed_files.push(path.clone());
             }
-            HostAction::Remove { path } => j.set_aside(&ctx.paths.host_file(Path::new(path)))?,
+            HostAction::Remove { path } => j.set_aside(&ctx.paths.resolve(Path::new(path))?)?,
             HostAction::LeaveChanged { path } => ctx.report.note(format!(
                 "keeping {path}: it was changed since it was installed"
             )),
