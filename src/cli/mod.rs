@@ -337,8 +337,8 @@ pub fn run(opt: Opt) -> Result<()> {
     };
     let printer = progress::Printer::start(mode);
     let result = dispatch(opt, printer.reporter());
-    printer.finish();
-    result
+    let printed = printer.finish();
+    result.and(printed)
 }
 
 fn dispatch(opt: Opt, report: Reporter) -> Result<()> {
@@ -391,10 +391,7 @@ fn dispatch(opt: Opt, report: Reporter) -> Result<()> {
             let store = Store::open_existing(&paths)?
                 .ok_or_else(|| crate::image::store::not_found(&images[0]))?;
             let in_use = container::state::all_deployed(&container::layout::Layout::new(&paths)?)?;
-            for name in catalog::delete(&store, &images, force, &in_use)? {
-                report.note(format!("Deleted {name}"));
-            }
-            Ok(())
+            catalog::delete(&store, &images, force, &in_use, &report)
         }
         Command::Images(ImagesCommand::Prune) => {
             let Some(store) = Store::open_existing(&paths)? else {

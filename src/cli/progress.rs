@@ -5,9 +5,11 @@
 //! so they come out in the order they were sent.
 
 use crate::report::{Event, Reporter};
+use anyhow::{bail, Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
+use std::io::Write;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread::JoinHandle;
 
@@ -23,7 +25,7 @@ pub enum Mode {
 /// The thread printing events, and the sending end of its channel.
 pub struct Printer {
     tx: Sender<Event>,
-    thread: JoinHandle<()>,
+    thread: JoinHandle<std::io::Result<()>>,
 }
 
 impl Printer {
@@ -41,26 +43,30 @@ impl Printer {
         Reporter::new(self.tx.clone())
     }
 
-    /// Waits until every event sent so far is printed. Every reporter must
-    /// be gone by then.
-    pub fn finish(self) {
+    /// Waits until every event sent so far is printed; fails if they could
+    /// not be (a reader that went away, as `| head` does, is not a failure).
+    /// Every reporter must be gone by then.
+    pub fn finish(self) -> Result<()> {
         drop(self.tx);
-        if self.thread.join().is_err() {
-            eprintln!("warning: the progress printer failed");
+        match self.thread.join() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            Ok(Err(e)) => Err(e).context("writing the output"),
+            Err(_) => bail!("the output printer panicked"),
         }
     }
 }
 
-fn json_lines(rx: Receiver<Event>) {
+fn json_lines(rx: Receiver<Event>) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
     for e in rx {
-        match serde_json::to_string(&e) {
-            Ok(line) => println!("{line}"),
-            Err(err) => eprintln!("warning: cannot print {e:?}: {err}"),
-        }
+        writeln!(out, "{}", serde_json::to_string(&e)?)?;
+        out.flush()?;
     }
+    Ok(())
 }
 
-fn text(rx: Receiver<Event>, bars: bool) {
+fn text(rx: Receiver<Event>, bars: bool) -> std::io::Result<()> {
     let multi = MultiProgress::with_draw_target(if bars {
         ProgressDrawTarget::stderr()
     } else {
@@ -71,11 +77,22 @@ fn text(rx: Receiver<Event>, bars: bool) {
             .map(|s| s.progress_chars("=> "))
             .unwrap_or_else(|_| ProgressStyle::default_bar());
     let mut layers: HashMap<String, ProgressBar> = HashMap::new();
+    let line = |to_stderr: bool, text: &str| -> std::io::Result<()> {
+        multi.suspend(|| {
+            if to_stderr {
+                writeln!(std::io::stderr().lock(), "{text}")
+            } else {
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{text}")?;
+                out.flush()
+            }
+        })
+    };
     for e in rx {
         match e {
-            Event::Note { text } => multi.suspend(|| println!("{text}")),
-            Event::Info { text } => multi.suspend(|| eprintln!("{text}")),
-            Event::Warning { text } => multi.suspend(|| eprintln!("warning: {text}")),
+            Event::Note { text } => line(false, &text)?,
+            Event::Info { text } => line(true, &text)?,
+            Event::Warning { text } => line(true, &format!("warning: {text}"))?,
             Event::LayerStarted { layer, size } => {
                 let bar = multi.add(ProgressBar::new(size));
                 bar.set_style(style.clone());
@@ -96,4 +113,5 @@ fn text(rx: Receiver<Event>, bars: bool) {
             Event::LayerReused { .. } => {}
         }
     }
+    Ok(())
 }

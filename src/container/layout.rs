@@ -98,8 +98,10 @@ impl Layout {
         let Some(target) = crate::host::fs::read_link(&link)? else {
             return Ok(None);
         };
+        // The original tool wrote absolute targets; the slot is the last component.
         let slot = target
-            .to_str()
+            .file_name()
+            .and_then(|t| t.to_str())
             .and_then(|t| t.strip_prefix(name.as_str()))
             .and_then(|t| t.strip_prefix('.'))
             .and_then(Slot::from_suffix);
@@ -245,10 +247,16 @@ mod tests {
         std::os::unix::fs::symlink("b.1", l.root().join("b")).unwrap();
         std::os::unix::fs::symlink("a.0", l.root().join("a")).unwrap();
         std::os::unix::fs::symlink("elsewhere", l.root().join("c")).unwrap();
+        std::os::unix::fs::symlink(l.root().join("d.1"), l.root().join("d")).unwrap();
         std::os::unix::fs::symlink("x", l.root().join(".hidden")).unwrap();
         let names: Vec<String> = l.names().unwrap().iter().map(Name::to_string).collect();
-        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(names, ["a", "b", "c", "d"]);
         let n = |s| Name::new(s).unwrap();
+        assert_eq!(
+            l.active(&n("d")).unwrap(),
+            Some(Slot::One),
+            "an absolute target"
+        );
         assert_eq!(l.active(&n("b")).unwrap(), Some(Slot::One));
         assert_eq!(
             l.active(&n("a")).unwrap(),

@@ -77,7 +77,11 @@ impl Info {
 
     /// How this deployment was delivered, as recorded at install.
     pub fn delivery(&self) -> Delivery {
-        Delivery::from_recorded(&self.system_package)
+        if self.rpm_installed.is_some() {
+            Delivery::Package
+        } else {
+            Delivery::from_recorded(&self.system_package)
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use sha2::{Digest as _, Sha256};
 use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -75,13 +76,19 @@ pub fn read_link(path: &Path) -> Result<Option<PathBuf>> {
 }
 
 /// The SHA-256 (hex) of the file at `path` (following a symlink), or None
-/// when nothing is there.
+/// when no file is there (nothing, or a directory).
 pub fn sha256_file(path: &Path) -> Result<Option<String>> {
     let mut f = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
+    if f.metadata()
+        .with_context(|| format!("reading {}", path.display()))?
+        .is_dir()
+    {
+        return Ok(None);
+    }
     let mut h = Sha256::new();
     let mut buf = vec![0; 64 * 1024];
     loop {
@@ -149,14 +156,24 @@ impl Rooted {
         } else {
             rel
         };
-        rustix::fs::openat2(
-            &self.fd,
-            rel,
-            flags | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        )
-        .map_err(std::io::Error::from)
+        loop {
+            match rustix::fs::openat2(
+                &self.fd,
+                rel,
+                flags | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            ) {
+                // A rename elsewhere raced the lookup: the kernel asks to retry.
+                Err(rustix::io::Errno::AGAIN) => continue,
+                Err(rustix::io::Errno::NOSYS) => {
+                    return Err(std::io::Error::other(
+                        "openat2 is not available: atomic needs Linux 5.6 or later",
+                    ))
+                }
+                r => return r.map_err(std::io::Error::from),
+            }
+        }
     }
 
     /// Opens the directory `rel` inside this root, as a root of its own.
@@ -201,6 +218,21 @@ impl Rooted {
         Ok(Some(data))
     }
 
+    /// Whether `rel` is a symlink that leads to nothing inside this root
+    /// (dangling, or pointing out of it: `/dev/zero` in an image).
+    pub fn is_dangling(&self, rel: &Path) -> Result<bool> {
+        match self.open_in(rel, OFlags::PATH | OFlags::NOFOLLOW) {
+            Ok(fd) => {
+                let meta = File::from(fd)
+                    .metadata()
+                    .with_context(|| format!("reading {}", self.display(rel)))?;
+                Ok(meta.file_type().is_symlink() && self.open_in(rel, OFlags::PATH).is_err())
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e).with_context(|| format!("opening {}", self.display(rel))),
+        }
+    }
+
     /// Like [`Rooted::read`], as UTF-8 text.
     pub fn read_string(&self, rel: &Path, limit: u64) -> Result<Option<String>> {
         self.read(rel, limit)?
@@ -223,8 +255,15 @@ impl Rooted {
             if name == "." || name == ".." {
                 continue;
             }
-            let meta = std::fs::symlink_metadata(self.fd_path().join(&name))
-                .with_context(|| format!("reading {}", self.path.join(&name).display()))?;
+            let meta = rustix::fs::openat(
+                &self.fd,
+                entry.file_name(),
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(std::io::Error::from)
+            .and_then(|fd| File::from(fd).metadata())
+            .with_context(|| format!("reading {}", self.path.join(&name).display()))?;
             out.push((name, meta));
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -265,28 +304,34 @@ impl Rooted {
             }
             existing.pop();
         };
-        let mut out = std::fs::read_link(fd_path(&dir))
-            .with_context(|| format!("resolving {}", self.display(&existing)))?;
+        let mut out =
+            real_path(&dir).with_context(|| format!("resolving {}", self.display(&existing)))?;
         out.extend(missing.iter().rev());
         Ok(out)
     }
 
     /// The target of the symlink `name`, an entry of this directory.
     pub fn read_link(&self, name: &str) -> Result<PathBuf> {
-        std::fs::read_link(self.fd_path().join(name))
-            .with_context(|| format!("reading the link {}", self.path.join(name).display()))
+        let target = rustix::fs::readlinkat(&self.fd, name, Vec::new())
+            .with_context(|| format!("reading the link {}", self.path.join(name).display()))?;
+        Ok(PathBuf::from(std::ffi::OsString::from_vec(
+            target.into_bytes(),
+        )))
     }
 
-    /// The kernel's path of this directory's handle, for one-component
-    /// lookups that must not re-resolve the directory's own path.
-    fn fd_path(&self) -> PathBuf {
-        fd_path(&self.fd)
+    /// Where the entry `name` of this directory really is on the host, with
+    /// the links that led to this directory resolved.
+    pub fn real_path(&self, name: &str) -> Result<PathBuf> {
+        Ok(real_path(&self.fd)
+            .with_context(|| format!("resolving {}", self.path.display()))?
+            .join(name))
     }
 }
 
-fn fd_path(fd: &OwnedFd) -> PathBuf {
+/// The path of the directory `fd` is open on, as the kernel knows it.
+fn real_path(fd: &OwnedFd) -> std::io::Result<PathBuf> {
     use std::os::fd::AsRawFd;
-    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
 #[cfg(test)]

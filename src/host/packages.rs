@@ -93,6 +93,8 @@ impl Manager {
 /// `rpm`, on the `--root` target when relocated.
 fn rpm(paths: &HostPaths) -> Command {
     let mut c = Command::new("rpm");
+    // Its messages are parsed ("is not installed"): untranslated.
+    c.env("LC_ALL", "C");
     if paths.is_relocated() {
         c.arg("--root").arg(paths.root());
     }
@@ -135,9 +137,11 @@ pub fn host_uses_rpm(paths: &HostPaths) -> Result<bool> {
     if paths.is_ostree_booted() {
         return Ok(true);
     }
-    let has_db = ["usr/lib/sysimage/rpm", "var/lib/rpm"].iter().any(|d| {
-        paths.root().join(d).join("rpmdb.sqlite").exists()
-            || paths.root().join(d).join("Packages").exists()
-    });
+    let mut has_db = false;
+    for d in ["usr/lib/sysimage/rpm", "var/lib/rpm"] {
+        for f in ["rpmdb.sqlite", "Packages"] {
+            has_db |= super::fs::exists(&paths.root().join(d).join(f))?;
+        }
+    }
     Ok(has_db && installed(paths, "rpm")?.is_some())
 }

@@ -4,6 +4,7 @@
 use super::lookup::lookup;
 use super::name::{self, RegistriesConf};
 use super::store::{Store, StoredImage};
+use crate::report::Reporter;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -86,13 +87,14 @@ pub fn tag(store: &Store, src: &str, dest: &str) -> Result<(String, String)> {
 }
 
 /// Deletes the names of `images` (refusing one a deployment uses unless
-/// `force`); returns the names deleted.
+/// `force`), reporting each as it goes.
 pub fn delete(
     store: &Store,
     images: &[String],
     force: bool,
     in_use: &[InUse],
-) -> Result<Vec<String>> {
+    report: &Reporter,
+) -> Result<()> {
     let found: Vec<StoredImage> = images
         .iter()
         .map(|i| lookup(store, i))
@@ -110,8 +112,9 @@ pub fn delete(
     }
     for img in &found {
         store.delete(&img.name)?;
+        report.note(format!("Deleted {}", img.name));
     }
-    Ok(found.into_iter().map(|i| i.name).collect())
+    Ok(())
 }
 
 /// Prunes every layer and object that no image and no deployment in

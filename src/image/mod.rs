@@ -3,6 +3,7 @@
 //! Nothing here knows of deployments: what they keep is passed in.
 
 pub mod catalog;
+pub mod compose;
 pub mod import;
 pub mod lookup;
 pub mod name;

@@ -3,11 +3,12 @@
 //! `ociimage/<encoded name>` whose metadata keeps the manifest, config and
 //! digest; and the hard-link checkout that composes an image's rootfs.
 
+use super::compose::{lookup, Composer};
 use super::import::{self, Imported, LayerSpec};
 use super::refescape;
 use super::source::Fetched;
 use crate::host::paths::HostPaths;
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use oci_spec::image::ImageManifest;
 use ostree::gio;
 use ostree::glib;
@@ -267,78 +268,76 @@ impl Store {
         })
     }
 
-    /// Reads a file of the image (`exports/manifest.json`): from the top-most
-    /// layer that has it, unless a layer above removed it.
-    pub fn read_file(&self, image: &StoredImage, path: &str) -> Result<Option<Vec<u8>>> {
-        for hex in image.layers().iter().rev() {
-            let commit = self
-                .blob_commit(hex)?
-                .ok_or_else(|| anyhow!("image {}: layer {hex} is missing", image.name))?;
-            let (root, _) = self.repo.read_commit(&commit, NONE)?;
-            let file = root.resolve_relative_path(path);
-            if file.query_exists(NONE) {
-                let (bytes, _) = file.load_contents(NONE).with_context(|| {
-                    format!("image {}: reading /{path} of layer {hex}", image.name)
+    /// The files of the composed image, to read without a checkout.
+    pub fn files(&self, image: &StoredImage) -> Result<ImageFiles<'_>> {
+        Ok(ImageFiles {
+            store: self,
+            name: image.name.clone(),
+            tree: self.composed(image)?,
+        })
+    }
+
+    /// The image's layers composed into one tree (see `compose`).
+    fn composed(&self, image: &StoredImage) -> Result<ostree::MutableTree> {
+        let layers = image
+            .layers()
+            .into_iter()
+            .map(|hex| {
+                let commit = self.blob_commit(&hex)?.ok_or_else(|| {
+                    anyhow!(
+                        "image {}: layer {hex} is missing; pull it again",
+                        image.name
+                    )
                 })?;
-                return Ok(Some(bytes.to_vec()));
-            }
-            let p = Path::new(path);
-            let whiteout = p.parent().unwrap_or(Path::new("")).join(format!(
-                ".wh.{}",
-                p.file_name().unwrap_or_default().to_string_lossy()
-            ));
-            if root.resolve_relative_path(&whiteout).query_exists(NONE) {
-                return Ok(None);
-            }
-        }
-        Ok(None)
+                Ok((format!("sha256:{hex}"), commit))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Composer::new(&self.repo)
+            .compose(&layers)
+            .with_context(|| format!("image {}", image.name))
     }
 
-    /// Whether any layer of the image has `path` (whiteouts aside).
-    pub fn has_path(&self, image: &StoredImage, path: &str) -> Result<bool> {
-        for hex in image.layers() {
-            let commit = self
-                .blob_commit(&hex)?
-                .ok_or_else(|| anyhow!("image {}: layer {hex} is missing", image.name))?;
-            let (root, _) = self.repo.read_commit(&commit, NONE)?;
-            if root.resolve_relative_path(path).query_exists(NONE) {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    /// Composes the image's rootfs at `dest` (which must not exist): each
-    /// layer checked out in order with hard links into the repository,
-    /// union of files, whiteouts and opaque directories processed.
+    /// Composes the image's rootfs at `dest` (which must not exist): the
+    /// layers composed into one tree, then checked out once with hard links
+    /// into the repository.
     pub fn checkout(&self, image: &StoredImage, dest: &Path) -> Result<()> {
         let parent = dest.parent().unwrap_or(Path::new("/"));
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
-        for hex in image.layers() {
-            let commit = self.blob_commit(&hex)?.ok_or_else(|| {
-                anyhow!(
-                    "image {}: layer {hex} is missing; pull it again",
-                    image.name
-                )
-            })?;
-            let opts = ostree::RepoCheckoutAtOptions {
-                overwrite_mode: ostree::RepoCheckoutOverwriteMode::UnionFiles,
-                process_whiteouts: true,
-                no_copy_fallback: true,
-                ..Default::default()
-            };
-            self.repo
-                .checkout_at(Some(&opts), libc::AT_FDCWD, dest, &commit, NONE)
-                .with_context(|| {
-                    format!(
-                        "checking out layer {hex} of {} to {}",
-                        image.name,
-                        dest.display()
-                    )
-                })?;
-        }
-        Ok(())
+        let tree = self.composed(image)?;
+        self.repo.prepare_transaction(NONE)?;
+        let commit = (|| -> Result<String> {
+            let root = self
+                .repo
+                .write_mtree(&tree, NONE)?
+                .downcast::<ostree::RepoFile>()
+                .map_err(|_| anyhow!("write_mtree returned no RepoFile"))?;
+            let commit = self.repo.write_commit_with_time(
+                None,
+                Some(&image.name),
+                None,
+                None,
+                &root,
+                0,
+                NONE,
+            )?;
+            self.repo.commit_transaction(NONE)?;
+            Ok(commit.to_string())
+        })();
+        let commit = match commit {
+            Ok(c) => c,
+            Err(e) => {
+                self.abort();
+                return Err(e.context(format!("recording the composed tree of {}", image.name)));
+            }
+        };
+        let opts = ostree::RepoCheckoutAtOptions {
+            no_copy_fallback: true,
+            ..Default::default()
+        };
+        self.repo
+            .checkout_at(Some(&opts), libc::AT_FDCWD, dest, &commit, NONE)
+            .with_context(|| format!("checking out {} to {}", image.name, dest.display()))
     }
 
     /// Points `dest` at the image `src` points at.
@@ -404,6 +403,81 @@ impl Store {
         removed.sort();
         Ok((removed, freed))
     }
+}
+
+/// The files of one composed image.
+pub struct ImageFiles<'s> {
+    store: &'s Store,
+    name: String,
+    tree: ostree::MutableTree,
+}
+
+impl ImageFiles<'_> {
+    /// The entry at `path`: a file's checksum or a directory; None when a
+    /// component is missing or not a directory.
+    fn entry(
+        &self,
+        path: &str,
+    ) -> Result<Option<(Option<glib::GString>, Option<ostree::MutableTree>)>> {
+        let (parents, last) = match path.rsplit_once('/') {
+            Some((p, l)) => (Some(p), l),
+            None => (None, path),
+        };
+        match walk(&self.tree, parents)? {
+            Some(dir) => lookup(&dir, last),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether the image has `path`, of any kind.
+    pub fn has(&self, path: &str) -> Result<bool> {
+        Ok(self.entry(path)?.is_some())
+    }
+
+    /// The regular file `path` (`exports/manifest.json`), at most `limit`
+    /// bytes; None when the image has no such file.
+    pub fn read(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+        let Some((Some(checksum), _)) = self.entry(path)? else {
+            return Ok(None);
+        };
+        let shown = || format!("/{path} of image {}", self.name);
+        let (stream, info, _) = self
+            .store
+            .repo
+            .load_file(&checksum, NONE)
+            .with_context(|| format!("reading {}", shown()))?;
+        if info.file_type() != gio::FileType::Regular {
+            bail!("{} is not a regular file", shown());
+        }
+        if info.size() as u64 > limit {
+            bail!("{} is larger than {limit} bytes", shown());
+        }
+        let stream = stream.ok_or_else(|| anyhow!("{} has no content", shown()))?;
+        let mut data = Vec::with_capacity(info.size() as usize);
+        stream
+            .into_read()
+            .take(limit + 1)
+            .read_to_end(&mut data)
+            .with_context(|| format!("reading {}", shown()))?;
+        Ok(Some(data))
+    }
+}
+
+/// The directory `path` (components separated by `/`) of `tree`; None when
+/// a component is missing or not a directory.
+fn walk(tree: &ostree::MutableTree, path: Option<&str>) -> Result<Option<ostree::MutableTree>> {
+    let mut dir = tree.clone();
+    for c in path
+        .into_iter()
+        .flat_map(|p| p.split('/'))
+        .filter(|c| !c.is_empty())
+    {
+        dir = match lookup(&dir, c)? {
+            Some((None, Some(sub))) => sub,
+            _ => return Ok(None),
+        };
+    }
+    Ok(Some(dir))
 }
 
 /// Whether the repository has nothing for `name`.

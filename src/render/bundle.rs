@@ -205,7 +205,9 @@ pub struct Rendered {
 pub const HOST_FILE_LIMIT: u64 = 256 << 20;
 
 fn read_export(rootfs: &Rooted, name: &str) -> Result<Option<String>> {
-    rootfs.read_string(&Path::new("exports").join(name), TEMPLATE_LIMIT)
+    super::exports::read(rootfs, name)?
+        .map(|d| String::from_utf8(d).with_context(|| format!("/exports/{name} is not UTF-8 text")))
+        .transpose()
 }
 
 /// Renders config.json, unit, tmpfiles and host files for a checkout.
@@ -225,7 +227,10 @@ pub fn render(
     } else if let Some(c) = read_export(rootfs, "config.json")? {
         Some(c)
     } else if manifest.no_container_service {
-        generate_config(image_config, &values["NAME"]).ok()
+        // An image that only ships host files need not have a command.
+        generate_config(image_config, &values["NAME"])
+            .map_err(|e| tracing::info!("no bundle for {}: {e:#}", values["NAME"]))
+            .ok()
     } else {
         Some(generate_config(image_config, &values["NAME"])?)
     };
@@ -437,7 +442,7 @@ pub fn host_files(
                 let file = format!("/exports/hostfs{image_path}");
                 HostKind::File(template::render(&text, values, Kind::Text, &file)?.into_bytes())
             } else if manifest.use_links {
-                HostKind::Link(dir.path().join(&name))
+                HostKind::Link(dir.real_path(&name)?)
             } else {
                 HostKind::File(
                     dir.read(Path::new(&name), HOST_FILE_LIMIT)?

@@ -5,7 +5,7 @@
 use super::template;
 use crate::host::fs::Rooted;
 use crate::image::store::{Store, StoredImage};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,11 +48,25 @@ impl Manifest {
     /// Reads the manifest of a checked-out image; an image without one
     /// gets the defaults.
     pub fn load(rootfs: &Rooted) -> Result<Manifest> {
-        match rootfs.read(Path::new("exports/manifest.json"), TEMPLATE_LIMIT)? {
+        match read(rootfs, "manifest.json")? {
             Some(bytes) => serde_json::from_slice(&bytes)
                 .with_context(|| "/exports/manifest.json of the image is malformed".to_string()),
             None => Ok(Manifest::default()),
         }
+    }
+}
+
+/// Reads `/exports/NAME` of the image through the handle on its rootfs: a
+/// regular file of at most [`TEMPLATE_LIMIT`] bytes, or None when there is
+/// none; a link that leads to nothing inside the image is an error.
+pub fn read(rootfs: &Rooted, name: &str) -> Result<Option<Vec<u8>>> {
+    let rel = Path::new("exports").join(name);
+    match rootfs.read(&rel, TEMPLATE_LIMIT)? {
+        Some(data) => Ok(Some(data)),
+        None if rootfs.is_dangling(&rel)? => {
+            bail!("/exports/{name} is a link to nothing in the image")
+        }
+        None => Ok(None),
     }
 }
 
@@ -72,7 +86,8 @@ pub struct ImageInfo {
 
 /// Reads what `images info` shows from the stored image, without a checkout.
 pub fn describe(store: &Store, img: &StoredImage) -> Result<ImageInfo> {
-    let manifest: Value = match store.read_file(img, "exports/manifest.json")? {
+    let files = store.files(img)?;
+    let manifest: Value = match files.read("exports/manifest.json", TEMPLATE_LIMIT)? {
         Some(bytes) => serde_json::from_slice(&bytes).with_context(|| {
             format!(
                 "image {}: /exports/manifest.json is not valid JSON",
@@ -105,7 +120,7 @@ pub fn describe(store: &Store, img: &StoredImage) -> Result<ImageInfo> {
     }
     let mut used = BTreeSet::new();
     for t in &templates {
-        if let Some(bytes) = store.read_file(img, t)? {
+        if let Some(bytes) = files.read(t, TEMPLATE_LIMIT)? {
             used.extend(template::variables(&String::from_utf8_lossy(&bytes)));
         }
     }

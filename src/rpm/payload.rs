@@ -29,9 +29,10 @@ impl Owners {
     fn read(rootfs: &Path) -> Result<Owners> {
         let root = Rooted::open(rootfs)?;
         let table = |file: &str| -> Result<BTreeMap<u32, String>> {
-            Ok(root
-                .read_string(Path::new(file), TEMPLATE_LIMIT)?
-                .unwrap_or_default()
+            let text = root
+                .read(Path::new(file), TEMPLATE_LIMIT)?
+                .unwrap_or_default();
+            Ok(String::from_utf8_lossy(&text)
                 .lines()
                 .filter_map(|l| {
                     let f: Vec<&str> = l.split(':').collect();

@@ -206,7 +206,8 @@ pub(super) fn plan_host_files<'a>(
         };
         let shown = f.path.display().to_string();
         if let HostKind::Dir = f.kind {
-            match std::fs::symlink_metadata(&host) {
+            // A host directory may be a link to one (`/var/run -> ../run`).
+            match std::fs::metadata(&host) {
                 Ok(m) if m.is_dir() => {}
                 Ok(_) => bail!("host path {shown} exists and is not a directory"),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -237,7 +238,7 @@ pub(super) fn plan_host_files<'a>(
         } else {
             let parent = host.parent().unwrap_or(Path::new("/"));
             let planned = f.path.parent().is_some_and(|p| planned_dirs.contains(p));
-            if !planned && !parent.exists() {
+            if !planned && !fs::exists(parent)? {
                 bail!(
                     "cannot install host file {shown}: {} does not exist",
                     parent.display()

@@ -211,7 +211,7 @@ fn has_host_files(paths: &HostPaths, image: &str) -> Result<bool> {
         return Ok(false);
     };
     match crate::image::lookup::find(&store, image)? {
-        Some(img) => store.has_path(&img, "exports/hostfs"),
+        Some(img) => store.files(&img)?.has("exports/hostfs"),
         None => Ok(false),
     }
 }

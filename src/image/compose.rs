@@ -1,0 +1,242 @@
+//! Composes an image's layers into one tree, as the container engines'
+//! overlay would: an upper layer's entries replace the lower ones, `.wh.NAME`
+//! removes `NAME`, `.wh..wh..opq` hides everything below in its directory.
+//! An entry of an upper layer whose path goes through a symlink of the tree
+//! composed so far is refused, as is a whiteout that names nothing, so the
+//! one checkout of the result writes nothing outside the image's own tree.
+//! Only OSTree metadata is written: content objects are the layers' own.
+
+use anyhow::{anyhow, bail, Context, Result};
+use ostree::gio;
+use ostree::glib;
+use std::collections::HashMap;
+
+const NONE: Option<&gio::Cancellable> = None;
+
+/// The prefix of a whiteout's name.
+const WHITEOUT: &str = ".wh.";
+/// The name of an opaque directory's marker.
+const OPAQUE: &str = ".wh..wh..opq";
+
+/// One directory of a layer: its files and its subdirectories.
+struct DirTree {
+    /// Name and content checksum.
+    files: Vec<(String, String)>,
+    /// Name, tree checksum and metadata checksum.
+    dirs: Vec<(String, String, String)>,
+}
+
+/// Composes layers, reading each layer directory once.
+pub struct Composer<'r> {
+    repo: &'r ostree::Repo,
+    trees: HashMap<String, std::rc::Rc<DirTree>>,
+    whiteouts: HashMap<String, bool>,
+}
+
+impl<'r> Composer<'r> {
+    pub fn new(repo: &'r ostree::Repo) -> Composer<'r> {
+        Composer {
+            repo,
+            trees: HashMap::new(),
+            whiteouts: HashMap::new(),
+        }
+    }
+
+    fn tree(&mut self, checksum: &str) -> Result<std::rc::Rc<DirTree>> {
+        if let Some(t) = self.trees.get(checksum) {
+            return Ok(t.clone());
+        }
+        let v = self
+            .repo
+            .load_variant(ostree::ObjectType::DirTree, checksum)
+            .with_context(|| format!("loading directory {checksum}"))?;
+        let files = v.child_value(0);
+        let dirs = v.child_value(1);
+        let name = |e: &glib::Variant| -> Result<String> {
+            e.child_value(0)
+                .str()
+                .map(str::to_string)
+                .ok_or_else(|| anyhow!("directory {checksum} has an entry without a name"))
+        };
+        let csum = |e: &glib::Variant, i| hex::encode(e.child_value(i).data());
+        let mut t = DirTree {
+            files: Vec::with_capacity(files.n_children()),
+            dirs: Vec::with_capacity(dirs.n_children()),
+        };
+        for e in files.iter() {
+            t.files.push((name(&e)?, csum(&e, 1)));
+        }
+        for e in dirs.iter() {
+            t.dirs.push((name(&e)?, csum(&e, 1), csum(&e, 2)));
+        }
+        let t = std::rc::Rc::new(t);
+        self.trees.insert(checksum.to_string(), t.clone());
+        Ok(t)
+    }
+
+    /// Whether the layer directory `checksum` has a whiteout anywhere below.
+    fn has_whiteouts(&mut self, checksum: &str) -> Result<bool> {
+        if let Some(w) = self.whiteouts.get(checksum) {
+            return Ok(*w);
+        }
+        let t = self.tree(checksum)?;
+        let mut found = t.files.iter().any(|(n, _)| n.starts_with(WHITEOUT));
+        for (_, sub, _) in &t.dirs {
+            if found {
+                break;
+            }
+            found = self.has_whiteouts(sub)?;
+        }
+        self.whiteouts.insert(checksum.to_string(), found);
+        Ok(found)
+    }
+
+    /// The composed tree of `layers` (name for messages, commit), bottom first.
+    pub fn compose(&mut self, layers: &[(String, String)]) -> Result<ostree::MutableTree> {
+        let mut root = ostree::MutableTree::new();
+        let mut meta = None;
+        for (layer, commit) in layers {
+            let (tree, m) = self.commit_root(commit)?;
+            if self.tree(&tree)?.files.iter().any(|(n, _)| n == OPAQUE) {
+                // An opaque root hides every lower layer.
+                root = ostree::MutableTree::new();
+            }
+            self.merge(layer, &[], &tree, &root)
+                .with_context(|| format!("composing layer {layer}"))?;
+            meta = Some(m);
+        }
+        let meta = meta.ok_or_else(|| anyhow!("an image without layers has no tree"))?;
+        root.set_metadata_checksum(&meta);
+        Ok(root)
+    }
+
+    /// The root tree and metadata checksums of a commit.
+    fn commit_root(&self, commit: &str) -> Result<(String, String)> {
+        let v = self
+            .repo
+            .load_variant(ostree::ObjectType::Commit, commit)
+            .with_context(|| format!("loading commit {commit}"))?;
+        Ok((
+            hex::encode(v.child_value(6).data()),
+            hex::encode(v.child_value(7).data()),
+        ))
+    }
+
+    /// Whether the content object `checksum` is a symlink.
+    fn is_symlink(&self, checksum: &str) -> Result<bool> {
+        let (_, info, _) = self
+            .repo
+            .load_file(checksum, NONE)
+            .with_context(|| format!("loading file {checksum}"))?;
+        Ok(info.file_type() == gio::FileType::SymbolicLink)
+    }
+
+    /// Applies the layer directory `tree` (at `path`) to `target`.
+    fn merge(
+        &mut self,
+        layer: &str,
+        path: &[&str],
+        tree: &str,
+        target: &ostree::MutableTree,
+    ) -> Result<()> {
+        let shown = |name: &str| {
+            let mut p = path.join("/");
+            if !p.is_empty() {
+                p.push('/');
+            }
+            p + name
+        };
+        let t = self.tree(tree)?;
+        for (name, checksum) in &t.files {
+            if name == OPAQUE {
+                continue;
+            }
+            if let Some(hidden) = name.strip_prefix(WHITEOUT) {
+                if hidden.is_empty() || hidden == "." || hidden == ".." {
+                    bail!("whiteout {} names no entry it could remove", shown(name));
+                }
+                target
+                    .remove(hidden, true)
+                    .with_context(|| format!("removing {}", shown(hidden)))?;
+                continue;
+            }
+            if let Some((None, Some(_))) = lookup(target, name)? {
+                target.remove(name, false)?;
+            }
+            target.replace_file(name, checksum)?;
+        }
+        for (name, sub_tree, sub_meta) in &t.dirs {
+            let sub_path: Vec<&str> = path.iter().copied().chain([name.as_str()]).collect();
+            let opaque = self.tree(sub_tree)?.files.iter().any(|(n, _)| n == OPAQUE);
+            let existing = match lookup(target, name)? {
+                Some((Some(file), _)) => {
+                    if self.is_symlink(&file)? {
+                        bail!(
+                            "{} goes through {}, a symlink of a lower layer",
+                            self.first_entry(&sub_path, sub_tree)?,
+                            sub_path.join("/")
+                        );
+                    }
+                    target.remove(name, false)?;
+                    None
+                }
+                Some((None, Some(_))) if opaque => {
+                    target.remove(name, false)?;
+                    None
+                }
+                Some((None, Some(dir))) => Some(dir),
+                _ => None,
+            };
+            match existing {
+                Some(dir) => {
+                    dir.set_metadata_checksum(sub_meta);
+                    self.merge(layer, &sub_path, sub_tree, &dir)?;
+                }
+                None if !self.has_whiteouts(sub_tree)? => {
+                    // Nothing below to merge with: the layer's own tree, as is.
+                    let dir = target.ensure_dir(name)?;
+                    if !dir.fill_empty_from_dirtree(self.repo, sub_tree, sub_meta) {
+                        bail!(
+                            "cannot use directory {} of layer {layer}",
+                            sub_path.join("/")
+                        );
+                    }
+                }
+                None => {
+                    let dir = target.ensure_dir(name)?;
+                    dir.set_metadata_checksum(sub_meta);
+                    self.merge(layer, &sub_path, sub_tree, &dir)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The path of an entry inside the layer directory at `path`, for
+    /// messages: its first file or directory, or the directory itself.
+    fn first_entry(&mut self, path: &[&str], tree: &str) -> Result<String> {
+        let t = self.tree(tree)?;
+        let first = t
+            .files
+            .first()
+            .map(|(n, _)| n.clone())
+            .or_else(|| t.dirs.first().map(|(n, _, _)| n.clone()));
+        Ok(match first {
+            Some(n) => format!("{}/{n}", path.join("/")),
+            None => path.join("/"),
+        })
+    }
+}
+
+/// The entry `name` of `dir`: a file's checksum or a subdirectory; None
+/// when there is none.
+pub fn lookup(
+    dir: &ostree::MutableTree,
+    name: &str,
+) -> Result<Option<(Option<glib::GString>, Option<ostree::MutableTree>)>> {
+    match dir.lookup(name) {
+        Ok(found) => Ok(Some(found)),
+        Err(e) if e.matches(gio::IOErrorEnum::NotFound) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("looking up {name}")),
+    }
+}

@@ -1,0 +1,262 @@
+//! Hostile images: each tries to write, delete or read outside the image's
+//! own tree. Each is refused with an error naming what is at fault, or
+//! (where the image only points at host files) installs without reaching
+//! them, and every file outside the tool's own directories — in the
+//! `--root` target and in the directories beside it — is byte-identical
+//! afterwards.
+
+mod bench;
+
+use bench::image::{Compression, Config, Image, Layer};
+use bench::{atomic_bin, require_root, run};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A `--root` target with sentinel files in it and beside it.
+struct Arena {
+    dir: tempfile::TempDir,
+}
+
+impl Arena {
+    fn new() -> Arena {
+        let dir = tempfile::Builder::new()
+            .prefix("atomic-hostile-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        let a = Arena { dir };
+        for d in [
+            "root/etc/systemd/system",
+            "root/etc/tmpfiles.d",
+            "root/run",
+            "root/var/lib/containers",
+            "sentinel",
+        ] {
+            std::fs::create_dir_all(a.path(d)).unwrap();
+        }
+        std::fs::write(a.path("sentinel/sentinel"), "keep me\n").unwrap();
+        std::fs::write(a.path("sentinel/secret"), "HOST SECRET\n").unwrap();
+        std::fs::write(a.path("root/etc/sentinel"), "the target's own\n").unwrap();
+        a
+    }
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+    /// The directory with the sentinels beside the target, absolute.
+    fn sentinels(&self) -> String {
+        self.path("sentinel").display().to_string()
+    }
+    fn atomic(&self, args: &[&str]) -> Output {
+        run(Command::new(atomic_bin())
+            .arg("--root")
+            .arg(self.path("root"))
+            .args(args))
+    }
+    /// Every file of the arena with its content, the tool's own
+    /// directories (repository, checkouts) and the images aside.
+    fn snapshot(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        walk(self.dir.path(), self.dir.path(), &mut out);
+        out
+    }
+    /// Writes `layers` as an image and pulls it; the pull's output.
+    fn pull(&self, name: &str, layers: Vec<Layer>) -> (String, Output) {
+        let img = Image::new(
+            layers,
+            Config {
+                cmd: vec!["/bin/sh".into()],
+                ..Config::default()
+            },
+        );
+        let layout = self.path("images").join(name);
+        img.write_oci(&layout, "1");
+        let image = format!("oci:{}:1", layout.display());
+        let out = self.atomic(&["pull", "--storage", "ostree", "-q", &image]);
+        (image, out)
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let rel = p.strip_prefix(root).unwrap().display().to_string();
+        if rel == "images" || rel == "root/var/lib/containers/atomic" {
+            continue;
+        }
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        let v = if meta.file_type().is_symlink() {
+            format!("-> {}", std::fs::read_link(&p).unwrap().display())
+        } else if meta.is_dir() {
+            walk(root, &p, out);
+            "dir".into()
+        } else {
+            bench::image::sha256_hex(&std::fs::read(&p).unwrap())
+        };
+        out.insert(rel, v);
+    }
+}
+
+fn layer(text: &str) -> Layer {
+    Layer::parse(text, Compression::Gzip)
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Pulls and installs `layers`, which must be refused with `message`
+/// (at pull or at install) and leave the arena as it was.
+fn refused(name: &str, layers: Vec<Layer>, message: &str) {
+    let a = Arena::new();
+    let before = a.snapshot();
+    let (image, out) = a.pull(name, layers);
+    let err = if out.status.success() {
+        let out = a.atomic(&["install", "--system", "--name", "h", &image]);
+        assert!(!out.status.success(), "{name}: installed");
+        stderr(&out)
+    } else {
+        stderr(&out)
+    };
+    assert!(
+        err.contains(message),
+        "{name}: expected {message:?} in {err}"
+    );
+    assert_eq!(
+        a.snapshot(),
+        before,
+        "{name} changed files outside the tool's own"
+    );
+    assert!(
+        !a.path("root/var/lib/containers/atomic/h").exists(),
+        "{name}: a container was left"
+    );
+}
+
+#[test]
+fn a_symlink_of_a_lower_layer_cannot_carry_writes_or_whiteouts_out() {
+    require_root();
+    let a = Arena::new();
+    let s = a.sentinels();
+    let through = "goes through x, a symlink of a lower layer";
+    refused(
+        "absolute",
+        vec![
+            layer(&format!("l x {s}")),
+            layer("d x\nf x/pwn = pwned\nw x/sentinel"),
+        ],
+        through,
+    );
+    refused(
+        "relative",
+        vec![
+            layer(&format!("l x ../../../../../../../../../../../..{s}")),
+            layer("f x/pwn = pwned"),
+        ],
+        through,
+    );
+    refused(
+        "replaced-by-a-link",
+        vec![
+            layer("d x\nf x/a = a"),
+            layer(&format!("l x {s}")),
+            layer("f x/pwn = pwned"),
+        ],
+        through,
+    );
+    refused(
+        "whiteout-under-a-link",
+        vec![layer(&format!("l x {s}")), layer("w x/sentinel")],
+        through,
+    );
+    refused(
+        "opaque-under-a-link",
+        vec![layer(&format!("l x {s}")), layer("o x")],
+        through,
+    );
+}
+
+#[test]
+fn whiteouts_that_name_nothing_are_refused() {
+    require_root();
+    for (i, name) in [".wh.", ".wh..", ".wh..."].iter().enumerate() {
+        refused(
+            &format!("whiteout-{i}"),
+            vec![layer("d a\nf a/b = b"), layer(&format!("f a/{name} = x"))],
+            &format!("whiteout a/{name} names no entry it could remove"),
+        );
+    }
+}
+
+#[test]
+fn hard_links_reach_only_earlier_entries_of_their_layer() {
+    require_root();
+    let a = Arena::new();
+    let s = a.sentinels();
+    refused(
+        "hardlink-out",
+        vec![layer("h pwn ../../../../../../etc/passwd")],
+        "leaves the image root",
+    );
+    refused(
+        "hardlink-absolute",
+        vec![layer(&format!("h pwn {s}/sentinel"))],
+        "has an absolute path",
+    );
+    refused(
+        "hardlink-through-a-link",
+        vec![layer(&format!("l x {s}")), layer("h y x/sentinel")],
+        "which is not a file earlier in the layer",
+    );
+}
+
+#[test]
+fn exports_links_resolve_inside_the_image_never_to_host_files() {
+    require_root();
+    let a = Arena::new();
+    let s = a.sentinels();
+    for (file, target) in [
+        ("service.template", format!("{s}/secret")),
+        ("tmpfiles.template", "/etc/sentinel".to_string()),
+        ("manifest.json", "/dev/zero".to_string()),
+        (
+            "config.json",
+            "../../../../../../../../../etc/shadow".to_string(),
+        ),
+    ] {
+        let start = std::time::Instant::now();
+        refused(
+            file,
+            vec![
+                bench::fixtures::busybox_layer(Compression::Gzip),
+                layer(&format!("d exports\nl exports/{file} {target}")),
+            ],
+            &format!("/exports/{file} is a link to nothing in the image"),
+        );
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "{file}: bounded time"
+        );
+    }
+    // A link that resolves inside the image is followed there.
+    let before = a.snapshot();
+    let (image, out) = a.pull(
+        "inside",
+        vec![
+            bench::fixtures::busybox_layer(Compression::Gzip),
+            layer(&format!(
+                "d exports\nd {s0}\nf {s0}/secret = # the image's own\nl exports/tmpfiles.template {s}/secret",
+                s0 = s.trim_start_matches('/')
+            )),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = a.atomic(&["install", "--system", "--name", "h", &image]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(a.path("root/etc/tmpfiles.d/h.conf")).unwrap(),
+        "# the image's own"
+    );
+    let out = a.atomic(&["uninstall", "h"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(a.snapshot(), before);
+}
