@@ -55,8 +55,8 @@ pub fn install(ctx: &Ctx, args: &InstallArgs, choice: Choice) -> Result<()> {
         if fs::remove_tree(&dir)? {
             tracing::info!("removed the leftover {}", dir.display());
         }
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         j.push(Step::CreatedTree(dir.clone()))?;
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         failpoint("checkout")?;
         let req = Request {
             store: &store,

@@ -106,13 +106,18 @@ impl Journal {
         std::fs::create_dir_all(&self.backups)
             .with_context(|| format!("creating {}", self.backups.display()))?;
         let backup = self.backups.join(self.record.steps.len().to_string());
-        std::fs::rename(path, &backup)
-            .or_else(|_| std::fs::copy(path, &backup).and_then(|_| std::fs::remove_file(path)))
-            .with_context(|| format!("moving {} aside", path.display()))?;
+        // Recorded first: undo puts back a backup only if it exists.
         self.push(Step::Replaced {
             path: path.to_path_buf(),
-            backup,
-        })
+            backup: backup.clone(),
+        })?;
+        match std::fs::rename(path, &backup) {
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+                std::fs::copy(path, &backup).and_then(|_| std::fs::remove_file(path))
+            }
+            r => r,
+        }
+        .with_context(|| format!("moving {} aside", path.display()))
     }
 
     /// Whether this operation stopped `unit`.
@@ -124,10 +129,15 @@ impl Journal {
     }
 
     /// The operation succeeded: forget the journal and the backups.
+    /// Removing the journal is the commit point; backups left after it are
+    /// only disk space, and the next operation's journal replaces them.
     pub fn commit(self) -> Result<()> {
-        crate::host::fs::remove_tree(&self.backups)?;
         std::fs::remove_file(&self.path)
-            .with_context(|| format!("removing {}", self.path.display()))
+            .with_context(|| format!("removing {}", self.path.display()))?;
+        if let Err(e) = crate::host::fs::remove_tree(&self.backups) {
+            tracing::warn!("{e:#}");
+        }
+        Ok(())
     }
 
     /// Undoes every recorded change, newest first, as far as possible.

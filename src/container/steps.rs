@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 pub fn staging_slot(ctx: &Ctx, name: &Name, target: Slot, j: &mut Journal) -> Result<PathBuf> {
     let staging = ctx.layout.staging(name, target);
     fs::remove_tree(&staging)?;
-    std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
     j.push(Step::CreatedTree(staging.clone()))?;
+    std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
     Ok(staging)
 }
 
@@ -30,10 +30,10 @@ pub fn replace_slot(
     j: &mut Journal,
 ) -> Result<PathBuf> {
     let slot = ctx.layout.slot(name, target);
+    j.push(Step::CreatedTree(slot.clone()))?;
     fs::remove_tree(&slot)?;
     std::fs::rename(staging, &slot)
         .with_context(|| format!("moving {} to {}", staging.display(), slot.display()))?;
-    j.push(Step::CreatedTree(slot.clone()))?;
     Ok(slot)
 }
 
@@ -67,11 +67,13 @@ pub fn activate(
     failpoint("symlink")?;
     let link = ctx.layout.link(name);
     let old = fs::read_link(&link)?;
-    fs::point_link(&link, &Layout::link_target(name, slot))?;
+    // Recorded first: putting back the old target is harmless if the flip
+    // never happened.
     j.push(Step::Link {
-        path: link,
+        path: link.clone(),
         target: old,
     })?;
+    fs::point_link(&link, &Layout::link_target(name, slot))?;
     let Some(s) = &ctx.systemd else {
         return Ok(());
     };
@@ -130,7 +132,7 @@ pub fn resolve_runtime(runtime: Option<&Path>) -> Result<String> {
         })?,
     };
     let meta = std::fs::metadata(&found)
-        .map_err(|_| anyhow!("runtime {} does not exist", found.display()))?;
+        .with_context(|| format!("runtime {} does not exist", found.display()))?;
     if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
         bail!("runtime {} is not an executable file", found.display());
     }
