@@ -89,6 +89,12 @@ impl Host {
         );
         String::from_utf8(out.stdout).unwrap()
     }
+    /// Runs a command that must fail; returns stderr.
+    fn fails_with(&self, args: &[&str]) -> String {
+        let out = self.atomic(args, &[]);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8(out.stderr).unwrap()
+    }
     /// Runs a command that must fail and leave the root as it was; returns stderr.
     fn refused(&self, args: &[&str]) -> String {
         let before = self.snapshot();
@@ -409,6 +415,104 @@ fn update_failures_and_crashes_at_every_step_converge() {
             "greeting for world on port 8081\n"
         );
     }
+}
+
+#[test]
+fn uninstall_failures_and_crashes_are_finished_by_the_next_uninstall() {
+    require_root();
+    for step in ["uninstall-host", "uninstall-slots"] {
+        let h = Host::new();
+        let img = h.image("hostfs", fixtures::greeter_hostfs());
+        let clean = h.snapshot();
+        h.ok(&install(&["--name", "c", &img]), &[]);
+
+        let out = h.atomic(&["uninstall", "c"], &[("ATOMIC_FAILPOINT", step)]);
+        assert!(!out.status.success(), "{step}");
+        let out = h.atomic(&["uninstall", "c"], &[]);
+        assert!(
+            out.status.success(),
+            "{step}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr)
+            .contains("finishing an interrupted uninstall of c"));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "Uninstalled c\n");
+        assert_eq!(h.snapshot(), clean, "{step}: after a failure");
+
+        h.ok(&install(&["--name", "c", &img]), &[]);
+        let out = h.atomic(
+            &["uninstall", "c"],
+            &[("ATOMIC_FAILPOINT", &format!("{step}:crash"))],
+        );
+        assert_eq!(out.status.signal(), Some(9), "killed at {step}");
+        // Another command on the container finishes it too.
+        let err = h.fails_with(&["containers", "rollback", "c"]);
+        assert!(
+            err.contains("finishing an interrupted uninstall of c"),
+            "{step}: {err}"
+        );
+        assert!(
+            err.contains("container c is not installed"),
+            "{step}: {err}"
+        );
+        assert_eq!(h.snapshot(), clean, "{step}: after a crash");
+    }
+}
+
+#[test]
+fn a_broken_container_breaks_only_itself_and_uninstall_still_removes_it() {
+    require_root();
+    let h = Host::new();
+    let img = h.image("greeter", fixtures::greeter());
+    let clean = h.snapshot();
+    for n in ["a", "b", "c", "d"] {
+        h.ok(&install(&["--name", n, &img]), &[]);
+    }
+    let co = "/var/lib/containers/atomic";
+    // a: its record cut to nothing; b: its link dangling; c: a journal cut short.
+    std::fs::write(h.path(&format!("{co}/a.0/info")), "").unwrap();
+    std::fs::remove_dir_all(h.path(&format!("{co}/b.0"))).unwrap();
+    std::fs::write(h.path(&format!("{co}/.c.journal")), "{\"operation\": \"upd").unwrap();
+
+    let out = h.atomic(&["containers", "list", "-q"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "c\nd\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "container a: parsing {}",
+            h.path(&format!("{co}/a.0/info")).display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("container b: reading"), "{err}");
+
+    let err = h.fails_with(&["containers", "update", "c", "--set", "PORT=1"]);
+    assert!(err.contains("reading the journal"), "{err}");
+    assert!(
+        err.contains("`atomic uninstall c` removes the container"),
+        "{err}"
+    );
+
+    for n in ["a", "b", "c"] {
+        let out = h.atomic(&["uninstall", n], &[]);
+        assert!(
+            out.status.success(),
+            "{n}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!h.path(&format!("{co}/{n}")).exists(), "{n}: link left");
+        assert!(
+            !h.path(&format!("/etc/systemd/system/{n}.service")).exists(),
+            "{n}: unit left"
+        );
+    }
+    h.ok(&["uninstall", "d"], &[]);
+    assert_eq!(h.snapshot(), clean);
 }
 
 /// The steps of an RPM-mode install and update where a failpoint sits.

@@ -3,6 +3,7 @@
 //! operation wrote and a crash is undone by the next command on the same
 //! container, which then starts from the old deployment, whole.
 
+use super::state::Info;
 use super::{Ctx, Layout, Name};
 use crate::host::packages::Manager;
 use anyhow::{Context, Result};
@@ -43,6 +44,20 @@ pub enum Step {
 struct Record {
     operation: String,
     steps: Vec<Step>,
+    /// For an uninstall, which goes forward after a crash rather than
+    /// back: the deployment being removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    removing: Option<Info>,
+}
+
+/// What recovery found to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Recovered {
+    Nothing,
+    /// An interrupted operation was undone.
+    Undone,
+    /// An interrupted uninstall was finished.
+    Uninstalled,
 }
 
 /// The journal of one operation on one container.
@@ -81,18 +96,32 @@ impl Journal {
             record: Record {
                 operation: operation.to_string(),
                 steps: Vec::new(),
+                removing: None,
             },
         };
         j.save()?;
         Ok(j)
     }
 
+    /// Starts the journal of uninstalling `name`, whose deployment is
+    /// `info` (if it could be read): a crash is followed by finishing it.
+    pub fn begin_uninstall(layout: &Layout, name: &Name, info: Option<&Info>) -> Result<Journal> {
+        let j = Journal {
+            path: layout.journal(name),
+            backups: layout.backups(name),
+            record: Record {
+                operation: UNINSTALL.to_string(),
+                steps: Vec::new(),
+                removing: info.cloned(),
+            },
+        };
+        j.save()?;
+        Ok(j)
+    }
+
+    /// Writes the record durably: a step is on disk before it acts.
     fn save(&self) -> Result<()> {
-        let tmp = self.path.with_extension("tmp");
-        std::fs::write(&tmp, serde_json::to_vec(&self.record)?)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &self.path)
-            .with_context(|| format!("writing {}", self.path.display()))
+        crate::host::fs::write_file(&self.path, &serde_json::to_vec(&self.record)?, 0o600)
     }
 
     /// Records a change that has been made.
@@ -219,25 +248,57 @@ fn undo_step(step: &Step, ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// Undoes an operation on `name` that a crash interrupted, if any.
-pub fn recover(ctx: &Ctx, name: &Name) -> Result<()> {
-    let path = ctx.layout.journal(name);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("reading the journal {}", path.display())),
-    };
-    let record: Record = serde_json::from_slice(&bytes)
-        .with_context(|| format!("reading the journal {}", path.display()))?;
-    ctx.report.info(format!(
-        "undoing an interrupted {} of {name}",
-        record.operation
-    ));
-    Journal {
-        path,
-        backups: ctx.layout.backups(name),
-        record,
+/// The operation name of an uninstall's journal.
+const UNINSTALL: &str = "uninstall";
+
+impl Journal {
+    /// The journal an interrupted operation on `name` left, if any.
+    pub fn load(ctx: &Ctx, name: &Name) -> Result<Option<Journal>> {
+        let path = ctx.layout.journal(name);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(e).with_context(|| format!("reading the journal {}", path.display()))
+            }
+        };
+        let record: Record = serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "reading the journal {} of an interrupted operation; `atomic uninstall {name}` removes the container",
+                path.display()
+            )
+        })?;
+        Ok(Some(Journal {
+            path,
+            backups: ctx.layout.backups(name),
+            record,
+        }))
     }
-    .undo(ctx);
+
+    /// Undoes the interrupted operation, or finishes an interrupted uninstall.
+    pub fn resume(self, ctx: &Ctx, name: &Name) -> Result<Recovered> {
+        if self.record.operation == UNINSTALL {
+            ctx.report
+                .info(format!("finishing an interrupted uninstall of {name}"));
+            let info = self.record.removing.clone();
+            super::uninstall::finish(ctx, name, info.as_ref())?;
+            self.commit()?;
+            return Ok(Recovered::Uninstalled);
+        }
+        ctx.report.info(format!(
+            "undoing an interrupted {} of {name}",
+            self.record.operation
+        ));
+        self.undo(ctx);
+        Ok(Recovered::Undone)
+    }
+}
+
+/// Forgets the unreadable journal of `name` (uninstall removes what it
+/// could have undone); says so.
+pub fn discard(ctx: &Ctx, name: &Name, why: &anyhow::Error) -> Result<()> {
+    ctx.report.warn(format!("{why:#}; discarding it"));
+    crate::host::fs::remove_file(&ctx.layout.journal(name))?;
+    crate::host::fs::remove_tree(&ctx.layout.backups(name))?;
     Ok(())
 }

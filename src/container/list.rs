@@ -58,7 +58,14 @@ pub fn list(ctx: &Ctx, filter: &[(String, String)], all: bool) -> Result<Vec<Row
     };
     let mut rows = Vec::new();
     for name in names {
-        let (slot, info) = ctx.current(&name)?;
+        // A broken container must not hide the others: say so, list them.
+        let (slot, info) = match ctx.current(&name) {
+            Ok(c) => c,
+            Err(e) => {
+                ctx.report.warn(format!("container {name}: {e:#}"));
+                continue;
+            }
+        };
         let state = if !info.has_container_service {
             "no service"
         } else {

@@ -94,23 +94,26 @@ pub fn activate(
     Ok(())
 }
 
-/// Stops and disables the service of the deployment `info` (uninstall).
-pub fn stop_and_disable(ctx: &Ctx, name: &Name, info: &Info) -> Result<()> {
-    let (Some(s), true) = (&ctx.systemd, info.has_container_service) else {
+/// Stops and disables the container's service, if it has one (uninstall);
+/// a unit whose file is gone already is only stopped.
+pub fn stop_and_disable(ctx: &Ctx, name: &Name, has_service: bool) -> Result<()> {
+    let (Some(s), true) = (&ctx.systemd, has_service) else {
         return Ok(());
     };
     let unit = name.unit();
     if s.state(&unit)? != "inactive" {
         s.stop(&unit)?;
     }
-    s.disable(&unit)
+    if fs::exists(&ctx.layout.unit_file(name))? || fs::exists(&ctx.layout.packaged_unit(name))? {
+        s.disable(&unit)?;
+    }
+    Ok(())
 }
 
 /// Removes the `NAME` symlink and both slots, then reloads systemd: the
 /// last step of every uninstall.
 pub fn remove_deployments(ctx: &Ctx, name: &Name) -> Result<()> {
-    let link = ctx.layout.link(name);
-    std::fs::remove_file(&link).with_context(|| format!("removing {}", link.display()))?;
+    fs::remove_file(&ctx.layout.link(name))?;
     for slot in [Slot::Zero, Slot::One] {
         fs::remove_tree(&ctx.layout.slot(name, slot))?;
     }

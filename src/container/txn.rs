@@ -6,10 +6,14 @@ use super::journal::{self, Journal};
 use super::{Ctx, Name};
 use anyhow::Result;
 
-/// Undoes an operation on `name` that a crash interrupted: the first thing
-/// every verb does, so it starts from a whole deployment.
-pub fn recover(ctx: &Ctx, name: &Name) -> Result<()> {
-    journal::recover(ctx, name)
+/// Undoes an operation on `name` that a crash interrupted (or finishes an
+/// interrupted uninstall): the first thing every verb does, so it starts
+/// from a whole deployment.
+pub fn recover(ctx: &Ctx, name: &Name) -> Result<journal::Recovered> {
+    match Journal::load(ctx, name)? {
+        Some(j) => j.resume(ctx, name),
+        None => Ok(journal::Recovered::Nothing),
+    }
 }
 
 /// Runs `steps` as operation `operation` on `name`. On failure every

@@ -1,18 +1,74 @@
 //! `uninstall`: stop and disable the service, remove what the delivery put
 //! on the host (unchanged host files, the package), then both slots.
+//! Journaled forward: after a crash the next command finishes it. A
+//! container whose record is unreadable is still removed, as far as it can
+//! be found.
 
+use super::delivery::Delivery;
+use super::journal::{self, failpoint, Journal, Recovered};
+use super::state::Info;
 use super::steps::{remove_deployments, stop_and_disable};
-use super::{txn, Ctx, Name};
+use super::{Ctx, Name, Slot};
+use crate::host::fs;
 use anyhow::Result;
 
 pub fn uninstall(ctx: &Ctx, name: &Name) -> Result<()> {
-    txn::recover(ctx, name)?;
-    let (_, info) = ctx.current(name)?;
+    let recovered = match Journal::load(ctx, name) {
+        Ok(Some(j)) => j.resume(ctx, name)?,
+        Ok(None) => Recovered::Nothing,
+        // What it recorded cannot be undone; uninstalling removes it all.
+        Err(e) => {
+            journal::discard(ctx, name, &e)?;
+            Recovered::Nothing
+        }
+    };
+    if recovered == Recovered::Uninstalled {
+        ctx.report.note(format!("Uninstalled {name}"));
+        return Ok(());
+    }
+    let info = match ctx.current(name) {
+        Ok((_, info)) => Some(info),
+        Err(e) if !leftovers(ctx, name)? => return Err(e),
+        Err(e) => {
+            ctx.report.warn(format!(
+                "container {name} is broken ({e:#}); removing what can be found of it"
+            ));
+            None
+        }
+    };
     ctx.note_relocated();
-    let delivery = info.delivery();
-    stop_and_disable(ctx, name, &info)?;
-    delivery.remove(ctx, name, &info)?;
-    remove_deployments(ctx, name)?;
+    let j = Journal::begin_uninstall(&ctx.layout, name, info.as_ref())?;
+    finish(ctx, name, info.as_ref())?;
+    j.commit()?;
+    let delivery = info.as_ref().map_or(Delivery::Files, Info::delivery);
     ctx.report.note(delivery.uninstalled_message(name));
     Ok(())
+}
+
+/// Whether anything of `name` is under the checkout root.
+fn leftovers(ctx: &Ctx, name: &Name) -> Result<bool> {
+    for p in [
+        ctx.layout.link(name),
+        ctx.layout.slot(name, Slot::Zero),
+        ctx.layout.slot(name, Slot::One),
+    ] {
+        if fs::exists(&p)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Removes the container `name`, whose deployment is `info` when it could
+/// be read; every step does nothing when what it removes is gone already,
+/// so a crashed uninstall is finished by running this again.
+pub fn finish(ctx: &Ctx, name: &Name, info: Option<&Info>) -> Result<()> {
+    stop_and_disable(ctx, name, info.is_none_or(|i| i.has_container_service))?;
+    failpoint("uninstall-host")?;
+    match info {
+        Some(i) => i.delivery().remove(ctx, name, i)?,
+        None => Delivery::remove_unknown(ctx, name)?,
+    }
+    failpoint("uninstall-slots")?;
+    remove_deployments(ctx, name)
 }

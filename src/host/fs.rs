@@ -14,17 +14,43 @@ use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-/// Replaces `path` with `data` (mode `mode`) atomically: a temporary file
-/// beside it, renamed over it.
+/// Replaces `path` with `data` (mode `mode`) atomically and durably: a
+/// temporary file beside it, flushed to disk, renamed over it, and the
+/// directory flushed, so after a power loss `path` is the old file or the
+/// new one, whole.
 pub fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
         path.file_name().unwrap_or_default().to_string_lossy()
     ));
-    std::fs::write(&tmp, data).with_context(|| format!("writing {}", path.display()))?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
-        .with_context(|| format!("setting the mode of {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.write_all(data)?;
+        f.sync_all()
+    };
+    write().with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    sync_parent(path)
+}
+
+/// Flushes the directory holding `path`, so a rename or a new entry in it
+/// survives a power loss.
+pub fn sync_parent(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("flushing {}", dir.display()))
 }
 
 /// Points the symlink `path` at `target` atomically (new link + rename).
@@ -36,7 +62,8 @@ pub fn point_link(path: &Path, target: &Path) -> Result<()> {
     remove_file(&tmp)?;
     std::os::unix::fs::symlink(target, &tmp)
         .with_context(|| format!("creating {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("switching {}", path.display()))
+    std::fs::rename(&tmp, path).with_context(|| format!("switching {}", path.display()))?;
+    sync_parent(path)
 }
 
 /// Removes the file or symlink `path`; true if it existed.

@@ -107,9 +107,27 @@ fn apply_live() -> Result<()> {
     command::run(Command::new("rpm-ostree").args(["apply-live", "--allow-replacement"]))
 }
 
+/// Whether the host (or `--root` target) has an rpm database. rpm is asked
+/// nothing where there is none, since a query may create one.
+fn has_database(paths: &HostPaths) -> Result<bool> {
+    // Debian's rpm keeps root's database in ~/.rpmdb.
+    for d in ["usr/lib/sysimage/rpm", "var/lib/rpm", "root/.rpmdb"] {
+        for f in ["rpmdb.sqlite", "Packages"] {
+            if super::fs::exists(&paths.root().join(d).join(f))? {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// The installed `name-version-release` of package `name`, or None when
-/// rpm says it is not installed; any other failure of rpm is an error.
+/// rpm says it is not installed (or there is no rpm database); any other
+/// failure of rpm is an error.
 pub fn installed(paths: &HostPaths, name: &str) -> Result<Option<String>> {
+    if !has_database(paths)? {
+        return Ok(None);
+    }
     let mut c = rpm(paths);
     c.args(["-q", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}", name]);
     let out = c
@@ -131,17 +149,10 @@ pub fn installed(paths: &HostPaths, name: &str) -> Result<Option<String>> {
 }
 
 /// Whether rpm manages the host's software (`--system-package=auto`): an
-/// image-based host, or a system rpm database that knows rpm itself. rpm is
-/// asked only when such a database exists, since a query may create one.
+/// image-based host, or a system rpm database that knows rpm itself.
 pub fn host_uses_rpm(paths: &HostPaths) -> Result<bool> {
     if paths.is_ostree_booted() {
         return Ok(true);
     }
-    let mut has_db = false;
-    for d in ["usr/lib/sysimage/rpm", "var/lib/rpm"] {
-        for f in ["rpmdb.sqlite", "Packages"] {
-            has_db |= super::fs::exists(&paths.root().join(d).join(f))?;
-        }
-    }
-    Ok(has_db && installed(paths, "rpm")?.is_some())
+    Ok(installed(paths, "rpm")?.is_some())
 }

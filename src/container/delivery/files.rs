@@ -158,6 +158,36 @@ pub(super) fn remove(ctx: &Ctx, name: &Name, info: &Info) -> Result<()> {
     Ok(())
 }
 
+/// Removes the unit and the tmpfiles file of `name`, whose record is lost;
+/// its host files are not known, so they stay: says so.
+pub(super) fn remove_unknown(ctx: &Ctx, name: &Name) -> Result<()> {
+    remove(ctx, name, &unknown_info())?;
+    ctx.report.warn(format!(
+        "the host files of {name} are not known without its record; any it installed stay"
+    ));
+    Ok(())
+}
+
+/// A record with nothing in it, for removing what has no record.
+fn unknown_info() -> Info {
+    Info {
+        image: String::new(),
+        revision: String::new(),
+        ostree_commit: String::new(),
+        created: 0,
+        values: Default::default(),
+        has_container_service: true,
+        installed_files: Vec::new(),
+        installed_files_checksum: Default::default(),
+        installed_files_template: Vec::new(),
+        rename_installed_files: Default::default(),
+        installed_directories: Vec::new(),
+        rpm_installed: None,
+        system_package: "no".into(),
+        runtime: String::new(),
+    }
+}
+
 /// One change to the host's files, decided before any is made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum HostAction {

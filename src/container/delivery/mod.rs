@@ -161,6 +161,14 @@ impl Delivery {
         }
     }
 
+    /// Removes what either delivery may have put on the host for `name`,
+    /// when its record cannot be read: the unit and tmpfiles file, the
+    /// package. Host files cannot be told without the record, and stay.
+    pub fn remove_unknown(ctx: &Ctx, name: &Name) -> Result<()> {
+        files::remove_unknown(ctx, name)?;
+        package::remove(ctx, name)
+    }
+
     /// Where the deployment at `dir` went, for messages: "in DIR" or "as
     /// package NVR".
     fn target(self, dir: &Path, info: &Info) -> String {
