@@ -96,6 +96,19 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
     }
 }
 
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 fn layer(text: &str) -> Layer {
     Layer::parse(text, Compression::Gzip)
 }
@@ -259,4 +272,61 @@ fn exports_links_resolve_inside_the_image_never_to_host_files() {
     let out = a.atomic(&["uninstall", "h"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(a.snapshot(), before);
+}
+
+#[test]
+fn setuid_files_of_an_image_are_out_of_reach_of_other_users() {
+    require_root();
+    let a = Arena::new();
+    let (image, out) = a.pull(
+        "setuid",
+        vec![
+            bench::fixtures::busybox_layer(Compression::Gzip),
+            layer("x bin/su /bin/busybox 4755"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = a.atomic(&["install", "--system", "--name", "h", &image]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let co = a.path("root/var/lib/containers/atomic");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&co), 0o700, "the checkout root");
+    assert_eq!(mode(&co.join("h.0")), 0o700, "the slot");
+    let su = co.join("h.0/rootfs/bin/su");
+    assert_eq!(mode(&su), 0o4755, "the image's own mode is kept");
+    // The repository holds the same inode: every way to it is closed.
+    let object = walk_files(&co.join(".storage/ostree/objects"))
+        .into_iter()
+        .find(|p| mode(p) & 0o4000 != 0)
+        .expect("the setuid file's object");
+    // setpriv itself execs with its capabilities still held: run the
+    // program from a shell that is uid 65534 through and through.
+    let nobody = |p: &Path| {
+        run(Command::new("setpriv")
+            .args([
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "--",
+            ])
+            .args(["/bin/sh", "-c", "exec \"$0\" true"])
+            .arg(p))
+    };
+    for p in [su.clone(), object] {
+        let out = nobody(&p);
+        assert!(!out.status.success(), "uid 65534 ran {}", p.display());
+        assert!(
+            stderr(&out).contains("Permission denied"),
+            "{}: {}",
+            p.display(),
+            stderr(&out)
+        );
+    }
+    assert!(
+        nobody(Path::new("/bin/busybox")).status.success(),
+        "the check itself works"
+    );
 }

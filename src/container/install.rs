@@ -12,7 +12,7 @@ use crate::image::lookup::find_or_pull;
 use crate::image::store::Store;
 use crate::report::Reporter;
 use crate::rpm;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -56,7 +56,7 @@ pub fn install(ctx: &Ctx, args: &InstallArgs, choice: Choice) -> Result<()> {
             tracing::info!("removed the leftover {}", dir.display());
         }
         j.push(Step::CreatedTree(dir.clone()))?;
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        fs::private_dir(&dir)?;
         failpoint("checkout")?;
         let req = Request {
             store: &store,

@@ -103,10 +103,11 @@ pub fn read_optional(slot: &Path) -> Result<Option<Info>> {
 
 /// Writes the record of the slot at `slot`.
 pub fn write(slot: &Path, info: &Info) -> Result<()> {
+    // It keeps the --set values, which may be secrets.
     write_file(
         &SlotDir(slot).info(),
         &serde_json::to_vec_pretty(info)?,
-        0o644,
+        0o600,
     )
 }
 

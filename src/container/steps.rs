@@ -17,7 +17,7 @@ pub fn staging_slot(ctx: &Ctx, name: &Name, target: Slot, j: &mut Journal) -> Re
     let staging = ctx.layout.staging(name, target);
     fs::remove_tree(&staging)?;
     j.push(Step::CreatedTree(staging.clone()))?;
-    std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    fs::private_dir(&staging)?;
     Ok(staging)
 }
 

@@ -66,6 +66,15 @@ pub fn point_link(path: &Path, target: &Path) -> Result<()> {
     sync_parent(path)
 }
 
+/// Creates the directory `path` (and its parents) if missing and makes it
+/// reachable by root alone: what is below it (setuid files of images,
+/// `--set` values) is no unprivileged user's business.
+pub fn private_dir(path: &Path) -> Result<()> {
+    std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("setting the mode of {}", path.display()))
+}
+
 /// Removes the file or symlink `path`; true if it existed.
 pub fn remove_file(path: &Path) -> Result<bool> {
     match std::fs::remove_file(path) {

@@ -80,8 +80,7 @@ impl Store {
     /// Opens the repository, creating it (mode `bare`) and the checkout root
     /// when missing.
     pub fn open_or_create(paths: &HostPaths) -> Result<Store> {
-        std::fs::create_dir_all(paths.checkout_root())
-            .with_context(|| format!("creating {}", paths.checkout_root().display()))?;
+        crate::host::fs::private_dir(paths.checkout_root())?;
         let path = paths.repo();
         let repo = ostree::Repo::new_for_path(&path);
         if path.join("config").exists() {

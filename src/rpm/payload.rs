@@ -122,7 +122,9 @@ impl Entry {
 pub fn payload(rootfs: &Path, rendered: &bundle::Rendered, name: &str) -> Result<Vec<Entry>> {
     let dest = bundle_dir(name);
     let owners = Owners::read(rootfs)?;
-    let mut out = vec![Entry::new(dest.display().to_string(), Kind::Dir, 0o755)];
+    // Root's alone, as the checkout root of a plain install: no user
+    // reaches the image's setuid files through it.
+    let mut out = vec![Entry::new(dest.display().to_string(), Kind::Dir, 0o700)];
     if let Some(c) = &rendered.config {
         let p = dest.join("config.json").display().to_string();
         out.push(Entry::new(
