@@ -820,3 +820,38 @@ fn crun_runs_the_greeter_too() {
         "no crun state left"
     );
 }
+
+#[test]
+fn units_and_aliases_systemd_has_are_never_taken_over() {
+    let sb = sandbox();
+    let dir = sb.0.tempdir();
+    fixtures::greeter().write_oci(&dir.path().join("g"), "1.0");
+    let image = format!("oci:{}:1.0", dir.path().join("g").display());
+    let unit = |n: &str| sb.0.check(&["systemctl", "cat", n]);
+    let dbus = unit("dbus.service");
+    let err = sb.fails(&["install", "--system", "--name", "dbus", &image]);
+    assert!(
+        err.contains("dbus.service already exists and was not written by atomic for dbus"),
+        "{err}"
+    );
+    assert_eq!(unit("dbus.service"), dbus, "the host's unit is untouched");
+
+    let service = fixtures::greeter_text("exports/service.template")
+        .replace("[Install]\n", "[Install]\nAlias=dbus.service\n");
+    assert!(service.contains("Alias=dbus.service"), "{service}");
+    let mut img = fixtures::greeter();
+    img.layers.push(bench::image::Layer::parse(
+        &format!(
+            "f exports/service.template = {}",
+            service.replace('\\', "\\\\").replace('\n', "\\n")
+        ),
+        bench::image::Compression::Gzip,
+    ));
+    img.write_oci(&dir.path().join("alias"), "1.0");
+    let image = format!("oci:{}:1.0", dir.path().join("alias").display());
+    let err = sb.fails(&["install", "--system", "--name", "aliased", &image]);
+    assert!(err.contains("has Alias=dbus.service"), "{err}");
+    assert!(!sb.exists("/var/lib/containers/atomic/aliased"));
+    assert!(!sb.exists("/etc/systemd/system/aliased.service"));
+    assert_eq!(unit("dbus.service"), dbus);
+}

@@ -69,6 +69,7 @@ pub fn install(ctx: &Ctx, args: &InstallArgs, choice: Choice) -> Result<()> {
             runtime: &runtime,
         };
         let mut prepared = delivery.prepare(ctx, &req)?;
+        Delivery::check_aliases(ctx, &name, prepared.unit.as_deref())?;
         delivery.place(ctx, &name, &dir, &mut prepared, None, j)?;
         activate(ctx, &name, Slot::FIRST, &prepared.info, true, j)?;
         Ok(prepared.info)

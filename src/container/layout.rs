@@ -13,9 +13,19 @@ use crate::host::paths::HostPaths;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
+/// The directories of systemd's system unit path besides
+/// `/etc/systemd/system` and `/usr/lib/systemd/system`.
+const UNIT_PATH: &[&str] = &[
+    "/run/systemd/system",
+    "/run/systemd/transient",
+    "/usr/local/lib/systemd/system",
+    "/lib/systemd/system",
+];
+
 /// The layout of one host (or `--root` target).
 #[derive(Debug, Clone)]
 pub struct Layout {
+    paths: HostPaths,
     root: PathBuf,
     unit_dir: PathBuf,
     tmpfiles_dir: PathBuf,
@@ -27,6 +37,7 @@ impl Layout {
     /// resolved inside the root, as the target system sees them.
     pub fn new(paths: &HostPaths) -> Result<Layout> {
         Ok(Layout {
+            paths: paths.clone(),
             root: paths.checkout_root().to_path_buf(),
             unit_dir: paths.resolve_dir(Path::new("/etc/systemd/system"))?,
             tmpfiles_dir: paths.resolve_dir(Path::new("/etc/tmpfiles.d"))?,
@@ -135,6 +146,17 @@ impl Layout {
                 ),
             }
         }
+        Ok(out)
+    }
+
+    /// Where systemd would find a unit file named `unit`: every directory
+    /// of its system unit path.
+    pub fn unit_paths(&self, unit: &str) -> Result<Vec<PathBuf>> {
+        let mut out = vec![self.unit_dir.join(unit)];
+        for d in UNIT_PATH {
+            out.push(self.paths.resolve_dir(Path::new(d))?.join(unit));
+        }
+        out.push(self.packaged_unit_dir.join(unit));
         Ok(out)
     }
 

@@ -50,12 +50,34 @@ impl Systemd {
         Ok(())
     }
 
-    /// `systemctl enable UNIT`.
+    /// `systemctl enable UNIT`, without `--force`: a link that exists and
+    /// is not this unit's is an error, not replaced.
     pub fn enable(&self, unit: &str) -> Result<()> {
         self.manager
-            .call_method("EnableUnitFiles", &(vec![unit], false, true))
+            .call_method("EnableUnitFiles", &(vec![unit], false, false))
             .with_context(|| format!("enabling {unit}"))?;
         Ok(())
+    }
+
+    /// The unit file state of `unit` (`enabled`, `static`, `masked`...), or
+    /// None when systemd has no unit file of that name.
+    pub fn unit_file_state(&self, unit: &str) -> Result<Option<String>> {
+        match self
+            .manager
+            .call::<_, _, String>("GetUnitFileState", &(unit,))
+        {
+            Ok(state) => Ok(Some(state)),
+            Err(zbus::Error::MethodError(name, _, _))
+                if matches!(
+                    name.as_str(),
+                    "org.freedesktop.systemd1.NoSuchUnit"
+                        | "org.freedesktop.DBus.Error.FileNotFound"
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e).with_context(|| format!("asking systemd about {unit}")),
+        }
     }
 
     /// `systemctl disable UNIT`.

@@ -72,6 +72,8 @@ pub struct Prepared {
     pub values: BTreeMap<String, String>,
     /// Whether it has a service unit.
     pub has_service: bool,
+    /// The rendered unit, if any.
+    pub unit: Option<String>,
     entries: Vec<Entry>,
     name: String,
     _work: tempfile::TempDir,
@@ -112,6 +114,7 @@ pub fn prepare(
     Ok(Prepared {
         id,
         has_service: rendered.unit.is_some(),
+        unit: rendered.unit,
         values,
         entries,
         name: name.to_string(),

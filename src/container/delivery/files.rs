@@ -62,6 +62,7 @@ pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
     info.rename_installed_files = manifest.rename_files.clone();
     Ok(Prepared {
         info,
+        unit: rendered.unit,
         host_files: rendered.host_files,
     })
 }
@@ -73,7 +74,11 @@ pub(super) fn reopen(dir: &Path, mut info: Info) -> Result<Prepared> {
     let host_files = bundle::host_files(&rootfs, &manifest, &info.values)?;
     info.installed_files.clear();
     info.installed_files_checksum.clear();
-    Ok(Prepared { info, host_files })
+    Ok(Prepared {
+        info,
+        unit: None,
+        host_files,
+    })
 }
 
 /// Places the host files, writes the record, then puts the unit and the

@@ -57,9 +57,11 @@ pub struct Replacing<'a> {
     pub older: bool,
 }
 
-/// A prepared slot: its record and, for files, the host files to place.
+/// A prepared slot: its record, its rendered unit and, for files, the host
+/// files to place.
 pub struct Prepared {
     pub info: Info,
+    pub unit: Option<String>,
     host_files: Vec<HostFile>,
 }
 
@@ -95,23 +97,37 @@ impl Delivery {
         }
     }
 
-    /// Refuses to install `name` over files or packages it does not own.
+    /// Refuses to install `name` over files, units or packages it does not
+    /// own: a unit of that name anywhere on systemd's unit path (`sshd`,
+    /// `dbus`) or known to the running systemd, a tmpfiles.d file, a package.
     pub fn check_free(self, ctx: &Ctx, name: &Name) -> Result<()> {
         if self == Delivery::Package {
             package::check_free(ctx, name)?;
         }
         let l = &ctx.layout;
-        for f in [
-            l.unit_file(name),
-            l.packaged_unit(name),
-            l.tmpfiles_file(name),
-        ] {
+        let mut taken = l.unit_paths(&name.unit())?;
+        taken.push(l.tmpfiles_file(name));
+        for f in taken {
             if crate::host::fs::exists(&f)? {
                 bail!(
                     "{} already exists and was not written by atomic for {name}; not overwriting it",
                     f.display()
                 );
             }
+        }
+        check_unit_unknown(ctx, &name.unit(), name)
+    }
+
+    /// Refuses the `Alias=` names of the rendered unit that systemd has
+    /// already: enabling would take them over.
+    pub fn check_aliases(ctx: &Ctx, name: &Name, unit: Option<&str>) -> Result<()> {
+        for alias in unit.map(aliases).unwrap_or_default() {
+            for f in ctx.layout.unit_paths(&alias)? {
+                if crate::host::fs::exists(&f)? {
+                    bail!("the unit of {name} has Alias={alias}, but {} already exists; not taking it over", f.display());
+                }
+            }
+            check_unit_unknown(ctx, &alias, name)?;
         }
         Ok(())
     }
@@ -131,6 +147,7 @@ impl Delivery {
             Delivery::Files => files::reopen(dir, info),
             Delivery::Package => Ok(Prepared {
                 info,
+                unit: None,
                 host_files: Vec::new(),
             }),
         }
@@ -208,6 +225,32 @@ impl Delivery {
     }
 }
 
+/// Refuses `unit` when the running systemd has a unit file of that name.
+fn check_unit_unknown(ctx: &Ctx, unit: &str, name: &Name) -> Result<()> {
+    if let Some(s) = &ctx.systemd {
+        if let Some(state) = s.unit_file_state(unit)? {
+            bail!("systemd already has a unit {unit} ({state}), not written by atomic for {name}; choose another --name");
+        }
+    }
+    Ok(())
+}
+
+/// The `Alias=` names of a unit's `[Install]` section.
+fn aliases(unit: &str) -> Vec<String> {
+    let mut section = "";
+    let mut out = Vec::new();
+    for line in unit.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line;
+        } else if section == "[Install]" {
+            if let Some(v) = line.strip_prefix("Alias=") {
+                out.extend(v.split_whitespace().map(str::to_string));
+            }
+        }
+    }
+    out
+}
+
 fn nvr(info: &Info) -> &str {
     info.rpm_installed.as_deref().unwrap_or_default()
 }
@@ -232,6 +275,13 @@ fn stored_values(req: &Request) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aliases_come_from_the_install_section() {
+        let unit = "[Unit]\nAlias=not-here.service\n[Service]\nExecStart=x\n[Install]\nWantedBy=multi-user.target\nAlias=a.service b.service\nAlias=c.service\n";
+        assert_eq!(aliases(unit), ["a.service", "b.service", "c.service"]);
+        assert!(aliases("[Install]\nWantedBy=x\n").is_empty());
+    }
 
     #[test]
     fn the_recorded_choice_reads_back() {

@@ -67,6 +67,7 @@ pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
     state::write(req.dir, &info)?;
     Ok(Prepared {
         info,
+        unit: prepared.unit.clone(),
         host_files: Vec::new(),
     })
 }
