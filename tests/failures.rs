@@ -515,6 +515,25 @@ fn a_broken_container_breaks_only_itself_and_uninstall_still_removes_it() {
     assert_eq!(h.snapshot(), clean);
 }
 
+#[test]
+fn rpm_mode_never_overwrites_a_file_no_package_owns() {
+    require_root();
+    let h = Host::with_rpm();
+    let img = h.image("hostfs", fixtures::greeter_hostfs());
+    std::fs::create_dir_all(h.path("/etc/greeter")).unwrap();
+    std::fs::write(h.path("/etc/greeter/greeting.conf"), "the admin's\n").unwrap();
+    let err = h.refused(&install(&["--rpm", "--name", "c", &img]));
+    assert!(
+        err.contains("/etc/greeter/greeting.conf exists (owned by no package) and was not installed by atomic for c"),
+        "{err}"
+    );
+    assert_eq!(h.rpm_q("atomic-container-c"), None);
+    assert_eq!(
+        std::fs::read_to_string(h.path("/etc/greeter/greeting.conf")).unwrap(),
+        "the admin's\n"
+    );
+}
+
 /// The steps of an RPM-mode install and update where a failpoint sits.
 const RPM_INSTALL_STEPS: &[&str] = &["checkout", "package", "symlink"];
 const RPM_UPDATE_STEPS: &[&str] = &["checkout", "prepare", "package", "symlink"];

@@ -148,6 +148,40 @@ pub fn installed(paths: &HostPaths, name: &str) -> Result<Option<String>> {
     )
 }
 
+/// The packages that own the file `path` (as the target sees it; it must
+/// exist) according to `rpm -qf`; empty when none does, or there is no rpm
+/// database.
+pub fn owners(paths: &HostPaths, path: &Path) -> Result<Vec<String>> {
+    if !has_database(paths)? {
+        return Ok(Vec::new());
+    }
+    let out = rpm(paths)
+        .args(["-qf", "--qf", "%{NAME}\n"])
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run rpm -qf {}", path.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if out.status.success() {
+        return Ok(stdout.lines().map(str::to_string).collect());
+    }
+    // rpm looks the path up in its database first; only for a path no
+    // package owns does it look at the file, and under --root it looks on
+    // the wrong filesystem ("No such file or directory").
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stdout.contains("is not owned by any package")
+        || stderr.contains("No such file or directory")
+    {
+        return Ok(Vec::new());
+    }
+    bail!(
+        "rpm -qf {} failed ({}): {}",
+        path.display(),
+        out.status,
+        stderr.trim()
+    )
+}
+
 /// Whether rpm manages the host's software (`--system-package=auto`): an
 /// image-based host, or a system rpm database that knows rpm itself.
 pub fn host_uses_rpm(paths: &HostPaths) -> Result<bool> {

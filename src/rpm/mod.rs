@@ -123,6 +123,18 @@ pub fn prepare(
 }
 
 impl Prepared {
+    /// The paths the package puts on the host outside its bundle
+    /// directory, directories aside: the unit, tmpfiles file, host files.
+    pub fn host_paths(&self) -> impl Iterator<Item = &str> {
+        let bundle = bundle_dir(&self.name);
+        self.entries
+            .iter()
+            .filter(move |e| {
+                !matches!(e.kind, Kind::Dir) && !Path::new(&e.path).starts_with(&bundle)
+            })
+            .map(|e| e.path.as_str())
+    }
+
     /// Builds the package in process and writes it into `output`.
     pub fn write_rpm(&self, output: &Path) -> Result<PathBuf> {
         let id = &self.id;

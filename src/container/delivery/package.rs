@@ -22,6 +22,29 @@ pub(super) fn check_free(ctx: &Ctx, name: &Name) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a package that would put a file where one is that the
+/// container's own package does not own: rpm replaces a file no package
+/// owns without a word.
+fn check_host_paths(ctx: &Ctx, name: &Name, prepared: &rpm::Prepared) -> Result<()> {
+    let ours = name.package();
+    for path in prepared.host_paths() {
+        let host = ctx.paths.resolve(Path::new(path))?;
+        if !crate::host::fs::exists(&host)? {
+            continue;
+        }
+        // rpm --root takes the path as the target sees it.
+        let owners = packages::owners(ctx.paths, Path::new(path))?;
+        if !owners.contains(&ours) {
+            let by = match owners.as_slice() {
+                [] => "no package".to_string(),
+                o => o.join(", "),
+            };
+            bail!("{path} exists (owned by {by}) and was not installed by atomic for {name}; not overwriting it");
+        }
+    }
+    Ok(())
+}
+
 /// The release serial of an installed package (`3.0123456789ab` -> 3).
 fn serial(info: &Info) -> u32 {
     info.rpm_installed
@@ -54,6 +77,7 @@ pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
             runtime: req.runtime,
         },
     )?;
+    check_host_paths(ctx, req.name, &prepared)?;
     prepared.write_rpm(req.dir)?;
     let id = &prepared.id;
     let mut info = Info::new(
