@@ -3,6 +3,7 @@
 //! blob digest and the diff_id match. No temporary copy, no whole layer in
 //! memory.
 
+use super::targuard::TarGuard;
 use crate::host::hashing::Hashing;
 use anyhow::{anyhow, bail, Context, Result};
 use ostree::gio;
@@ -154,7 +155,7 @@ pub fn import_layer(
         };
         let mut writer = TreeWriter::new(repo)?;
         let parsed = (|| -> Result<()> {
-            let mut archive = tar::Archive::new(&mut chunks);
+            let mut archive = tar::Archive::new(TarGuard::new(&mut chunks));
             for entry in archive.entries().context("reading the layer tar")? {
                 let entry = entry.context("reading the layer tar")?;
                 writer.add(entry)?;

@@ -11,3 +11,4 @@ pub mod pull;
 pub mod refescape;
 pub mod source;
 pub mod store;
+mod targuard;

@@ -18,12 +18,15 @@ const FETCH_AHEAD: usize = 2;
 /// layer aside), so a fast stream does not flood the channel.
 const PROGRESS_STEP: u64 = 256 * 1024;
 
-/// Reports the bytes read from a layer blob.
+/// Reports the bytes read from a layer blob, and refuses more than its
+/// descriptor states: a source that sends more is broken or hostile.
 struct Progress<'a, R> {
     inner: R,
     layer: &'a str,
     report: &'a Reporter,
     unreported: u64,
+    /// Bytes the descriptor allows that have not arrived yet.
+    left: u64,
 }
 
 impl<R> Progress<'_, R> {
@@ -40,7 +43,21 @@ impl<R> Progress<'_, R> {
 
 impl<R: Read> Read for Progress<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        if self.left == 0 {
+            // One byte more than allowed is enough to tell.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(std::io::Error::other(
+                    "the source sent more bytes than the layer's descriptor states",
+                )),
+            };
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
         self.unreported += n as u64;
         if self.unreported >= PROGRESS_STEP || n == 0 {
             self.flush();
@@ -123,6 +140,7 @@ pub fn pull(
             layer: &digest,
             report,
             unreported: 0,
+            left: layer.size(),
         };
         let imported = store
             .import_layer(&mut progress, &spec)

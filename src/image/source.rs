@@ -78,13 +78,40 @@ pub fn open(source: &Source, creds: Option<&Creds>) -> Result<(Fetched, Box<dyn 
     }
 }
 
+/// The largest manifest, index or config read whole (containers/image's
+/// limit).
+pub const METADATA_LIMIT: u64 = 4 << 20;
+
+/// How long a registry may send nothing before the pull fails:
+/// `ATOMIC_READ_TIMEOUT` seconds, 60 by default.
+fn read_timeout() -> Result<std::time::Duration> {
+    match std::env::var("ATOMIC_READ_TIMEOUT") {
+        Ok(v) => Ok(std::time::Duration::from_secs_f64(v.parse().with_context(
+            || format!("ATOMIC_READ_TIMEOUT={v} is not a number of seconds"),
+        )?)),
+        Err(_) => Ok(std::time::Duration::from_secs(60)),
+    }
+}
+
+/// Reads at most [`METADATA_LIMIT`] bytes of `what` from `r`.
+fn read_metadata(mut r: impl Read, what: &str) -> Result<Vec<u8>> {
+    let mut v = Vec::new();
+    (&mut r)
+        .take(METADATA_LIMIT + 1)
+        .read_to_end(&mut v)
+        .with_context(|| format!("reading {what}"))?;
+    if v.len() as u64 > METADATA_LIMIT {
+        bail!("{what} is larger than {METADATA_LIMIT} bytes");
+    }
+    Ok(v)
+}
+
 /// Files of a local image: a directory or an indexed tar.
 trait Store: Send + Sync + 'static {
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>>;
+    /// A metadata file (index, manifest, config), size-capped.
     fn read(&self, path: &str) -> Result<Vec<u8>> {
-        let mut v = Vec::new();
-        self.open(path)?.read_to_end(&mut v)?;
-        Ok(v)
+        read_metadata(self.open(path)?, path)
     }
     fn has(&self, path: &str) -> bool;
 }
@@ -432,6 +459,7 @@ mod registry {
                 ClientProtocol::Https
             },
             connect_timeout: Some(std::time::Duration::from_secs(30)),
+            read_timeout: Some(read_timeout()?),
             ..ClientConfig::default()
         }));
         let auth = auth_for(&r.registry, creds)?;
@@ -455,18 +483,30 @@ mod registry {
             } else {
                 (raw, digest)
             };
+if raw.len() as u64 > METADATA_LIMIT {
+                bail!("the manifest of {name} is larger than {METADATA_LIMIT} bytes");
+            }
             verify("manifest", &raw, &digest).with_context(|| format!("image {name}"))?;
             let manifest = ImageManifest::from_reader(&raw[..])
                 .with_context(|| format!("parsing the manifest of {name}"))?;
-            let mut config = Vec::new();
-            client
-                .pull_blob(
-                    &reference,
-                    manifest.config().digest().to_string().as_str(),
-                    &mut config,
-                )
+            if manifest.config().size() > METADATA_LIMIT {
+                bail!(
+                    "the config of {name} is {} bytes, more than {METADATA_LIMIT}",
+                    manifest.config().size()
+                );
+            }
+let mut config = Vec::new();
+            let mut stream = client
+                .pull_blob_stream(&reference, manifest.config().digest().to_string().as_str())
                 .await
-                .with_context(|| format!("fetching the config of {name}"))?;
+                .with_context(|| format!("fetching the config of {name}"))?
+                .stream;
+            while let Some(chunk) = stream.next().await {
+                config.extend_from_slice(&chunk.with_context(|| format!("fetching the config of {name}"))?);
+                if config.len() as u64 > manifest.config().size() {
+                    bail!("image {name}: the registry sent more of the config than its descriptor states");
+                }
+            }
             verify("config", &config, manifest.config().digest().as_ref())
                 .with_context(|| format!("image {name}"))?;
             anyhow::Ok((raw.to_vec(), digest, config))

@@ -183,24 +183,74 @@ fn json_string_state(text: &str, mut in_string: bool) -> bool {
     in_string
 }
 
-/// Resolves values that refer to other values (`PIDFILE=$RUN_DIRECTORY/...`),
-/// in `Text` mode, a few rounds deep.
+/// The largest a value may grow to once its references are expanded.
+pub const VALUE_LIMIT: usize = 64 * 1024;
+/// The most all values together may grow to.
+pub const VALUES_LIMIT: usize = 16 << 20;
+/// How deep values may refer to values that refer to values.
+const DEPTH_LIMIT: usize = 64;
+
+/// Resolves values that refer to other values (`PIDFILE=$RUN_DIRECTORY/...`):
+/// each is expanded once, after the values it refers to, so `$$` in a value
+/// stays a literal `$`; a cycle, a chain deeper than 64, or a value that
+/// would grow past [`VALUE_LIMIT`] (all of them past [`VALUES_LIMIT`]) is
+/// refused.
 pub fn resolve(values: &mut BTreeMap<String, String>) -> Result<()> {
-    for _ in 0..4 {
-        let snapshot = values.clone();
-        let mut changed = false;
-        for (k, v) in values.iter_mut() {
-            if v.contains('$') {
-                let r = render(v, &snapshot, Kind::Text, &format!("value of {k}"))?;
-                changed |= r != *v;
-                *v = r;
-            }
-        }
-        if !changed {
-            break;
-        }
+    let raw = std::mem::take(values);
+    let mut total = 0;
+    for k in raw.keys() {
+        resolve_one(k, &raw, values, &mut Vec::new(), &mut total)?;
     }
     Ok(())
+}
+
+fn resolve_one(
+    key: &str,
+    raw: &BTreeMap<String, String>,
+    done: &mut BTreeMap<String, String>,
+    stack: &mut Vec<String>,
+    total: &mut usize,
+) -> Result<String> {
+    if let Some(v) = done.get(key) {
+        return Ok(v.clone());
+    }
+    if let Some(at) = stack.iter().position(|s| s == key) {
+        let cycle: Vec<&str> = stack[at..]
+            .iter()
+            .map(String::as_str)
+            .chain([key])
+            .collect();
+        bail!(
+            "template values refer to each other in a cycle: {}",
+            cycle.join(" -> ")
+        );
+    }
+    if stack.len() >= DEPTH_LIMIT {
+        bail!("the value of {key}: values refer to values more than {DEPTH_LIMIT} deep");
+    }
+    stack.push(key.to_string());
+    let mut out = String::new();
+    for piece in pieces(&raw[key]) {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Var(v) => {
+                if !raw.contains_key(v) {
+                    bail!("value of {key}: variable {v} has no value; set it with --set {v}=VALUE");
+                }
+                out.push_str(&resolve_one(v, raw, done, stack, total)?);
+            }
+        }
+        if out.len() > VALUE_LIMIT {
+            bail!("the value of {key} would be larger than {VALUE_LIMIT} bytes once its references are expanded");
+        }
+    }
+    stack.pop();
+    *total += out.len();
+    if *total > VALUES_LIMIT {
+        bail!("the template values would be larger than {VALUES_LIMIT} bytes once expanded");
+    }
+    done.insert(key.to_string(), out.clone());
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -259,6 +309,47 @@ mod tests {
         ]);
         resolve(&mut v).unwrap();
         assert_eq!(v["PIDFILE"], "/run/container-g.pid");
+    }
+
+    #[test]
+    fn values_expand_once_so_a_literal_dollar_stays() {
+        let mut v = vals(&[("B", "b"), ("A", "a$$B ${B}"), ("C", "$A")]);
+        resolve(&mut v).unwrap();
+        assert_eq!(v["A"], "a$B b");
+        assert_eq!(v["C"], "a$B b", "a resolved value is not expanded again");
+    }
+
+    #[test]
+    fn cycles_depth_and_growth_are_bounded() {
+        let mut v = vals(&[("A", "$B"), ("B", "x$C"), ("C", "$A")]);
+        assert_eq!(
+            resolve(&mut v).unwrap_err().to_string(),
+            "template values refer to each other in a cycle: A -> B -> C -> A"
+        );
+        // Each doubles the one before: 2^40 bytes if expanded.
+        let mut v: BTreeMap<String, String> = (1..=40)
+            .map(|i| (format!("V{i}"), format!("$V{}$V{}", i - 1, i - 1)))
+            .chain([("V0".to_string(), "x".to_string())])
+            .collect();
+        let start = std::time::Instant::now();
+        let err = resolve(&mut v).unwrap_err().to_string();
+        assert!(
+            err.ends_with("would be larger than 65536 bytes once its references are expanded"),
+            "{err}"
+        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        // The first to resolve refers down a chain of 100.
+        let mut v: BTreeMap<String, String> = (0..100)
+            .map(|i| (format!("D{i:03}"), format!("$D{:03}", i + 1)))
+            .chain([("D100".to_string(), "x".to_string())])
+            .collect();
+        let err = resolve(&mut v).unwrap_err().to_string();
+        assert!(err.contains("more than 64 deep"), "{err}");
+        let mut v = vals(&[("A", "$NOPE")]);
+        assert_eq!(
+            resolve(&mut v).unwrap_err().to_string(),
+            "value of A: variable NOPE has no value; set it with --set NOPE=VALUE"
+        );
     }
 
     #[test]
