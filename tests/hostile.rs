@@ -330,3 +330,208 @@ fn setuid_files_of_an_image_are_out_of_reach_of_other_users() {
         "the check itself works"
     );
 }
+
+/// How the stand-in registry serves the image's last layer.
+#[derive(Clone, Copy, Debug)]
+enum Serve {
+    /// Its bytes, then bytes past its descriptor's size, without end.
+    Forever,
+    /// Part of its bytes, then nothing, the connection kept open.
+    Stall,
+}
+
+/// A stand-in for a hostile registry (a fault the real one cannot be made
+/// to show): a loopback HTTP server that serves an OCI layout's manifest
+/// and blobs like the distribution API, and its last layer as `serve` says.
+/// It stops when the test ends.
+fn hostile_registry(layout: &Path, w: &bench::image::Written, serve: Serve) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let blobs = layout.join("blobs/sha256");
+    let manifest = std::fs::read(blobs.join(&w.manifest_digest)).unwrap();
+    let hostile = w.layer_digests.last().unwrap().clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(64) {
+            let Ok(mut conn) = conn else { return };
+            let (blobs, manifest, hostile) = (blobs.clone(), manifest.clone(), hostile.clone());
+            std::thread::spawn(move || {
+                let mut line = String::new();
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                reader.read_line(&mut line).unwrap_or(0);
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let ok = |conn: &mut std::net::TcpStream, ctype: &str, body: &[u8]| {
+                    let _ = write!(
+                        conn,
+                        "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = conn.write_all(body);
+                };
+                if path == "/v2/" {
+                    ok(&mut conn, "application/json", b"{}");
+                } else if path.contains("/manifests/") {
+                    ok(
+                        &mut conn,
+                        "application/vnd.oci.image.manifest.v1+json",
+                        &manifest,
+                    );
+                } else if let Some(d) = path.split("/blobs/sha256:").nth(1) {
+                    let data = std::fs::read(blobs.join(d)).unwrap();
+                    if d != hostile {
+                        ok(&mut conn, "application/octet-stream", &data);
+                        return;
+                    }
+                    match serve {
+                        Serve::Forever => {
+                            let _ = write!(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
+                            let mut chunk = data.clone();
+                            let started = std::time::Instant::now();
+                            while started.elapsed() < std::time::Duration::from_secs(60) {
+                                if write!(conn, "{:x}\r\n", chunk.len()).is_err()
+                                    || conn.write_all(&chunk).is_err()
+                                    || conn.write_all(b"\r\n").is_err()
+                                {
+                                    return;
+                                }
+                                chunk = vec![0; 64 * 1024];
+                            }
+                        }
+                        Serve::Stall => {
+                            let _ = write!(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n", data.len());
+                            let _ = conn.write_all(&data[..data.len() / 2]);
+                            std::thread::sleep(std::time::Duration::from_secs(60));
+                        }
+                    }
+                } else {
+                    let _ = write!(
+                        conn,
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                }
+            });
+        }
+    });
+    format!("http:{addr}/hostile:1")
+}
+
+#[test]
+fn a_registry_that_streams_forever_or_stalls_fails_the_pull_in_bounded_time() {
+    require_root();
+    let a = Arena::new();
+    let layout = a.path("images/served");
+    let img = Image::new(
+        vec![
+            bench::fixtures::busybox_layer(Compression::Gzip),
+            layer("f big = payload"),
+        ],
+        Config {
+            cmd: vec!["/bin/sh".into()],
+            ..Config::default()
+        },
+    );
+    let w = img.write_oci(&layout, "1");
+    for (serve, message) in [
+        (
+            Serve::Forever,
+            "the source sent more bytes than the layer's descriptor states",
+        ),
+        (Serve::Stall, "timed out"),
+    ] {
+        let image = hostile_registry(&layout, &w, serve);
+        let start = std::time::Instant::now();
+        let out = run(Command::new(atomic_bin())
+            .arg("--root")
+            .arg(a.path("root"))
+            .env("ATOMIC_READ_TIMEOUT", "3")
+            .args(["pull", "--storage", "ostree", "-q", &image]));
+        assert!(!out.status.success(), "{serve:?}: pulled");
+        assert!(
+            stderr(&out).contains(message),
+            "{serve:?}: {}",
+            stderr(&out)
+        );
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "{serve:?}: took {:?}",
+            start.elapsed()
+        );
+        let refs = run(Command::new("ostree")
+            .arg(format!(
+                "--repo={}",
+                a.path("root/var/lib/containers/atomic/.storage/ostree")
+                    .display()
+            ))
+            .arg("refs"));
+        let refs = String::from_utf8_lossy(&refs.stdout);
+        let last = w.layer_digests.last().unwrap();
+        assert!(
+            !refs.contains(last.as_str()),
+            "{serve:?}: the layer was recorded: {refs}"
+        );
+        assert!(
+            !refs.contains("hostile"),
+            "{serve:?}: the image was recorded: {refs}"
+        );
+    }
+}
+
+/// A tmpfs mounted for a test, unmounted when dropped.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(at).unwrap();
+        bench::check(
+            Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(at),
+        );
+        SmallDisk(at.to_path_buf())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_decompression_bomb_fails_cleanly_on_a_full_disk_and_prune_leaves_nothing() {
+    require_root();
+    let a = Arena::new();
+    let co = a.path("root/var/lib/containers/atomic");
+    let _disk = SmallDisk::mount(&co, "16m");
+    let zeros = a.path("zeros");
+    std::fs::File::create(&zeros)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    for compression in [Compression::Gzip, Compression::Zstd] {
+        let bomb = Layer::parse(&format!("x zeros {} 0644", zeros.display()), compression);
+        assert!(bomb.blob().len() < 1 << 20, "a bomb: small when shipped");
+        let (_, out) = a.pull("bomb", vec![bomb]);
+        assert!(!out.status.success(), "pulled a 64 MiB layer onto 16 MiB");
+        assert!(
+            stderr(&out).contains("No space left on device"),
+            "{}",
+            stderr(&out)
+        );
+        let out = a.atomic(&["images", "prune"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let objects = walk_files(&co.join(".storage/ostree/objects"));
+        assert!(
+            objects.is_empty(),
+            "{compression:?}: objects left: {objects:?}"
+        );
+        let tmp = walk_files(&co.join(".storage/ostree/tmp"));
+        assert!(tmp.is_empty(), "{compression:?}: staging left: {tmp:?}");
+    }
+}

@@ -529,6 +529,20 @@ let mut config = Vec::new();
         ))
     }
 
+    /// An error and its sources, as one line.
+    fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+        let mut out = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !out.ends_with(&text) {
+                out = format!("{out}: {text}");
+            }
+            source = s.source();
+        }
+        out
+    }
+
     /// A blocking reader fed by an HTTP body stream on the runtime. The
     /// stream's task awaits room in the channel, so a reader that is not
     /// being read (a layer fetched ahead) holds no runtime thread.
@@ -573,6 +587,9 @@ let mut config = Vec::new();
                 };
                 while let Some(chunk) = stream.next().await {
                     let failed = chunk.is_err();
+                    // The HTTP client's messages leave the cause (a timeout)
+                    // to their sources: keep the whole chain.
+                    let chunk = chunk.map_err(|e| std::io::Error::other(chain(&e)));
                     if tx.send(chunk).await.is_err() || failed {
                         return;
                     }
