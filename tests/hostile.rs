@@ -535,3 +535,145 @@ fn a_decompression_bomb_fails_cleanly_on_a_full_disk_and_prune_leaves_nothing() 
         assert!(tmp.is_empty(), "{compression:?}: staging left: {tmp:?}");
     }
 }
+
+/// Pulls an image of busybox and `extra`, with `labels`; the image string.
+fn labelled(a: &Arena, name: &str, extra: &str, labels: &[(&str, &str)]) -> String {
+    let mut layers = vec![bench::fixtures::busybox_layer(Compression::Gzip)];
+    if !extra.is_empty() {
+        layers.push(layer(extra));
+    }
+    let img = Image::new(
+        layers,
+        Config {
+            cmd: vec!["/bin/sh".into()],
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Config::default()
+        },
+    );
+    let layout = a.path("images").join(name);
+    img.write_oci(&layout, "1");
+    let image = format!("oci:{}:1", layout.display());
+    let out = a.atomic(&["pull", "--storage", "ostree", "-q", &image]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    image
+}
+
+#[test]
+fn a_generated_spec_runs_nothing_the_image_chose() {
+    require_root();
+    let a = Arena::new();
+    let s = a.sentinels();
+    let image = labelled(
+        &a,
+        "spec",
+        "d srv\nf srv/%(>pwned-by-a-file-name) = x\nf srv/100%done = y",
+        &[
+            ("atomic.summary", &format!("x%(touch {s}/pwned-by-summary)")),
+            (
+                "atomic.description",
+                &format!("%{{lua: os.execute('touch {s}/pwned-by-lua')}}"),
+            ),
+            ("atomic.license", &format!("%(touch {s}/pwned-by-license)")),
+            ("atomic.url", "https://x/%(>pwned-by-url)"),
+        ],
+    );
+    let out_dir = a.path("spec-out");
+    let out = a.atomic(&[
+        "install",
+        "--system",
+        "--rpm=spec",
+        "--output",
+        out_dir.to_str().unwrap(),
+        "--name",
+        "s",
+        &image,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let spec = out_dir.join("atomic-container-s.spec");
+    let cwd = a.path("rpmspec-cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let parsed = run(Command::new("rpmspec")
+        .arg("-P")
+        .arg(&spec)
+        .current_dir(&cwd));
+    assert!(parsed.status.success(), "{}", stderr(&parsed));
+    let parsed = String::from_utf8_lossy(&parsed.stdout);
+    for literal in [
+        "x%(touch",
+        "%{lua: os.execute",
+        "srv/%(>pwned-by-a-file-name)",
+        "100%done",
+    ] {
+        assert!(
+            parsed.contains(literal),
+            "{literal} not kept literally:\n{parsed}"
+        );
+    }
+    let pwned: Vec<_> = std::fs::read_dir(a.path("sentinel"))
+        .unwrap()
+        .chain(std::fs::read_dir(&cwd).unwrap())
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with("pwned"))
+        .collect();
+    assert!(
+        pwned.is_empty(),
+        "rpmspec ran the image's commands: {pwned:?}"
+    );
+}
+
+#[test]
+fn labels_with_newlines_are_refused_and_escapes_never_reach_the_terminal() {
+    require_root();
+    let a = Arena::new();
+    let image = labelled(
+        &a,
+        "newline",
+        "",
+        &[
+            ("atomic.summary", "a summary\nRequires: evil"),
+            ("evil", "\u{1b}]0;owned\u{7}\u{1b}[2Jcleared"),
+        ],
+    );
+    for rpm in ["--rpm=build", "--rpm=spec"] {
+        let out_dir = a.path("out");
+        let out = a.atomic(&[
+            "install",
+            "--system",
+            rpm,
+            "--output",
+            out_dir.to_str().unwrap(),
+            "--name",
+            "n",
+            &image,
+        ]);
+        assert!(!out.status.success(), "{rpm}: accepted");
+        assert!(
+            stderr(&out)
+                .contains("label atomic.summary: \"a summary\\nRequires: evil\" has a newline"),
+            "{rpm}: {}",
+            stderr(&out)
+        );
+        assert!(
+            !out_dir.exists() || std::fs::read_dir(&out_dir).unwrap().next().is_none(),
+            "{rpm}: wrote"
+        );
+    }
+    let out = a.atomic(&["images", "info", &image]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let info = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !info.contains('\u{1b}'),
+        "an escape reached the terminal: {info:?}"
+    );
+    assert!(
+        info.contains("evil: \\x1b]0;owned\\x07\\x1b[2Jcleared"),
+        "{info}"
+    );
+    assert!(
+        info.contains("atomic.summary: a summary\\x0aRequires: evil"),
+        "{info}"
+    );
+}

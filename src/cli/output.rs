@@ -13,6 +13,20 @@ use anyhow::Result;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 
+/// `s` with its control characters (terminal escapes, newlines) shown as
+/// `\xNN`: what an image says is printed, never obeyed by the terminal.
+pub fn clean(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A size in B, KB, MB... (powers of 1000, one decimal).
 pub fn human(bytes: u64) -> String {
     let mut v = bytes as f64;
@@ -95,8 +109,8 @@ pub fn images(rows: &[ImageRow], opts: &ListOpts) -> Result<String> {
                 out,
                 "{} {:<40} {:<12} {:<12} {:<16} {:>12} system",
                 if r.used { '>' } else { ' ' },
-                r.repo,
-                r.tag,
+                clean(&r.repo),
+                clean(&r.tag),
                 &r.image.id[..12],
                 image_created(&r.image),
                 human(r.image.size())
@@ -110,18 +124,19 @@ pub fn images(rows: &[ImageRow], opts: &ListOpts) -> Result<String> {
 pub fn image_info(info: &ImageInfo) -> String {
     let mut out = format!(
         "Image Name: {}\nImage ID: {}\nLabels:\n",
-        info.name, info.id
+        clean(&info.name),
+        info.id
     );
     for (k, v) in &info.labels {
-        out += &format!("  {k}: {v}\n");
+        out += &format!("  {}: {}\n", clean(k), clean(v));
     }
     out += "Template variables with default value, but overridable with --set:\n";
     for (k, v) in &info.defaults {
-        out += &format!("  {k}: {v}\n");
+        out += &format!("  {}: {}\n", clean(k), clean(v));
     }
     out += "Template variables that have no default value, and must be set with --set:\n";
     for k in &info.required {
-        out += &format!("  {k}\n");
+        out += &format!("  {}\n", clean(k));
     }
     out += "Template variables set by the tool:\n";
     for k in &info.set_by_tool {
@@ -158,13 +173,13 @@ pub fn containers(rows: &[Row], opts: &ListOpts, no_trunc: bool) -> Result<Strin
                 out,
                 "{:<16} {:<30} {:<16} {:<24} {:<16} {:<10} {:<8} {}",
                 trunc(r.name.as_str(), 16, no_trunc),
-                trunc(&r.info.image, 30, no_trunc),
+                trunc(&clean(&r.info.image), 30, no_trunc),
                 r.name.as_str(),
-                trunc(&r.command, 24, no_trunc),
+                trunc(&clean(&r.command), 24, no_trunc),
                 date(r.info.created),
                 r.state,
                 "ostree",
-                r.info.runtime
+                clean(&r.info.runtime)
             )?;
         }
     }
@@ -197,5 +212,6 @@ mod tests {
         assert_eq!(human(105_000_000), "105.0 MB");
         assert_eq!(trunc("abcdef", 3, false), "abc");
         assert_eq!(trunc("abcdef", 3, true), "abcdef");
+        assert_eq!(clean("a\u{1b}]0;x\u{7}b\nc"), "a\\x1b]0;x\\x07b\\x0ac");
     }
 }

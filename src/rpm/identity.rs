@@ -27,6 +27,19 @@ impl Identity {
     }
 }
 
+/// The labels a package is made from.
+const LABELS: &[&str] = &[
+    "atomic.version",
+    "org.opencontainers.image.version",
+    "atomic.summary",
+    "atomic.description",
+    "atomic.license",
+    "atomic.url",
+    "atomic.requires",
+    "atomic.conflicts",
+    "atomic.provides",
+];
+
 /// Splits a dependency label (`a, b >= 1.0`) into checked entries.
 fn deps(labels: &BTreeMap<String, String>, key: &str) -> Result<Vec<String>> {
     let Some(v) = labels.get(key) else {
@@ -74,6 +87,13 @@ pub fn parse_dep(d: &str) -> Result<rpm::Dependency> {
 /// The identity of the package of `name` from `img`, release `serial`.
 pub fn identity(img: &StoredImage, name: &str, serial: u32) -> Result<Identity> {
     let labels = img.labels();
+    for k in LABELS {
+        if let Some(v) = labels.get(*k) {
+            if v.chars().any(char::is_control) {
+                bail!("label {k}: {v:?} has a newline or another control character, which a package header cannot hold");
+            }
+        }
+    }
     let label = |k: &str| labels.get(k).filter(|v| !v.trim().is_empty()).cloned();
     let version = label("atomic.version")
         .or_else(|| label("org.opencontainers.image.version"))
@@ -94,7 +114,12 @@ pub fn identity(img: &StoredImage, name: &str, serial: u32) -> Result<Identity> 
         description: label("atomic.description").unwrap_or_else(|| summary.clone()),
         summary,
         license: label("atomic.license").unwrap_or_else(|| "Unknown".into()),
-        url: label("atomic.url"),
+        url: match label("atomic.url") {
+            Some(u) if u.contains(char::is_whitespace) => {
+                bail!("label atomic.url: {u:?} is not a URL (it has whitespace)")
+            }
+            u => u,
+        },
         requires: deps(&labels, "atomic.requires")?,
         conflicts: deps(&labels, "atomic.conflicts")?,
         provides,

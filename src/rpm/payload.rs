@@ -16,6 +16,17 @@ pub fn bundle_dir(name: &str) -> PathBuf {
     Path::new("/usr/lib/containers/atomic").join(name)
 }
 
+/// Whether an image's user or group name can go into a package as it is
+/// (the characters of useradd's names); any other is written as its id.
+fn valid_owner(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
 /// User and group names of an image's owners, from its /etc/passwd and
 /// /etc/group (rpm payloads carry names, not ids).
 struct Owners {
@@ -46,22 +57,30 @@ impl Owners {
         })
     }
     fn user(&self, uid: u32) -> String {
-        self.users.get(&uid).cloned().unwrap_or_else(|| {
-            if uid == 0 {
-                "root".into()
-            } else {
-                uid.to_string()
-            }
-        })
+        self.users
+            .get(&uid)
+            .filter(|n| valid_owner(n))
+            .cloned()
+            .unwrap_or_else(|| {
+                if uid == 0 {
+                    "root".into()
+                } else {
+                    uid.to_string()
+                }
+            })
     }
     fn group(&self, gid: u32) -> String {
-        self.groups.get(&gid).cloned().unwrap_or_else(|| {
-            if gid == 0 {
-                "root".into()
-            } else {
-                gid.to_string()
-            }
-        })
+        self.groups
+            .get(&gid)
+            .filter(|n| valid_owner(n))
+            .cloned()
+            .unwrap_or_else(|| {
+                if gid == 0 {
+                    "root".into()
+                } else {
+                    gid.to_string()
+                }
+            })
     }
 }
 

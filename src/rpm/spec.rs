@@ -3,11 +3,32 @@
 
 use super::payload::{Content, Kind};
 use super::{scriptlets, Prepared};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
 /// The spec template `--rpm=spec` renders.
 pub const SPEC_TEMPLATE: &str = include_str!("../../spec-templates/atomic-container.spec.in");
+
+/// `value` as spec text: `%` doubled, so rpm expands nothing the image
+/// chose (`%(cmd)`, `%{lua:...}`); a control character is refused.
+fn text(what: &str, value: &str) -> Result<String> {
+    if value.chars().any(char::is_control) {
+        bail!("{what} {value:?} has a control character, which a spec cannot hold");
+    }
+    Ok(value.replace('%', "%%"))
+}
+
+/// A payload path as `%files` takes it, quoted: `%` doubled; quotes,
+/// backslashes and glob characters, which `%files` would interpret, are
+/// refused.
+fn path(p: &str) -> Result<String> {
+    if p.chars()
+        .any(|c| c.is_control() || "\"\\*?[]{}".contains(c))
+    {
+        bail!("the file {p:?} cannot be named in a spec (it has a quote, a backslash, a glob or a control character); --rpm=build packages it");
+    }
+    Ok(p.replace('%', "%%"))
+}
 
 impl Prepared {
     /// Writes the spec (rendered from `template`) and its source, a tar of
@@ -47,17 +68,21 @@ impl Prepared {
                     tar.append_data(&mut h, rel, &d[..])?;
                 }
             }
+            let (user, group) = (
+                text("a user name", &e.user)?,
+                text("a group name", &e.group)?,
+            );
             let attr = if matches!(e.kind, Kind::Symlink(_)) {
-                format!("%attr(-,{},{})", e.user, e.group)
+                format!("%attr(-,{user},{group})")
             } else {
-                format!("%attr({:04o},{},{})", e.mode, e.user, e.group)
+                format!("%attr({:04o},{user},{group})", e.mode)
             };
             let prefix = match (&e.kind, e.config) {
                 (Kind::Dir, _) => "%dir ",
                 (_, true) => "%config(noreplace) ",
                 _ => "",
             };
-            files.push_str(&format!("{prefix}{attr} \"{}\"\n", e.path));
+            files.push_str(&format!("{prefix}{attr} \"{}\"\n", path(&e.path)?));
         }
         tar.finish()?;
         let mut deps = String::new();
@@ -88,18 +113,22 @@ impl Prepared {
         };
         let spec = template
             .replace("@NAME@", &self.name)
-            .replace("@VERSION@", &id.version)
-            .replace("@RELEASE@", &id.release)
-            .replace("@SUMMARY@", &id.summary)
-            .replace("@LICENSE@", &id.license)
+            .replace("@VERSION@", &text("the version", &id.version)?)
+            .replace("@RELEASE@", &text("the release", &id.release)?)
+            .replace("@SUMMARY@", &text("the summary", &id.summary)?)
+            .replace("@LICENSE@", &text("the license", &id.license)?)
             .replace(
                 "@URL@",
-                id.url
-                    .as_deref()
-                    .unwrap_or("https://github.com/projectatomic/atomic"),
+                &text(
+                    "the URL",
+                    id.url
+                        .as_deref()
+                        .unwrap_or("https://github.com/projectatomic/atomic"),
+                )?,
             )
+            // Checked by parse_dep: no `%`, no control character.
             .replace("@DEPENDENCIES@", deps.trim_end())
-            .replace("@DESCRIPTION@", &id.description)
+            .replace("@DESCRIPTION@", &text("the description", &id.description)?)
             .replace("@POST@", script("post").trim_end())
             .replace("@PREUN@", script("preun").trim_end())
             .replace("@POSTUN@", script("postun").trim_end())
