@@ -534,6 +534,95 @@ fn rpm_mode_never_overwrites_a_file_no_package_owns() {
     );
 }
 
+/// A mount made for a test, lazily unmounted when dropped.
+struct Mounted(PathBuf);
+
+impl Mounted {
+    fn new(args: &[&str], at: &Path) -> Mounted {
+        bench::check(Command::new("mount").args(args).arg(at));
+        Mounted(at.to_path_buf())
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn ostree(repo: &Path, args: &[&str]) -> String {
+    bench::check(
+        Command::new("ostree")
+            .arg(format!("--repo={}", repo.display()))
+            .args(args),
+    )
+}
+
+#[test]
+fn the_system_repository_is_used_only_when_checkouts_can_link_into_it_and_never_pruned() {
+    require_root();
+    let with_system_repo = || {
+        let h = Host::new();
+        let repo = h.path("/ostree/repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        ostree(&repo, &["init", "--mode=bare"]);
+        (h, repo)
+    };
+    let private = |h: &Host| h.path("/var/lib/containers/atomic/.storage/ostree");
+
+    // Usable: images go there, and a commit of someone else's survives prune.
+    let (h, repo) = with_system_repo();
+    let tree = h.path("/os-tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("os-release"), "the OS\n").unwrap();
+    let orphan = ostree(
+        &repo,
+        &[
+            "commit",
+            "--orphan",
+            &format!("--tree=dir={}", tree.display()),
+        ],
+    );
+    let img = h.image("greeter", fixtures::greeter());
+    assert!(
+        ostree(&repo, &["refs"]).contains("ociimage/"),
+        "pulled into the system repository"
+    );
+    assert!(!private(&h).exists());
+    h.ok(&install(&["--name", "g", &img]), &[]);
+    h.ok(&["uninstall", "g"], &[]);
+    h.ok(&["images", "delete", &img], &[]);
+    let out = h.ok(&["images", "prune"], &[]);
+    assert!(out.contains("Left the objects of"), "{out}");
+    ostree(&repo, &["show", orphan.trim()]);
+
+    // Read-only, as /sysroot on an image-based host: the private repository.
+    let (h, repo) = with_system_repo();
+    let ostree_dir = h.path("/ostree");
+    let _ro = Mounted::new(&["--bind", ostree_dir.to_str().unwrap()], &ostree_dir);
+    bench::check(
+        Command::new("mount")
+            .args(["-o", "remount,bind,ro"])
+            .arg(h.path("/ostree")),
+    );
+    let img = h.image("greeter", fixtures::greeter());
+    assert!(!ostree(&repo, &["refs"]).contains("ociimage/"));
+    assert!(ostree(&private(&h), &["refs"]).contains("ociimage/"));
+    h.ok(&install(&["--name", "g", &img]), &[]);
+    h.ok(&["uninstall", "g"], &[]);
+
+    // Another mount, as /var on an image-based host (same device, EXDEV).
+    let (h, repo) = with_system_repo();
+    let var = h.path("/var");
+    std::fs::create_dir_all(&var).unwrap();
+    let _var = Mounted::new(&["--bind", var.to_str().unwrap()], &var);
+    let img = h.image("greeter", fixtures::greeter());
+    assert!(!ostree(&repo, &["refs"]).contains("ociimage/"));
+    assert!(ostree(&private(&h), &["refs"]).contains("ociimage/"));
+    h.ok(&install(&["--name", "g", &img]), &[]);
+    h.ok(&["uninstall", "g"], &[]);
+}
+
 /// The steps of an RPM-mode install and update where a failpoint sits.
 const RPM_INSTALL_STEPS: &[&str] = &["checkout", "package", "symlink"];
 const RPM_UPDATE_STEPS: &[&str] = &["checkout", "prepare", "package", "symlink"];

@@ -402,7 +402,13 @@ fn dispatch(opt: Opt, report: Reporter) -> Result<()> {
             for r in &removed {
                 report.note(format!("Removed layer {r}"));
             }
-            report.note(format!("Freed {}", output::human(freed)));
+            match freed {
+                Some(freed) => report.note(format!("Freed {}", output::human(freed))),
+                None => report.note(format!(
+                    "Left the objects of {} alone: atomic did not create that repository",
+                    store.path().display()
+                )),
+            }
             Ok(())
         }
         Command::Install(i) if i.system_package() == SystemPackage::Build => {

@@ -3,7 +3,6 @@
 
 use super::fs::Rooted;
 use anyhow::Result;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Environment variable that overrides the OSTree repository path.
@@ -19,6 +18,8 @@ pub struct HostPaths {
     relocated: bool,
     repo_override: Option<PathBuf>,
     checkout_root: PathBuf,
+    /// The repository, once chosen.
+    repo: std::sync::OnceLock<PathBuf>,
 }
 
 impl HostPaths {
@@ -49,6 +50,7 @@ impl HostPaths {
             relocated,
             repo_override,
             checkout_root,
+            repo: std::sync::OnceLock::new(),
         }
     }
 
@@ -74,17 +76,33 @@ impl HostPaths {
     }
 
     /// The OSTree repository: the override, else the system's `/ostree/repo`
-    /// when it exists on the same filesystem as the checkout root (so that
-    /// checkouts can hard-link into it), else a private repo under the
-    /// checkout root.
+    /// when checkouts can really hard-link into it (tried: a file written
+    /// into it and linked from the checkout root; on an image-based host
+    /// `/var` is a mount of its own and `/sysroot` is read-only, whatever
+    /// the device numbers say), else a private repo under the checkout root.
+    /// Decided once per command.
     pub fn repo(&self) -> PathBuf {
         if let Some(repo) = &self.repo_override {
             return repo.clone();
         }
-        let system = under(&self.root, "ostree/repo");
-        if same_device(&system, &self.checkout_root) {
-            return system;
-        }
+        self.repo
+            .get_or_init(|| {
+                let system = under(&self.root, "ostree/repo");
+                match links_into(&system, &self.checkout_root) {
+                    Ok(()) => system,
+                    Err(e) => {
+                        if system.join("config").exists() {
+                            tracing::info!("not using {}: {e}", system.display());
+                        }
+                        self.private_repo()
+                    }
+                }
+            })
+            .clone()
+    }
+
+    /// The repository the tool keeps for itself under the checkout root.
+    pub fn private_repo(&self) -> PathBuf {
         self.checkout_root.join(".storage/ostree")
     }
 
@@ -132,15 +150,27 @@ fn under(root: &Path, relative: impl AsRef<Path>) -> PathBuf {
     root.join(relative)
 }
 
-/// Whether `a` exists and lives on the same filesystem as `b` (or as the
-/// nearest existing parent of `b`).
-fn same_device(a: &Path, b: &Path) -> bool {
-    let Ok(a) = std::fs::metadata(a) else {
-        return false;
-    };
-    b.ancestors()
-        .find_map(|p| std::fs::metadata(p).ok())
-        .is_some_and(|b| a.dev() == b.dev())
+/// Tries what checkouts from `repo` into `checkout_root` need: writing a
+/// file into the repository and hard-linking it from the checkout root (or
+/// its nearest existing parent). Both test files are removed.
+fn links_into(repo: &Path, checkout_root: &Path) -> std::io::Result<()> {
+    if !repo.join("config").is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no repository",
+        ));
+    }
+    let probe = tempfile::Builder::new()
+        .prefix(".atomic-probe-")
+        .tempfile_in(repo.join("tmp"))?;
+    std::io::Write::write_all(&mut probe.as_file(), b"probe")?;
+    let dir = checkout_root
+        .ancestors()
+        .find(|p| p.is_dir())
+        .unwrap_or(Path::new("/"));
+    let link = dir.join(format!(".atomic-probe-{}", std::process::id()));
+    std::fs::hard_link(probe.path(), &link)?;
+    std::fs::remove_file(&link)
 }
 
 #[cfg(test)]
@@ -187,11 +217,27 @@ mod tests {
     }
 
     #[test]
-    fn system_repo_is_used_when_it_exists_on_the_same_filesystem() {
+    fn the_system_repo_is_used_when_a_checkout_can_link_into_it() {
         let t = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(t.path().join("ostree/repo")).unwrap();
         let p = HostPaths::new(Some(t.path()), None, None);
-        assert_eq!(p.repo(), t.path().join("ostree/repo"));
+        assert_eq!(p.repo(), p.private_repo(), "no system repository");
+        let repo = t.path().join("ostree/repo");
+        std::fs::create_dir_all(repo.join("tmp")).unwrap();
+        let p = HostPaths::new(Some(t.path()), None, None);
+        assert_eq!(
+            p.repo(),
+            p.private_repo(),
+            "a directory without config is no repository"
+        );
+        std::fs::write(repo.join("config"), "[core]\n").unwrap();
+        let p = HostPaths::new(Some(t.path()), None, None);
+        assert_eq!(p.repo(), repo);
+        let left: Vec<_> = std::fs::read_dir(repo.join("tmp")).unwrap().collect();
+        assert!(left.is_empty(), "the probe is removed");
+        assert!(!t
+            .path()
+            .join(format!(".atomic-probe-{}", std::process::id()))
+            .exists());
     }
 
     #[test]

@@ -118,8 +118,9 @@ pub fn delete(
 }
 
 /// Prunes every layer and object that no image and no deployment in
-/// `in_use` needs; returns the layers removed and the bytes freed.
-pub fn prune(store: &Store, in_use: &[InUse]) -> Result<(Vec<String>, u64)> {
+/// `in_use` needs; returns the layers removed and the bytes freed (None in
+/// a repository the tool did not create, whose objects it leaves alone).
+pub fn prune(store: &Store, in_use: &[InUse]) -> Result<(Vec<String>, Option<u64>)> {
     let keep = in_use
         .iter()
         .map(|u| {

@@ -26,7 +26,12 @@ const KEY_CONFIG: &str = "docker.config";
 pub struct Store {
     repo: ostree::Repo,
     path: PathBuf,
+    /// The tool created this repository (and so may prune its objects).
+    ours: bool,
 }
+
+/// The file that marks a repository the tool created.
+const CREATED_MARK: &str = "atomic-created";
 
 /// An image in the repository.
 #[derive(Debug, Clone)]
@@ -91,9 +96,15 @@ impl Store {
                 .with_context(|| format!("creating {}", path.display()))?;
             repo.create(ostree::RepoMode::Bare, NONE)
                 .with_context(|| format!("creating OSTree repository {}", path.display()))?;
+            crate::host::fs::write_file(&path.join(CREATED_MARK), b"", 0o644)?;
         }
-        repo.set_disable_fsync(true);
-        Ok(Store { repo, path })
+        // libostree's own durability: one syncfs before the staged objects
+        // are renamed into place and refs move, no fsync per object.
+        Ok(Store {
+            ours: path == paths.private_repo() || path.join(CREATED_MARK).exists(),
+            repo,
+            path,
+        })
     }
 
     /// Opens the repository if it exists.
@@ -105,7 +116,11 @@ impl Store {
         let repo = ostree::Repo::new_for_path(&path);
         repo.open(NONE)
             .with_context(|| format!("opening OSTree repository {}", path.display()))?;
-        Ok(Some(Store { repo, path }))
+        Ok(Some(Store {
+            ours: path == paths.private_repo() || path.join(CREATED_MARK).exists(),
+            repo,
+            path,
+        }))
     }
 
     pub fn path(&self) -> &Path {
@@ -354,11 +369,13 @@ impl Store {
     }
 
     /// Removes layer and config refs that no image (nor any image commit in
-    /// `keep`, used by deployments) references, then every object no ref
-    /// reaches. Returns the refs removed and the bytes freed.
-    pub fn prune(&self, keep: &[StoredImage]) -> Result<(Vec<String>, u64)> {
+    /// `keep`, used by deployments) references, then, in a repository the
+    /// tool created, every object no ref reaches. Returns the refs removed
+    /// and the bytes freed (None when objects were left to their owner).
+    pub fn prune(&self, keep: &[StoredImage]) -> Result<(Vec<String>, Option<u64>)> {
+        let images = self.images()?;
         let mut used = HashSet::new();
-        for img in self.images()?.iter().chain(keep) {
+        for img in images.iter().chain(keep) {
             used.extend(img.layers());
             used.insert(img.id.clone());
         }
@@ -371,14 +388,16 @@ impl Store {
                 removed.push(component.clone());
             }
         }
+        removed.sort();
+        if !self.ours {
+            // Other users of a system repository (the OS itself) keep what
+            // they need without refs this tool knows of.
+            return Ok((removed, None));
+        }
         // Image commits a deployment uses must survive object pruning too.
         let pins: Vec<String> = keep
             .iter()
-            .filter(|k| {
-                self.images()
-                    .map(|i| !i.iter().any(|i| i.commit == k.commit))
-                    .unwrap_or(true)
-            })
+            .filter(|k| !images.iter().any(|i| i.commit == k.commit))
             .map(|k| k.commit.clone())
             .collect();
         for p in &pins {
@@ -399,8 +418,27 @@ impl Store {
             )?;
         }
         let (_, _, freed) = pruned.context("pruning unreferenced objects")?;
-        removed.sort();
-        Ok((removed, freed))
+        self.remove_staging()?;
+        Ok((removed, Some(freed)))
+    }
+
+    /// Removes what failed transactions left in the repository's `tmp`
+    /// (libostree keeps a staging directory to reuse); safe under the
+    /// command lock, when no transaction of this tool runs.
+    fn remove_staging(&self) -> Result<()> {
+        let tmp = self.path.join("tmp");
+        let entries = match std::fs::read_dir(&tmp) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", tmp.display())),
+        };
+        for e in entries {
+            let e = e.with_context(|| format!("reading {}", tmp.display()))?;
+            if e.file_name().to_string_lossy().starts_with("staging-") {
+                crate::host::fs::remove_tree(&e.path())?;
+            }
+        }
+        Ok(())
     }
 }
 
