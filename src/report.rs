@@ -5,6 +5,20 @@
 use serde::Serialize;
 use std::sync::mpsc::Sender;
 
+/// `s` with its control characters (terminal escapes, newlines) shown as
+/// `\xNN`: what an image says is printed, never obeyed by the terminal.
+pub fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// One thing to tell the user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]

@@ -677,3 +677,42 @@ fn labels_with_newlines_are_refused_and_escapes_never_reach_the_terminal() {
         "{info}"
     );
 }
+
+#[test]
+fn what_an_image_does_to_the_host_is_shown_before_it_is_done() {
+    require_root();
+    let a = Arena::new();
+    let layout = a.path("images/hostfs");
+    bench::fixtures::greeter_hostfs().write_oci(&layout, "1");
+    let image = format!("oci:{}:1", layout.display());
+    let out = a.atomic(&["pull", "--storage", "ostree", "-q", &image]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let info = String::from_utf8(a.atomic(&["images", "info", &image]).stdout).unwrap();
+    for part in [
+        "What /exports does on the host, as root (variables unexpanded):\n",
+        "  unit runs: ExecStartPre=$EXEC_STARTPRE, ExecStart=$EXEC_START",
+        "  tmpfiles.d: d ${RUN_DIRECTORY}/greeter-$NAME\n",
+        "  host files: /etc/greeter/greeting.conf, /etc/greeter/instance.conf, /etc/greeter/plain.conf\n",
+    ] {
+        assert!(info.contains(part), "{part:?} not in:\n{info}");
+    }
+    let out = a.atomic(&["install", "--system", "--name", "shown", &image]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8(out.stdout).unwrap();
+    let summary = said
+        .find("shown will do this on the host, as root (from the image's /exports):\n")
+        .unwrap_or_else(|| panic!("no summary in:\n{said}"));
+    let installed = said.find("Installed shown").unwrap();
+    assert!(summary < installed, "{said}");
+    for part in [
+        "  tmpfiles.d: d /run/greeter-shown\n",
+        "  host files: /etc/greeter/greeting.conf, /etc/greeter/instance-shown.conf, /etc/greeter/plain.conf\n",
+    ] {
+        assert!(said.contains(part), "{part:?} not in:\n{said}");
+    }
+    assert!(
+        said.contains("ExecStart=")
+            && said.contains("--systemd-cgroup run -d --pid-file /run/container-shown.pid shown"),
+        "{said}"
+    );
+}

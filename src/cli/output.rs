@@ -9,23 +9,10 @@ use crate::container::Name;
 use crate::image::catalog::ImageRow;
 use crate::image::store::StoredImage;
 use crate::render::exports::ImageInfo;
+use crate::report::printable as clean;
 use anyhow::Result;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
-
-/// `s` with its control characters (terminal escapes, newlines) shown as
-/// `\xNN`: what an image says is printed, never obeyed by the terminal.
-pub fn clean(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() {
-            out.push_str(&format!("\\x{:02x}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
 
 /// A size in B, KB, MB... (powers of 1000, one decimal).
 pub fn human(bytes: u64) -> String {
@@ -141,6 +128,13 @@ pub fn image_info(info: &ImageInfo) -> String {
     out += "Template variables set by the tool:\n";
     for k in &info.set_by_tool {
         out += &format!("  {k}\n");
+    }
+    let host = info.host_facing.lines();
+    if !host.is_empty() {
+        out += "What /exports does on the host, as root (variables unexpanded):\n";
+        for l in host {
+            out += &format!("{}\n", clean(&l));
+        }
     }
     finish(out)
 }

@@ -70,6 +70,15 @@ pub fn install(ctx: &Ctx, args: &InstallArgs, choice: Choice) -> Result<()> {
         };
         let mut prepared = delivery.prepare(ctx, &req)?;
         Delivery::check_aliases(ctx, &name, prepared.unit.as_deref())?;
+        let host = prepared.host_facing.lines();
+        if !host.is_empty() {
+            ctx.report.note(format!(
+                "{name} will do this on the host, as root (from the image's /exports):"
+            ));
+            for line in host {
+                ctx.report.note(line);
+            }
+        }
         delivery.place(ctx, &name, &dir, &mut prepared, None, j)?;
         activate(ctx, &name, Slot::FIRST, &prepared.info, true, j)?;
         Ok(prepared.info)

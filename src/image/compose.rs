@@ -228,6 +228,41 @@ impl<'r> Composer<'r> {
     }
 }
 
+/// The names of the files and of the subdirectories of `dir`.
+pub fn entries(dir: &ostree::MutableTree) -> Result<(Vec<String>, Vec<String>)> {
+    use glib::translate::ToGlibPtr;
+    /// The keys (names) of a table libostree owns.
+    ///
+    /// SAFETY: `table` is a live GHashTable with C string keys.
+    unsafe fn keys(table: *mut glib::ffi::GHashTable) -> Vec<String> {
+        let list = glib::ffi::g_hash_table_get_keys(table);
+        let mut out = Vec::new();
+        let mut l = list;
+        while !l.is_null() {
+            let key = (*l).data as *const std::ffi::c_char;
+            out.push(std::ffi::CStr::from_ptr(key).to_string_lossy().into_owned());
+            l = (*l).next;
+        }
+        glib::ffi::g_list_free(list);
+        out
+    }
+    let ptr: *mut ostree::ffi::OstreeMutableTree = dir.to_glib_none().0;
+    // SAFETY: `dir` keeps the tree alive; libostree owns the tables and
+    // their keys, which are only copied here.
+    let (mut files, mut dirs) = unsafe {
+        (
+            keys(ostree::ffi::ostree_mutable_tree_get_files(ptr)),
+            keys(ostree::ffi::ostree_mutable_tree_get_subdirs(ptr)),
+        )
+    };
+    // Reading a lazily loaded directory may have failed.
+    dir.check_error()
+        .context("reading a directory of the image")?;
+    files.sort();
+    dirs.sort();
+    Ok((files, dirs))
+}
+
 /// The entry `name` of `dir`: a file's checksum or a subdirectory; None
 /// when there is none.
 pub fn lookup(

@@ -466,6 +466,27 @@ impl ImageFiles<'_> {
         }
     }
 
+    /// Every file below the directory `path`, as paths from the image's
+    /// root, sorted; none when there is no such directory.
+    pub fn walk(&self, path: &str) -> Result<Vec<String>> {
+        let Some((None, Some(dir))) = self.entry(path)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let mut stack = vec![(path.to_string(), dir)];
+        while let Some((p, d)) = stack.pop() {
+            let (files, dirs) = super::compose::entries(&d)?;
+            out.extend(files.into_iter().map(|f| format!("{p}/{f}")));
+            for sub in dirs {
+                if let Some((None, Some(s))) = lookup(&d, &sub)? {
+                    stack.push((format!("{p}/{sub}"), s));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Whether the image has `path`, of any kind.
     pub fn has(&self, path: &str) -> Result<bool> {
         Ok(self.entry(path)?.is_some())

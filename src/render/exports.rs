@@ -82,6 +82,8 @@ pub struct ImageInfo {
     pub required: Vec<String>,
     /// Variables the tool always sets.
     pub set_by_tool: Vec<String>,
+    /// What its /exports will do to the host.
+    pub host_facing: super::summary::HostFacing,
 }
 
 /// Reads what `images info` shows from the stored image, without a checkout.
@@ -152,6 +154,7 @@ pub fn describe(store: &Store, img: &StoredImage) -> Result<ImageInfo> {
             .iter()
             .map(|s| s.to_string())
             .collect(),
+        host_facing: super::summary::HostFacing::of_image(&files)?,
     })
 }
 

@@ -5,4 +5,5 @@
 
 pub mod bundle;
 pub mod exports;
+pub mod summary;
 pub mod template;

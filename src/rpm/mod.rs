@@ -74,6 +74,8 @@ pub struct Prepared {
     pub has_service: bool,
     /// The rendered unit, if any.
     pub unit: Option<String>,
+    /// What the package will do to the host.
+    pub host_facing: crate::render::summary::HostFacing,
     entries: Vec<Entry>,
     name: String,
     _work: tempfile::TempDir,
@@ -114,6 +116,7 @@ pub fn prepare(
     Ok(Prepared {
         id,
         has_service: rendered.unit.is_some(),
+        host_facing: crate::render::summary::HostFacing::of_rendered(&rendered),
         unit: rendered.unit,
         values,
         entries,

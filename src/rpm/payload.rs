@@ -162,6 +162,9 @@ pub fn payload(rootfs: &Path, rendered: &bundle::Rendered, name: &str) -> Result
         ));
     }
     let mut tmpfiles = rendered.tmpfiles.clone().unwrap_or_default();
+    for line in tmpfiles.lines() {
+        rules::check_tmpfiles_line(line)?;
+    }
     for f in &rendered.host_files {
         let is_dir = matches!(f.kind, HostKind::Dir);
         if is_dir && rules::is_system_dir(&f.path) {

@@ -42,6 +42,31 @@ pub fn place(path: &Path, is_dir: bool, mode: u32, user: &str, group: &str) -> R
     bail!("{shown}: rpm-ostree layers only /usr and /etc");
 }
 
+/// Checks a line of the image's tmpfiles.d template for an image-based
+/// host, where it runs at boot on a deployed system that can write only
+/// `/etc`, `/var`, `/run` and `/tmp`.
+pub fn check_tmpfiles_line(line: &str) -> Result<()> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(());
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("");
+    let p = Path::new(path);
+    if !p.is_absolute() {
+        bail!("/exports/tmpfiles.template: {line:?} names no absolute path");
+    }
+    if !["/etc", "/var", "/run", "/tmp"]
+        .iter()
+        .any(|d| p.starts_with(d))
+    {
+        bail!(
+            "/exports/tmpfiles.template: {line:?}: {path} cannot be written on an image-based \
+             host, where tmpfiles.d may write only /etc, /var, /run and /tmp"
+        );
+    }
+    Ok(())
+}
+
 /// Directories every system has (the filesystem package owns them): a
 /// container's package neither owns them nor turns them into tmpfiles lines.
 pub fn is_system_dir(path: &Path) -> bool {
@@ -132,6 +157,27 @@ mod tests {
             err("/srv/x"),
             "/srv/x: rpm-ostree layers only /usr and /etc"
         );
+    }
+
+    #[test]
+    fn tmpfiles_lines_write_only_where_a_deployed_system_can() {
+        for ok in [
+            "d /run/x 0755 root root -",
+            "# c",
+            "",
+            "L /etc/x - - - - /usr/y",
+            "f /var/lib/a",
+        ] {
+            check_tmpfiles_line(ok).unwrap();
+        }
+        let err = check_tmpfiles_line("d /usr/lib/x 0755")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/usr/lib/x cannot be written on an image-based host"),
+            "{err}"
+        );
+        assert!(check_tmpfiles_line("d relative").is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::host::fs::{self, write_file, Rooted};
 use crate::host::paths::HostPaths;
 use crate::render::bundle::{self, Fixed, HostFile, HostKind};
 use crate::render::exports::Manifest;
+use crate::render::summary::HostFacing;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
@@ -62,6 +63,7 @@ pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
     info.rename_installed_files = manifest.rename_files.clone();
     Ok(Prepared {
         info,
+        host_facing: HostFacing::of_rendered(&rendered),
         unit: rendered.unit,
         host_files: rendered.host_files,
     })
@@ -77,6 +79,7 @@ pub(super) fn reopen(dir: &Path, mut info: Info) -> Result<Prepared> {
     Ok(Prepared {
         info,
         unit: None,
+        host_facing: HostFacing::default(),
         host_files,
     })
 }

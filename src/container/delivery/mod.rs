@@ -12,6 +12,7 @@ use super::{Ctx, Name, Slot};
 use crate::host::paths::HostPaths;
 use crate::image::store::{Store, StoredImage};
 use crate::render::bundle::HostFile;
+use crate::render::summary::HostFacing;
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -62,6 +63,8 @@ pub struct Replacing<'a> {
 pub struct Prepared {
     pub info: Info,
     pub unit: Option<String>,
+    /// What the deployment will do to the host.
+    pub host_facing: HostFacing,
     host_files: Vec<HostFile>,
 }
 
@@ -148,6 +151,7 @@ impl Delivery {
             Delivery::Package => Ok(Prepared {
                 info,
                 unit: None,
+                host_facing: HostFacing::default(),
                 host_files: Vec::new(),
             }),
         }

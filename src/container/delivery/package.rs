@@ -92,6 +92,7 @@ pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
     Ok(Prepared {
         info,
         unit: prepared.unit.clone(),
+        host_facing: prepared.host_facing.clone(),
         host_files: Vec::new(),
     })
 }
