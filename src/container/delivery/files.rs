@@ -84,8 +84,67 @@ pub(super) fn reopen(dir: &Path, mut info: Info) -> Result<Prepared> {
     })
 }
 
+/// Everything placing a prepared slot does to the host, decided before
+/// any of it is done.
+#[derive(Debug)]
+pub(super) struct PlacePlan<'a> {
+    host: HostPlan<'a>,
+    /// The unit and the tmpfiles file: where each goes, what becomes of it.
+    files: Vec<(PathBuf, FileChange)>,
+    /// Whether `systemd-tmpfiles --create` applies the new tmpfiles file.
+    create_tmpfiles: bool,
+}
+
+/// What becomes of a file the deployment owns on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum FileChange {
+    /// Written where nothing is.
+    Write(Vec<u8>),
+    /// Written over the previous deployment's.
+    Replace(Vec<u8>),
+    /// The previous deployment's, which this one does not have, removed.
+    Remove,
+    /// Neither has one.
+    Nothing,
+}
+
+/// Plans placing the slot at `dir` (whose host files are `files`) over the
+/// deployment `previous`.
+pub(super) fn plan_place<'a>(
+    ctx: &Ctx,
+    name: &Name,
+    dir: &Path,
+    files: &'a [HostFile],
+    previous: Option<&Info>,
+) -> Result<PlacePlan<'a>> {
+    let host = plan_host_files(ctx.paths, name, files, previous)?;
+    let slot = SlotDir(dir);
+    let unit = read_optional(&slot.unit(name))?;
+    let tmpfiles = read_optional(&slot.tmpfiles(name))?;
+    let create_tmpfiles = tmpfiles.is_some();
+    let mut changes = Vec::new();
+    for (data, on_host) in [
+        (unit, ctx.layout.unit_file(name)),
+        (tmpfiles, ctx.layout.tmpfiles_file(name)),
+    ] {
+        let change = match (data, fs::exists(&on_host)?) {
+            (Some(d), false) => FileChange::Write(d),
+            (Some(d), true) => FileChange::Replace(d),
+            (None, true) => FileChange::Remove,
+            (None, false) => FileChange::Nothing,
+        };
+        changes.push((on_host, change));
+    }
+    Ok(PlacePlan {
+        host,
+        files: changes,
+        create_tmpfiles,
+    })
+}
+
 /// Places the host files, writes the record, then puts the unit and the
-/// tmpfiles file in place and applies the tmpfiles file.
+/// tmpfiles file in place and applies the tmpfiles file: the plan, carried
+/// out under the journal.
 pub(super) fn place(
     ctx: &Ctx,
     name: &Name,
@@ -95,18 +154,26 @@ pub(super) fn place(
     j: &mut Journal,
 ) -> Result<()> {
     failpoint("hostfiles")?;
-    let plan = plan_host_files(ctx.paths, name, &prepared.host_files, previous)?;
-    apply_host_files(ctx, dir, &plan, &mut prepared.info, j)?;
+    let plan = plan_place(ctx, name, dir, &prepared.host_files, previous)?;
+    apply_host_files(ctx, dir, &plan.host, &mut prepared.info, j)?;
     state::write(dir, &prepared.info)?;
-    let slot = SlotDir(dir);
-    let unit = read_optional(&slot.unit(name))?;
-    let tmpfiles = read_optional(&slot.tmpfiles(name))?;
     failpoint("unit")?;
-    swap_file(j, &ctx.layout.unit_file(name), unit.as_deref())?;
-    let tmpfiles_file = ctx.layout.tmpfiles_file(name);
-    swap_file(j, &tmpfiles_file, tmpfiles.as_deref())?;
-    if tmpfiles.is_some() {
-        ctx.tmpfiles("--create", &tmpfiles_file)?;
+    for (path, change) in &plan.files {
+        match change {
+            FileChange::Write(d) => {
+                j.push(Step::Created(path.clone()))?;
+                write_new(path, d)?;
+            }
+            FileChange::Replace(d) => {
+                j.set_aside(path)?;
+                write_new(path, d)?;
+            }
+            FileChange::Remove => j.set_aside(path)?,
+            FileChange::Nothing => {}
+        }
+    }
+    if plan.create_tmpfiles {
+        ctx.tmpfiles("--create", &ctx.layout.tmpfiles_file(name))?;
     }
     Ok(())
 }
@@ -119,21 +186,12 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
     }
 }
 
-/// Writes `data` at `path` for the deployment (or removes what is there
-/// when `data` is None), recording how to undo it.
-fn swap_file(j: &mut Journal, path: &Path, data: Option<&[u8]>) -> Result<()> {
-    if fs::exists(path)? {
-        j.set_aside(path)?;
-    } else if data.is_some() {
-        j.push(Step::Created(path.to_path_buf()))?;
+/// Writes a unit or tmpfiles file, creating its directory.
+fn write_new(path: &Path, data: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    if let Some(d) = data {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        write_file(path, d, 0o644)?;
-    }
-    Ok(())
+    write_file(path, data, 0o644)
 }
 
 /// Removes the unit, the tmpfiles file (after `systemd-tmpfiles --remove`)
@@ -452,6 +510,43 @@ mod tests {
             let name = Name::new("g").unwrap();
             plan_host_files(&self.paths, &name, files, prev).map(|p| p.actions)
         }
+    }
+
+    #[test]
+    fn the_unit_and_tmpfiles_file_are_planned_from_the_slot_and_the_host() {
+        let h = Host::new();
+        let ctx = Ctx::new(&h.paths, crate::report::Reporter::silent()).unwrap();
+        let name = Name::new("g").unwrap();
+        let slot = h.t.path().join("slot");
+        std::fs::create_dir_all(&slot).unwrap();
+        std::fs::write(SlotDir(&slot).unit(&name), "[Service]\n").unwrap();
+        let plan = plan_place(&ctx, &name, &slot, &[], None).unwrap();
+        assert_eq!(
+            plan.files,
+            [
+                (
+                    ctx.layout.unit_file(&name),
+                    FileChange::Write(b"[Service]\n".to_vec())
+                ),
+                (ctx.layout.tmpfiles_file(&name), FileChange::Nothing),
+            ]
+        );
+        assert!(!plan.create_tmpfiles);
+        // An update whose image dropped its tmpfiles file and changed its unit.
+        for f in [ctx.layout.unit_file(&name), ctx.layout.tmpfiles_file(&name)] {
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(&f, "old").unwrap();
+        }
+        let plan = plan_place(&ctx, &name, &slot, &[], None).unwrap();
+        assert_eq!(
+            plan.files[0].1,
+            FileChange::Replace(b"[Service]\n".to_vec())
+        );
+        assert_eq!(plan.files[1].1, FileChange::Remove);
+        std::fs::write(SlotDir(&slot).tmpfiles(&name), "d /run/g\n").unwrap();
+        let plan = plan_place(&ctx, &name, &slot, &[], None).unwrap();
+        assert_eq!(plan.files[1].1, FileChange::Replace(b"d /run/g\n".to_vec()));
+        assert!(plan.create_tmpfiles);
     }
 
     #[test]
