@@ -35,6 +35,18 @@ fn check_name(layout: &Layout, name: &Name) -> Result<()> {
     if fs::exists(&layout.link(name))? {
         bail!("container {name} is already installed");
     }
+    // Containers are kept beside their slots: a container named like one
+    // of this one's slots would be overwritten by it.
+    for slot in [Slot::Zero, Slot::One] {
+        let taken = layout.slot(name, slot);
+        if std::fs::symlink_metadata(&taken).is_ok_and(|m| m.file_type().is_symlink()) {
+            bail!(
+                "container {} exists, and {name}'s deployment slot would be {}; choose another name",
+                Layout::link_target(name, slot).display(),
+                taken.display()
+            );
+        }
+    }
     Ok(())
 }
 
@@ -145,5 +157,12 @@ mod tests {
             );
         }
         check_name(&layout, &n("foo.2")).unwrap();
+        // The other way round: a container whose name is a slot of the new one.
+        std::os::unix::fs::symlink("bar.1.0", layout.root().join("bar.1")).unwrap();
+        let err = check_name(&layout, &n("bar")).unwrap_err().to_string();
+        assert!(
+            err.starts_with("container bar.1 exists, and bar's deployment slot would be"),
+            "{err}"
+        );
     }
 }
