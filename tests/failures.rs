@@ -330,14 +330,23 @@ fn relocated_install_resolves_the_targets_own_symlinks_inside_it() {
 }
 
 /// The steps of install and update where a failpoint sits.
-const INSTALL_STEPS: &[&str] = &["checkout", "render", "hostfiles", "unit", "symlink"];
+const INSTALL_STEPS: &[&str] = &[
+    "checkout",
+    "render",
+    "hostfiles",
+    "unit",
+    "symlink",
+    "flipped",
+];
 const UPDATE_STEPS: &[&str] = &[
     "checkout",
     "render",
     "prepare",
     "hostfiles",
+    "set-aside",
     "unit",
     "symlink",
+    "flipped",
 ];
 
 #[test]
@@ -532,6 +541,50 @@ fn rpm_mode_never_overwrites_a_file_no_package_owns() {
         std::fs::read_to_string(h.path("/etc/greeter/greeting.conf")).unwrap(),
         "the admin's\n"
     );
+}
+
+#[test]
+fn a_crash_after_the_commit_point_or_inside_prune_keeps_what_was_done() {
+    require_root();
+    let h = Host::new();
+    let img = h.image("hostfs", fixtures::greeter_hostfs());
+    h.ok(&install(&["--name", "c", &img]), &[]);
+    let args = ["containers", "update", "c", "--set", "RECEIVER=moon"];
+    let out = h.atomic(&args, &[("ATOMIC_FAILPOINT", "commit:crash")]);
+    assert_eq!(out.status.signal(), Some(9));
+    // The journal was gone: the update stands, nothing is undone.
+    let out = h.ok(&args, &[]);
+    assert_eq!(out, "Latest version already installed.\n");
+    assert_eq!(
+        std::fs::read_to_string(h.path("/etc/greeter/greeting.conf")).unwrap(),
+        "greeting for moon on port 8081\n"
+    );
+    h.ok(&["containers", "rollback", "c"], &[]);
+    assert!(
+        !h.path("/var/lib/containers/atomic/.c.backup").exists(),
+        "the next operation clears what the crash left"
+    );
+    assert_eq!(
+        std::fs::read_to_string(h.path("/etc/greeter/greeting.conf")).unwrap(),
+        "greeting for world on port 8081\n"
+    );
+    h.ok(&["uninstall", "c"], &[]);
+    h.ok(&["images", "delete", &img], &[]);
+    let out = h.atomic(&["images", "prune"], &[("ATOMIC_FAILPOINT", "prune:crash")]);
+    assert_eq!(out.status.signal(), Some(9));
+    let out = h.ok(&["images", "prune"], &[]);
+    assert!(out.contains("Freed "), "{out}");
+    let objects = h.path("/var/lib/containers/atomic/.storage/ostree/objects");
+    let left = std::fs::read_dir(&objects)
+        .unwrap()
+        .filter(|d| {
+            std::fs::read_dir(d.as_ref().unwrap().path())
+                .unwrap()
+                .next()
+                .is_some()
+        })
+        .count();
+    assert_eq!(left, 0, "every object is pruned once prune runs again");
 }
 
 /// A mount made for a test, lazily unmounted when dropped.

@@ -67,29 +67,13 @@ pub struct Journal {
     record: Record,
 }
 
-/// Environment variable naming a step at which to fail (`STEP`) or to kill
-/// the process (`STEP:crash`): a test-only fault injector for the crash
-/// safety tests, since a crash cannot be caused for real at a given step.
-pub const ENV_FAILPOINT: &str = "ATOMIC_FAILPOINT";
-
-/// Fails (or crashes) here when `ATOMIC_FAILPOINT` names `step`.
-pub fn failpoint(step: &str) -> Result<()> {
-    let Ok(want) = std::env::var(ENV_FAILPOINT) else {
-        return Ok(());
-    };
-    if want == format!("{step}:crash") {
-        // SAFETY: sending SIGKILL to ourselves.
-        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
-    }
-    if want == step {
-        anyhow::bail!("failpoint {step}");
-    }
-    Ok(())
-}
+pub use crate::host::failpoint::failpoint;
 
 impl Journal {
     /// Starts the journal of `operation` on `name`.
     pub fn begin(layout: &Layout, name: &Name, operation: &str) -> Result<Journal> {
+        // Without a journal, backups are what a committed operation left.
+        crate::host::fs::remove_tree(&layout.backups(name))?;
         let j = Journal {
             path: layout.journal(name),
             backups: layout.backups(name),
@@ -140,6 +124,7 @@ impl Journal {
             path: path.to_path_buf(),
             backup: backup.clone(),
         })?;
+        failpoint("set-aside")?;
         match std::fs::rename(path, &backup) {
             Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
                 std::fs::copy(path, &backup).and_then(|_| std::fs::remove_file(path))
@@ -163,6 +148,8 @@ impl Journal {
     pub fn commit(self) -> Result<()> {
         std::fs::remove_file(&self.path)
             .with_context(|| format!("removing {}", self.path.display()))?;
+        crate::host::fs::sync_parent(&self.path)?;
+        failpoint("commit")?;
         if let Err(e) = crate::host::fs::remove_tree(&self.backups) {
             tracing::warn!("{e:#}");
         }

@@ -74,6 +74,7 @@ pub fn activate(
         target: old,
     })?;
     fs::point_link(&link, &Layout::link_target(name, slot))?;
+    failpoint("flipped")?;
     let Some(s) = &ctx.systemd else {
         return Ok(());
     };

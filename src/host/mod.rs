@@ -4,6 +4,7 @@
 //! of the crate.
 
 pub mod command;
+pub mod failpoint;
 pub mod fs;
 pub mod hashing;
 pub mod lock;

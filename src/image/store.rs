@@ -389,6 +389,7 @@ impl Store {
             }
         }
         removed.sort();
+        crate::host::failpoint::failpoint("prune")?;
         if !self.ours {
             // Other users of a system repository (the OS itself) keep what
             // they need without refs this tool knows of.
