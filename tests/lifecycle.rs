@@ -855,3 +855,74 @@ fn units_and_aliases_systemd_has_are_never_taken_over() {
     assert!(!sb.exists("/etc/systemd/system/aliased.service"));
     assert_eq!(unit("dbus.service"), dbus);
 }
+
+#[test]
+fn a_catalog_unit_without_a_type_runs_the_container_in_the_foreground() {
+    let sb = sandbox();
+    let dir = sb.0.tempdir();
+    // As the original catalog writes its units: no Type=, no PIDFile=.
+    let service = "[Unit]\nDescription=$NAME\n\n[Service]\nExecStart=$EXEC_START\nExecStop=$EXEC_STOP\nRestart=on-failure\nWorkingDirectory=$DESTDIR\n\n[Install]\nWantedBy=multi-user.target\n";
+    let mut img = fixtures::greeter();
+    img.layers.push(bench::image::Layer::parse(
+        &format!(
+            "f exports/service.template = {}",
+            service.replace('\n', "\\n")
+        ),
+        bench::image::Compression::Gzip,
+    ));
+    img.write_oci(&dir.path().join("fg"), "1.0");
+    let image = format!("oci:{}:1.0", dir.path().join("fg").display());
+    sb.ok(&[
+        "install",
+        "--system",
+        "--name",
+        "fg",
+        "--set",
+        "PORT=8171",
+        &image,
+    ]);
+    let unit = std::fs::read_to_string(sb.0.path("/etc/systemd/system/fg.service")).unwrap();
+    let start = unit.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
+    assert!(
+        start.ends_with(" run fg") && !start.contains(" -d "),
+        "{unit}"
+    );
+    assert!(greet(8171).starts_with("Hi world"));
+    assert_eq!(sb.0.unit_state("fg.service"), "active");
+
+    sb.0.check(&["systemctl", "restart", "fg.service"]);
+    assert!(
+        greet(8171).starts_with("Hi world"),
+        "answers after a restart"
+    );
+
+    // A crash of the container: systemd sees the runtime exit and restarts it.
+    let state: Value = serde_json::from_str(&sb.0.check(&["runc", "state", "fg"])).unwrap();
+    let pid = state["pid"].as_i64().unwrap().to_string();
+    sb.0.check(&["kill", "-9", &pid]);
+    let started = Instant::now();
+    loop {
+        let state = sb.0.exec(&["runc", "state", "fg"]);
+        let new_pid = serde_json::from_slice::<Value>(&state.stdout)
+            .ok()
+            .and_then(|v| v["pid"].as_i64())
+            .map(|p| p.to_string());
+        if new_pid.is_some_and(|p| p != pid) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not restarted after a crash"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(greet(8171).starts_with("Hi world"), "answers after a crash");
+
+    sb.0.check(&["systemctl", "stop", "fg.service"]);
+    assert!(
+        !sb.runc_list().contains("fg"),
+        "no runtime state after a stop"
+    );
+    sb.ok(&["uninstall", "fg"]);
+    assert!(!sb.runc_list().contains("fg"));
+}

@@ -129,6 +129,9 @@ pub fn build(
     };
     let scratch = Layout::new(paths)?.package_scratch(&name)?;
     let prepared = rpm::prepare(scratch, &store, &img, &req)?;
+    for w in &prepared.warnings {
+        report.warn(w.clone());
+    }
     match what {
         Output::Spec => prepared.write_spec(rpm::spec::SPEC_TEMPLATE, output),
         Output::Package => prepared.write_rpm(output),

@@ -86,6 +86,46 @@ const ALL_CAPS: &[&str] = &[
     "CAP_CHECKPOINT_RESTORE",
 ];
 
+/// How the unit runs the container, as the original tool chose it: detached
+/// (`run -d --pid-file`, for a `Type=forking` unit that tracks the pid file
+/// and deletes the container after it stops) when the unit template uses
+/// both `$EXEC_STOPPOST` and `$PIDFILE`; otherwise in the foreground, the
+/// runtime being the service's main process (the catalog's units, which
+/// have no `Type=`), and the runtime removing its state when it exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    Detached,
+    Foreground,
+}
+
+impl Start {
+    /// The form the unit template `unit` asks for.
+    pub fn for_unit(unit: &str) -> Start {
+        let used = template::variables(unit);
+        if used.contains("EXEC_STOPPOST") && used.contains("PIDFILE") {
+            Start::Detached
+        } else {
+            Start::Foreground
+        }
+    }
+
+    fn exec_start(self, runtime: &str, name: &str) -> String {
+        match self {
+            Start::Detached => {
+                format!("{runtime} --systemd-cgroup run -d --pid-file $PIDFILE {name}")
+            }
+            Start::Foreground => format!("{runtime} run {name}"),
+        }
+    }
+
+    fn exec_stop(self, runtime: &str, name: &str) -> String {
+        match self {
+            Start::Detached => format!("-{runtime} kill {name} TERM"),
+            Start::Foreground => format!("{runtime} kill {name} TERM"),
+        }
+    }
+}
+
 /// What the tool sets for a deployment, whatever the image or `--set` say.
 pub struct Fixed<'a> {
     pub name: &'a str,
@@ -112,6 +152,7 @@ pub fn values(
     stored: &BTreeMap<String, String>,
     set: &[(String, String)],
     fixed: &Fixed,
+    start: Start,
 ) -> Result<BTreeMap<String, String>> {
     for (k, _) in set {
         if template::SET_BY_TOOL.contains(&k.as_str()) {
@@ -155,11 +196,8 @@ pub fn values(
         ("NAME", n.to_string()),
         ("DESTDIR", fixed.destdir.to_string()),
         ("EXEC_STARTPRE", format!("-{r} delete --force {n}")),
-        (
-            "EXEC_START",
-            format!("{r} --systemd-cgroup run -d --pid-file $PIDFILE {n}"),
-        ),
-        ("EXEC_STOP", format!("-{r} kill {n} TERM")),
+        ("EXEC_START", start.exec_start(r, n)),
+        ("EXEC_STOP", start.exec_stop(r, n)),
         ("EXEC_STOPPOST", format!("{r} delete --force {n}")),
         ("HOST_UID", uid.to_string()),
         ("HOST_GID", gid.to_string()),
@@ -281,7 +319,9 @@ pub fn checkout_and_render(
     store.checkout(img, rootfs)?;
     let root = Rooted::open(rootfs)?;
     let manifest = Manifest::load(&root)?;
-    let values = values(&manifest, stored, set, fixed)?;
+    let unit = read_export(&root, "service.template")?;
+    let start = Start::for_unit(unit.as_deref().unwrap_or(DEFAULT_UNIT));
+    let values = values(&manifest, stored, set, fixed, start)?;
     let rendered = render(&root, &img.config, &manifest, &values)?;
     Ok(CheckedOut {
         manifest,
@@ -466,6 +506,26 @@ pub fn host_files(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_catalog_s_units_run_the_container_in_the_foreground() {
+        assert_eq!(Start::for_unit(DEFAULT_UNIT), Start::Detached);
+        let catalog = "[Service]\nExecStart=$EXEC_START\nExecStop=$EXEC_STOP\nRestart=on-failure\n";
+        assert_eq!(Start::for_unit(catalog), Start::Foreground);
+        assert_eq!(
+            Start::for_unit("[Service]\nPIDFile=$PIDFILE\nExecStart=$EXEC_START\n"),
+            Start::Foreground,
+            "a pid file alone is not enough: nothing would delete the container"
+        );
+        assert_eq!(
+            Start::Foreground.exec_start("/usr/bin/runc", "etcd"),
+            "/usr/bin/runc run etcd"
+        );
+        assert_eq!(
+            Start::Foreground.exec_stop("/usr/bin/runc", "etcd"),
+            "/usr/bin/runc kill etcd TERM"
+        );
+    }
 
     #[test]
     fn generated_config_runs_the_image_command_read_only() {

@@ -23,7 +23,7 @@ pub const TEMPLATES: &[&str] = &[
 
 /// `/exports/manifest.json`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Manifest {
     #[serde(default)]
     pub version: Option<String>,
@@ -42,9 +42,21 @@ pub struct Manifest {
     /// Hard-link host files from the deployment instead of copying them.
     #[serde(default)]
     pub use_links: bool,
+    /// Keys this tool does not know (other tools' manifests have more):
+    /// ignored, with a warning.
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, Value>,
 }
 
 impl Manifest {
+    /// A warning for each key of the manifest this tool ignores.
+    pub fn warnings(&self) -> Vec<String> {
+        self.unknown
+            .keys()
+            .map(|k| format!("/exports/manifest.json: unknown key {k:?}, ignored"))
+            .collect()
+    }
+
     /// Reads the manifest of a checked-out image; an image without one
     /// gets the defaults.
     pub fn load(rootfs: &Rooted) -> Result<Manifest> {
@@ -184,8 +196,29 @@ mod tests {
         )
         .unwrap();
         let m = Manifest::load(&root).unwrap();
+        assert!(m.warnings().is_empty());
         assert_eq!(m.default_values["A"], "1");
         assert_eq!(m.rename_files["x"], "y-$NAME");
         assert!(m.use_links);
+    }
+
+    #[test]
+    fn keys_of_other_tools_manifests_are_ignored_with_a_warning() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("exports")).unwrap();
+        std::fs::write(
+            t.path().join("exports/manifest.json"),
+            r#"{"version": "1.0", "defaultValues": {"A": "1"}, "runtime": "docker", "labels": {}}"#,
+        )
+        .unwrap();
+        let m = Manifest::load(&Rooted::open(t.path()).unwrap()).unwrap();
+        assert_eq!(m.default_values["A"], "1");
+        assert_eq!(
+            m.warnings(),
+            [
+                "/exports/manifest.json: unknown key \"labels\", ignored",
+                "/exports/manifest.json: unknown key \"runtime\", ignored"
+            ]
+        );
     }
 }

@@ -76,6 +76,8 @@ pub struct Prepared {
     pub unit: Option<String>,
     /// What the package will do to the host.
     pub host_facing: crate::render::summary::HostFacing,
+    /// What the image's `/exports` had that was ignored.
+    pub warnings: Vec<String>,
     entries: Vec<Entry>,
     name: String,
     _work: tempfile::TempDir,
@@ -107,7 +109,9 @@ pub fn prepare(
         image_id: &img.id,
     };
     let bundle::CheckedOut {
-        values, rendered, ..
+        manifest,
+        values,
+        rendered,
     } = bundle::checkout_and_render(store, img, &rootfs, stored, set, &fixed)?;
     let entries = payload(&rootfs, &rendered, name)?;
     for (kind, body) in scriptlets(name) {
@@ -117,6 +121,7 @@ pub fn prepare(
         id,
         has_service: rendered.unit.is_some(),
         host_facing: crate::render::summary::HostFacing::of_rendered(&rendered),
+        warnings: manifest.warnings(),
         unit: rendered.unit,
         values,
         entries,

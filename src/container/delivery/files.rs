@@ -42,6 +42,9 @@ pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
         req.set,
         &fixed,
     )?;
+    for w in manifest.warnings() {
+        ctx.report.warn(w);
+    }
     failpoint("render")?;
     if let Some(c) = &rendered.config {
         write_file(&slot.config(), c.as_bytes(), 0o644)?;

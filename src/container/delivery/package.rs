@@ -77,6 +77,9 @@ pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
             runtime: req.runtime,
         },
     )?;
+    for w in &prepared.warnings {
+        ctx.report.warn(w.clone());
+    }
     check_host_paths(ctx, req.name, &prepared)?;
     prepared.write_rpm(req.dir)?;
     let id = &prepared.id;
