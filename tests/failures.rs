@@ -795,3 +795,47 @@ fn a_missing_runtime_in_path_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn rename_files_moves_host_files_to_templated_paths_as_the_catalog_writes_them() {
+    require_root();
+    let h = Host::new();
+    std::fs::create_dir_all(h.path("/usr/local/bin")).unwrap();
+    let manifest = r#"{"version": "1.0", "defaultValues": {},
+        "renameFiles": {"/etc/etcd/etcd.conf": "$CONF_DIRECTORY/$NAME/etcd.conf",
+                        "/usr/local/bin/etcdctl": "/usr/local/bin/${NAME}ctl"}}"#;
+    let img = Image::new(
+        vec![
+            fixtures::busybox_layer(bench::image::Compression::Gzip),
+            bench::image::Layer::parse(
+                &format!(
+                    "d exports\nf exports/manifest.json = {}\nd exports/hostfs\nd exports/hostfs/etc\n\
+                     d exports/hostfs/etc/etcd\nf exports/hostfs/etc/etcd/etcd.conf = name: etcd\\n\n\
+                     d exports/hostfs/usr\nd exports/hostfs/usr/local\nd exports/hostfs/usr/local/bin\n\
+                     f exports/hostfs/usr/local/bin/etcdctl 0755 = #!/bin/sh\\n",
+                    manifest.replace('\n', " ")
+                ),
+                bench::image::Compression::Gzip,
+            ),
+        ],
+        bench::image::Config {
+            cmd: vec!["/bin/sh".into()],
+            ..Default::default()
+        },
+    );
+    let image = h.image("etcd", img);
+    let clean = h.snapshot();
+    h.ok(&install(&["--name", "etcd2", &image]), &[]);
+    assert_eq!(
+        std::fs::read_to_string(h.path("/etc/etcd2/etcd.conf")).unwrap(),
+        "name: etcd\n"
+    );
+    assert!(h.path("/usr/local/bin/etcd2ctl").is_file());
+    assert!(!h.path("/etc/etcd/etcd.conf").exists());
+    h.ok(&["uninstall", "etcd2"], &[]);
+    assert_eq!(
+        h.snapshot(),
+        clean,
+        "uninstall removes the files and the directory made for them"
+    );
+}

@@ -421,26 +421,51 @@ pub fn generate_config(image_config: &Value, name: &str) -> Result<String> {
     Ok(serde_json::to_string_pretty(&spec)?)
 }
 
-/// Applies `renameFiles` to each component of `rel`; a rename may not leave
-/// its directory.
+/// Applies `renameFiles` to the host file `rel` (relative to `hostfs`).
+/// As in the original tool, each leading sub-path (`/etc`, `/etc/etcd`,
+/// `/etc/etcd/etcd.conf`) that is a key is replaced by its value, an
+/// absolute templated path, so directories can be renamed too. A key that
+/// is a bare name renames that component wherever it appears. Every result
+/// stays inside the host root.
 fn rename(rel: &Path, manifest: &Manifest, values: &BTreeMap<String, String>) -> Result<PathBuf> {
+    let render = |to: &str| {
+        template::render(
+            to,
+            values,
+            Kind::Lines,
+            "renameFiles of /exports/manifest.json",
+        )
+    };
     let mut out = PathBuf::from("/");
+    let mut original = PathBuf::from("/");
     for c in rel.components() {
         let c = c.as_os_str().to_string_lossy();
-        match manifest.rename_files.get(c.as_ref()) {
-            Some(to) => {
-                let to = template::render(
-                    to,
-                    values,
-                    Kind::Lines,
-                    "renameFiles of /exports/manifest.json",
-                )?;
-                if to.is_empty() || to == "." || to == ".." || to.contains('/') {
-                    bail!("renameFiles maps {c} to {to:?}, which leaves the host root or its directory");
-                }
-                out.push(to);
+        original.push(c.as_ref());
+        let key = original.display().to_string();
+        if let Some(to) = manifest.rename_files.get(&key) {
+            let to = render(to)?;
+            let dest = Path::new(&to);
+            let inside = dest.is_absolute()
+                && dest.components().all(|c| {
+                    matches!(
+                        c,
+                        std::path::Component::RootDir | std::path::Component::Normal(_)
+                    )
+                });
+            if !inside {
+                bail!("renameFiles maps {key} to {to:?}, which is not an absolute path inside the host root");
             }
-            None => out.push(c.as_ref()),
+            out = dest.to_path_buf();
+        } else if let Some(to) = manifest.rename_files.get(c.as_ref()) {
+            let to = render(to)?;
+            if to.is_empty() || to == "." || to == ".." || to.contains('/') {
+                bail!(
+                    "renameFiles maps {c} to {to:?}, which leaves the host root or its directory"
+                );
+            }
+            out.push(to);
+        } else {
+            out.push(c.as_ref());
         }
     }
     Ok(out)
@@ -557,6 +582,56 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("root.path must be \"rootfs\""));
+    }
+
+    #[test]
+    fn renames_of_leading_sub_paths_as_the_catalog_writes_them() {
+        let m = Manifest {
+            rename_files: [
+                (
+                    "/etc/etcd/etcd.conf".to_string(),
+                    "$CONF_DIRECTORY/$NAME/etcd.conf".to_string(),
+                ),
+                (
+                    "/usr/local/bin/etcdctl".to_string(),
+                    "/usr/local/bin/${NAME}ctl".to_string(),
+                ),
+                ("/srv/data".to_string(), "/srv/$NAME".to_string()),
+                ("/bad".to_string(), "/etc/../../x".to_string()),
+                ("/rel".to_string(), "x".to_string()),
+            ]
+            .into(),
+            ..Manifest::default()
+        };
+        let v: BTreeMap<String, String> = [
+            ("NAME".to_string(), "etcd2".to_string()),
+            ("CONF_DIRECTORY".to_string(), "/etc".to_string()),
+        ]
+        .into();
+        let r = |p: &str| rename(Path::new(p), &m, &v);
+        assert_eq!(
+            r("etc/etcd/etcd.conf").unwrap(),
+            Path::new("/etc/etcd2/etcd.conf")
+        );
+        assert_eq!(
+            r("etc/etcd").unwrap(),
+            Path::new("/etc/etcd"),
+            "only the keyed path"
+        );
+        assert_eq!(
+            r("usr/local/bin/etcdctl").unwrap(),
+            Path::new("/usr/local/bin/etcd2ctl")
+        );
+        // A directory renamed: what is below it follows.
+        assert_eq!(r("srv/data").unwrap(), Path::new("/srv/etcd2"));
+        assert_eq!(r("srv/data/db/1").unwrap(), Path::new("/srv/etcd2/db/1"));
+        for bad in ["bad", "rel/x"] {
+            let err = r(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("not an absolute path inside the host root"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

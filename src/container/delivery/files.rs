@@ -338,10 +338,28 @@ pub(super) fn plan_host_files<'a>(
             let parent = host.parent().unwrap_or(Path::new("/"));
             let planned = f.path.parent().is_some_and(|p| planned_dirs.contains(p));
             if !planned && !fs::exists(parent)? {
-                bail!(
-                    "cannot install host file {shown}: {} does not exist",
-                    parent.display()
-                );
+                // A file renameFiles moved gets the directories of its new
+                // place (`$CONF_DIRECTORY/$NAME/`); any other must find them.
+                if f.path.display().to_string() == f.image_path {
+                    bail!(
+                        "cannot install host file {shown}: {} does not exist",
+                        parent.display()
+                    );
+                }
+                let mut missing = Vec::new();
+                for dir in f.path.ancestors().skip(1) {
+                    if planned_dirs.contains(dir) || fs::exists(&paths.resolve_dir(dir)?)? {
+                        break;
+                    }
+                    missing.push(dir.to_path_buf());
+                }
+                for dir in missing.into_iter().rev() {
+                    actions.push(HostAction::MakeDir {
+                        path: dir.display().to_string(),
+                        mode: 0o755,
+                    });
+                    planned_dirs.insert(dir);
+                }
             }
             actions.push(HostAction::Create { file: i });
         }
