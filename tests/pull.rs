@@ -999,3 +999,30 @@ fn progress_json_reports_every_layer_then_reuse() {
         "nothing fetched again: {second:?}"
     );
 }
+
+#[test]
+fn a_layer_commit_records_both_sizes_as_ostree_prints_them() {
+    require_root();
+    let t = tempfile::tempdir().unwrap();
+    let layout = t.path().join("layout");
+    let w = fixtures::greeter().write_oci(&layout, "1.0");
+    let host = Host::new();
+    host.pull(&format!("oci:{}:1.0", layout.display()));
+    let show = |key: &str| {
+        check(Command::new("ostree").args([
+            &format!("--repo={}", host.repo().display()),
+            "show",
+            &format!("--print-metadata-key={key}"),
+            &format!("ociimage/{}", w.layer_digests[1]),
+        ]))
+    };
+    let blob = std::fs::metadata(layout.join("blobs/sha256").join(&w.layer_digests[1]))
+        .unwrap()
+        .len();
+    let tar = fixtures::greeter().layers[1].tar.len();
+    assert_eq!(show("layer.size").trim(), format!("uint64 {blob}"));
+    assert_eq!(
+        show("layer.uncompressed_size").trim(),
+        format!("uint64 {tar}")
+    );
+}

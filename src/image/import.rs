@@ -182,7 +182,7 @@ pub fn import_layer(
                 spec.diff_id
             );
         }
-        let commit = writer.commit(spec, uncompressed_size)?;
+        let commit = writer.commit(spec, size, uncompressed_size)?;
         Ok(Imported {
             commit,
             size,
@@ -387,7 +387,7 @@ impl<'r> TreeWriter<'r> {
         }
     }
 
-    fn commit(&self, spec: &LayerSpec, uncompressed_size: u64) -> Result<String> {
+    fn commit(&self, spec: &LayerSpec, size: u64, uncompressed_size: u64) -> Result<String> {
         let root = self.repo.write_mtree(&self.root, NONE)?;
         let root = root
             .downcast::<ostree::RepoFile>()
@@ -396,7 +396,10 @@ impl<'r> TreeWriter<'r> {
         meta.insert("layer.digest", spec.digest);
         meta.insert("layer.diff_id", spec.diff_id);
         meta.insert("layer.media_type", spec.media_type);
-        meta.insert("layer.uncompressed_size", uncompressed_size);
+        // Integers as libostree keeps them in metadata (big-endian), so that
+        // `ostree show` prints them right; both sizes, as the digests.
+        meta.insert("layer.size", size.to_be());
+        meta.insert("layer.uncompressed_size", uncompressed_size.to_be());
         meta.insert("layer.skipped", self.skipped.clone());
         let commit = self.repo.write_commit_with_time(
             None,
