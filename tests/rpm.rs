@@ -464,3 +464,33 @@ fn a_published_repository_installs_with_dnf() {
     assert!(root.has("atomic-container-pub"));
     assert!(root.file("/usr/lib/systemd/system/pub.service").exists());
 }
+
+#[test]
+fn packages_and_specs_have_a_changelog_entry() {
+    require_root();
+    let b = Build::new();
+    let img = fixtures::greeter_hostfs();
+    let file = b.package(&img, "cl");
+    let changelog = rpm_q(&file, &["--changelog"]);
+    assert!(changelog.contains("atomic - 1.0-1."), "{changelog}");
+    assert!(changelog.contains("- Built from image "), "{changelog}");
+    let out = b.build_as(&img, "cl", "--rpm=spec");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let spec = PathBuf::from(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .strip_prefix("Wrote ")
+            .unwrap(),
+    );
+    let parsed = check(Command::new("rpmspec").arg("-P").arg(&spec));
+    let entry = parsed.split("%changelog\n").nth(1).unwrap_or_default();
+    assert!(
+        entry.starts_with("* ") && entry.contains(" atomic - 1.0-1."),
+        "{parsed}"
+    );
+}

@@ -28,19 +28,11 @@ pub fn human(bytes: u64) -> String {
 
 /// `YYYY-MM-DD HH:MM` (UTC) of seconds since the epoch.
 fn date(secs: u64) -> String {
-    // Civil date from days since the epoch (proleptic Gregorian).
-    let days = (secs / 86400) as i64;
-    let (h, m) = ((secs % 86400) / 3600, (secs % 3600) / 60);
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02}")
+    let c = crate::host::clock::civil(secs);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        c.year, c.month, c.day, c.hour, c.minute
+    )
 }
 
 fn trunc(s: &str, n: usize, no_trunc: bool) -> String {

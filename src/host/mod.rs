@@ -3,6 +3,7 @@
 //! managers, external programs and the lock. Nothing here imports the rest
 //! of the crate.
 
+pub mod clock;
 pub mod command;
 pub mod failpoint;
 pub mod fs;

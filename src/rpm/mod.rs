@@ -78,6 +78,9 @@ pub struct Prepared {
     pub host_facing: crate::render::summary::HostFacing,
     /// What the image's `/exports` had that was ignored.
     pub warnings: Vec<String>,
+    /// The image it was built from, and when (the changelog entry).
+    image: String,
+    built: u64,
     entries: Vec<Entry>,
     name: String,
     _work: tempfile::TempDir,
@@ -122,6 +125,8 @@ pub fn prepare(
         has_service: rendered.unit.is_some(),
         host_facing: crate::render::summary::HostFacing::of_rendered(&rendered),
         warnings: manifest.warnings(),
+        image: img.name.clone(),
+        built: crate::host::clock::now(),
         unit: rendered.unit,
         values,
         entries,
@@ -131,6 +136,15 @@ pub fn prepare(
 }
 
 impl Prepared {
+    /// The changelog entry of the package: who built which release, from
+    /// which image.
+    fn changelog(&self) -> (String, String) {
+        (
+            format!("atomic - {}-{}", self.id.version, self.id.release),
+            format!("- Built from image {}", self.image),
+        )
+    }
+
     /// The paths the package puts on the host outside its bundle
     /// directory, directories aside: the unit, tmpfiles file, host files.
     pub fn host_paths(&self) -> impl Iterator<Item = &str> {
@@ -151,8 +165,10 @@ impl Prepared {
         b.using_config(
             rpm::BuildConfig::default().compression(rpm::CompressionWithLevel::Zstd(ZSTD_LEVEL)),
         );
+        let (who, what) = self.changelog();
         b.release(id.release.clone())
             .description(id.description.clone())
+            .add_changelog_entry(who, what, u32::try_from(self.built).unwrap_or(u32::MAX))
             .packager("atomic")
             .group("System Environment/Daemons")
             .build_host(hostname());

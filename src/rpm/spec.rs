@@ -31,6 +31,25 @@ fn path(p: &str) -> Result<String> {
 }
 
 impl Prepared {
+    /// The `%changelog` of the spec: the same entry as the package's.
+    fn spec_changelog(&self) -> Result<String> {
+        const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let c = crate::host::clock::civil(self.built);
+        let (who, what) = self.changelog();
+        Ok(format!(
+            "* {} {} {:02} {} {}\n{}",
+            DAYS[c.weekday as usize],
+            MONTHS[c.month as usize - 1],
+            c.day,
+            c.year,
+            text("the changelog", &who)?,
+            text("the changelog", &what)?
+        ))
+    }
+
     /// Writes the spec (rendered from `template`) and its source, a tar of
     /// the payload, into `output`, so rpmbuild rebuilds the same package.
     pub fn write_spec(&self, template: &str, output: &Path) -> Result<PathBuf> {
@@ -132,7 +151,8 @@ impl Prepared {
             .replace("@POST@", script("post").trim_end())
             .replace("@PREUN@", script("preun").trim_end())
             .replace("@POSTUN@", script("postun").trim_end())
-            .replace("@FILES@", files.trim_end());
+            .replace("@FILES@", files.trim_end())
+            .replace("@CHANGELOG@", &self.spec_changelog()?);
         let file = output.join(format!("{}.spec", id.name));
         std::fs::write(&file, spec).with_context(|| format!("writing {}", file.display()))?;
         Ok(file)
