@@ -687,7 +687,13 @@ fn what_an_image_does_to_the_host_is_shown_before_it_is_done() {
     let image = format!("oci:{}:1", layout.display());
     let out = a.atomic(&["pull", "--storage", "ostree", "-q", &image]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let info = String::from_utf8(a.atomic(&["images", "info", &image]).stdout).unwrap();
+    let out = a.atomic(&["images", "info", &image]);
+    assert!(
+        !stderr(&out).contains("CRITICAL"),
+        "GLib complained: {}",
+        stderr(&out)
+    );
+    let info = String::from_utf8(out.stdout).unwrap();
     for part in [
         "What /exports does on the host, as root (variables unexpanded):\n",
         "  unit runs: ExecStartPre=$EXEC_STARTPRE, ExecStart=$EXEC_START",
