@@ -52,6 +52,17 @@ impl Build {
         let line = String::from_utf8(out.stdout).unwrap();
         PathBuf::from(line.trim().strip_prefix("Wrote ").unwrap())
     }
+    /// Writes the spec of `img` as container `name`; the spec's path.
+    fn spec(&self, img: &Image, name: &str) -> PathBuf {
+        let out = self.build_as(img, name, "--rpm=spec");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = String::from_utf8(out.stdout).unwrap();
+        PathBuf::from(line.trim().strip_prefix("Wrote ").unwrap())
+    }
     fn outputs(&self) -> usize {
         std::fs::read_dir(self.out.path()).unwrap().count()
     }
@@ -360,19 +371,7 @@ fn rpmbuild_of_the_spec_output_builds_the_same_package() {
         .labels
         .push(("atomic.requires".into(), "bash, glibc >= 2.36".into()));
     let file = b.package(&img, "hf");
-    let out = b.build_as(&img, "hf", "--rpm=spec");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let spec = PathBuf::from(
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .trim()
-            .strip_prefix("Wrote ")
-            .unwrap(),
-    );
+    let spec = b.spec(&img, "hf");
     assert!(b.out.path().join("hf-payload.tar").exists());
     let top = tempfile::tempdir().unwrap();
     check(
@@ -474,19 +473,7 @@ fn packages_and_specs_have_a_changelog_entry() {
     let changelog = rpm_q(&file, &["--changelog"]);
     assert!(changelog.contains("atomic - 1.0-1."), "{changelog}");
     assert!(changelog.contains("- Built from image "), "{changelog}");
-    let out = b.build_as(&img, "cl", "--rpm=spec");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let spec = PathBuf::from(
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .trim()
-            .strip_prefix("Wrote ")
-            .unwrap(),
-    );
+    let spec = b.spec(&img, "cl");
     let parsed = check(Command::new("rpmspec").arg("-P").arg(&spec));
     let entry = parsed.split("%changelog\n").nth(1).unwrap_or_default();
     assert!(

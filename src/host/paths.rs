@@ -116,19 +116,26 @@ impl HostPaths {
     /// inside the root, so the target's own symlinks (`/var/run -> /run`)
     /// never lead to the build host's files.
     pub fn resolve(&self, absolute: &Path) -> Result<PathBuf> {
-        if !self.relocated || !super::fs::exists(&self.root)? {
-            return Ok(self.host_file(absolute));
-        }
-        Rooted::open(&self.root)?.resolve(absolute)
+        self.resolve_with(absolute, Rooted::resolve)
     }
 
     /// Like [`HostPaths::resolve`] for a directory: its last component is
     /// resolved too.
     pub fn resolve_dir(&self, absolute: &Path) -> Result<PathBuf> {
+        self.resolve_with(absolute, Rooted::resolve_dir)
+    }
+
+    /// `how` inside the relocated root; the path as it is on the running
+    /// system, whose own links are the system's.
+    fn resolve_with(
+        &self,
+        absolute: &Path,
+        how: impl FnOnce(&Rooted, &Path) -> Result<PathBuf>,
+    ) -> Result<PathBuf> {
         if !self.relocated || !super::fs::exists(&self.root)? {
             return Ok(self.host_file(absolute));
         }
-        Rooted::open(&self.root)?.resolve_dir(absolute)
+        how(&Rooted::open(&self.root)?, absolute)
     }
 
     /// How the target system will see `path` (under the root): the path

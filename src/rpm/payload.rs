@@ -16,6 +16,16 @@ pub fn bundle_dir(name: &str) -> PathBuf {
     Path::new("/usr/lib/containers/atomic").join(name)
 }
 
+/// The name of owner `id` in `table`: the image's name when it is a plain
+/// one, else `root` for 0 and the id itself for others.
+fn name_of(table: &BTreeMap<u32, String>, id: u32) -> String {
+    match table.get(&id).filter(|n| valid_owner(n)) {
+        Some(n) => n.clone(),
+        None if id == 0 => "root".into(),
+        None => id.to_string(),
+    }
+}
+
 /// Whether an image's user or group name can go into a package as it is
 /// (the characters of useradd's names); any other is written as its id.
 fn valid_owner(name: &str) -> bool {
@@ -57,30 +67,10 @@ impl Owners {
         })
     }
     fn user(&self, uid: u32) -> String {
-        self.users
-            .get(&uid)
-            .filter(|n| valid_owner(n))
-            .cloned()
-            .unwrap_or_else(|| {
-                if uid == 0 {
-                    "root".into()
-                } else {
-                    uid.to_string()
-                }
-            })
+        name_of(&self.users, uid)
     }
     fn group(&self, gid: u32) -> String {
-        self.groups
-            .get(&gid)
-            .filter(|n| valid_owner(n))
-            .cloned()
-            .unwrap_or_else(|| {
-                if gid == 0 {
-                    "root".into()
-                } else {
-                    gid.to_string()
-                }
-            })
+        name_of(&self.groups, gid)
     }
 }
 
