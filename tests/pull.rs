@@ -278,6 +278,11 @@ fn whiteouts_opaque_dirs_links_and_owners_compose() {
     );
     let srv = rootfs.join("srv").metadata().unwrap();
     assert_eq!((srv.uid(), srv.gid(), srv.mode() & 0o7777), (5, 6, 0o700));
+    // Files are written as trusted objects with checksums computed by the
+    // tool: libostree's own fsck recomputes every one of them.
+    let fsck =
+        check(Command::new("ostree").args([&format!("--repo={}", host.repo().display()), "fsck"]));
+    assert!(fsck.contains("no errors found"), "{fsck}");
 }
 
 #[test]
