@@ -127,6 +127,7 @@ fn install_checkout_against_cp_a() {
         check(Command::new(atomic_bin()).arg("--root").arg(&root).args([
             "install",
             "--system",
+            "--now",
             "--name",
             &format!("b{run_no}"),
             "layout:1.0",
@@ -182,6 +183,7 @@ fn update_downtime_of_the_greeter() {
         &[
             "install",
             "--system",
+            "--now",
             "--name",
             "dt",
             "--set",
@@ -273,6 +275,7 @@ fn containers_list_with_50_containers() {
             &[
                 "install",
                 "--system",
+                "--now",
                 "--name",
                 n,
                 "--set",
@@ -346,6 +349,7 @@ fn rpm_build_against_rpmbuild() {
                 .args([
                     "install",
                     "--system",
+                    "--now",
                     "--rpm=build",
                     "--name",
                     "big",
@@ -373,6 +377,7 @@ fn rpm_build_against_rpmbuild() {
                 .args([
                     "install",
                     "--system",
+                    "--now",
                     "--rpm=spec",
                     "--name",
                     "big",

@@ -124,7 +124,7 @@ fn refused(name: &str, layers: Vec<Layer>, message: &str) {
     let before = a.snapshot();
     let (image, out) = a.pull(name, layers);
     let err = if out.status.success() {
-        let out = a.atomic(&["install", "--system", "--name", "h", &image]);
+        let out = a.atomic(&["install", "--system", "--now", "--name", "h", &image]);
         assert!(!out.status.success(), "{name}: installed");
         stderr(&out)
     } else {
@@ -263,7 +263,7 @@ fn exports_links_resolve_inside_the_image_never_to_host_files() {
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = a.atomic(&["install", "--system", "--name", "h", &image]);
+    let out = a.atomic(&["install", "--system", "--now", "--name", "h", &image]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         std::fs::read_to_string(a.path("root/etc/tmpfiles.d/h.conf")).unwrap(),
@@ -286,7 +286,7 @@ fn setuid_files_of_an_image_are_out_of_reach_of_other_users() {
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = a.atomic(&["install", "--system", "--name", "h", &image]);
+    let out = a.atomic(&["install", "--system", "--now", "--name", "h", &image]);
     assert!(out.status.success(), "{}", stderr(&out));
     let co = a.path("root/var/lib/containers/atomic");
     use std::os::unix::fs::PermissionsExt;
@@ -584,6 +584,7 @@ fn a_generated_spec_runs_nothing_the_image_chose() {
     let out = a.atomic(&[
         "install",
         "--system",
+        "--now",
         "--rpm=spec",
         "--output",
         out_dir.to_str().unwrap(),
@@ -642,6 +643,7 @@ fn labels_with_newlines_are_refused_and_escapes_never_reach_the_terminal() {
         let out = a.atomic(&[
             "install",
             "--system",
+            "--now",
             rpm,
             "--output",
             out_dir.to_str().unwrap(),
@@ -702,7 +704,7 @@ fn what_an_image_does_to_the_host_is_shown_before_it_is_done() {
     ] {
         assert!(info.contains(part), "{part:?} not in:\n{info}");
     }
-    let out = a.atomic(&["install", "--system", "--name", "shown", &image]);
+    let out = a.atomic(&["install", "--system", "--now", "--name", "shown", &image]);
     assert!(out.status.success(), "{}", stderr(&out));
     let said = String::from_utf8(out.stdout).unwrap();
     let summary = said

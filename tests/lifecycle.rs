@@ -105,7 +105,7 @@ fn greeter_install_update_rollback_rebase_uninstall() {
     fixtures::greeter_needs_var().write_oci(&dir.path().join("needs"), "1.0");
     let receiver = format!("receiver-{}", std::process::id());
 
-    sb.ok(&[
+    let out = sb.ok(&[
         "install",
         "--system",
         "--name",
@@ -115,6 +115,19 @@ fn greeter_install_update_rollback_rebase_uninstall() {
         &greeter,
     ]);
     assert_eq!(sb.link("greeter"), "greeter.0");
+    // Installed and enabled, not started (as the original tool): the
+    // operator starts it.
+    assert_eq!(sb.0.unit_state("greeter.service"), "inactive");
+    assert_eq!(
+        sb.0.check(&["systemctl", "is-enabled", "greeter.service"])
+            .trim(),
+        "enabled"
+    );
+    assert!(
+        out.contains("systemctl start greeter.service"),
+        "the output says how to start it: {out}"
+    );
+    sb.0.check(&["systemctl", "start", "greeter.service"]);
     assert_eq!(sb.0.unit_state("greeter.service"), "active");
     let info = sb.info("greeter");
     let uuid = info["values"]["UUID"].as_str().unwrap().to_string();
@@ -230,6 +243,7 @@ fn host_files_are_placed_kept_when_edited_and_removed() {
     sb.ok(&[
         "install",
         "--system",
+        "--now",
         "--name",
         "hostfs",
         "--set",
@@ -307,6 +321,7 @@ fn list_states_match_systemd_and_update_all_rolls_back_a_failing_service() {
     sb.ok(&[
         "install",
         "--system",
+        "--now",
         "--name",
         "st-run",
         "--set",
@@ -316,6 +331,7 @@ fn list_states_match_systemd_and_update_all_rolls_back_a_failing_service() {
     sb.ok(&[
         "install",
         "--system",
+        "--now",
         "--name",
         "st-stop",
         "--set",
@@ -442,6 +458,7 @@ fn run_executes_in_the_running_container() {
     sb.ok(&[
         "install",
         "--system",
+        "--now",
         "--name",
         "runner",
         "--set",
@@ -484,6 +501,7 @@ fn kill_9_during_update_then_rerun_converges() {
     sb.ok(&[
         "install",
         "--system",
+        "--now",
         "--name",
         "crashy",
         "--set",
@@ -536,6 +554,7 @@ fn an_image_without_exports_runs_with_generated_config_and_unit() {
     sb.ok(&[
         "install",
         "--system",
+        "--now",
         "--name",
         "plain",
         &format!("oci:{}:1.0", dir.path().join("plain").display()),
@@ -574,6 +593,7 @@ fn a_files_only_image_links_its_host_files_and_runs_no_service() {
     sb.ok(&[
         "install",
         "--system",
+        "--now",
         "--name",
         "fo",
         &format!("oci:{}:1.0", dir.path().join("fo").display()),
@@ -653,6 +673,7 @@ fn rpm_installed_greeter_updates_rolls_back_and_uninstalls() {
     let out = sb.ok(&[
         "install",
         "--system",
+        "--now",
         "--rpm",
         "--name",
         "rg",
@@ -751,7 +772,9 @@ fn rpm_mode_refuses_foreign_packages_and_files_and_leaves_nothing() {
     let image = format!("oci:{}:1.0", dir.path().join("hf").display());
 
     foreign_package(&sb, "atomic-container-taken", None);
-    let err = sb.fails(&["install", "--system", "--rpm", "--name", "taken", &image]);
+    let err = sb.fails(&[
+        "install", "--system", "--now", "--rpm", "--name", "taken", &image,
+    ]);
     assert!(
         err.contains("package atomic-container-taken-1-1 is already installed and was not installed by atomic for taken"),
         "{err}"
@@ -762,7 +785,9 @@ fn rpm_mode_refuses_foreign_packages_and_files_and_leaves_nothing() {
         "greeter-config",
         Some(("/etc/greeter/greeting.conf", "theirs\n")),
     );
-    let err = sb.fails(&["install", "--system", "--rpm", "--name", "clash", &image]);
+    let err = sb.fails(&[
+        "install", "--system", "--now", "--rpm", "--name", "clash", &image,
+    ]);
     assert!(
         err.contains("/etc/greeter/greeting.conf"),
         "the error names the file: {err}"
@@ -798,6 +823,7 @@ fn crun_runs_the_greeter_too() {
     sb.ok(&[
         "install",
         "--system",
+        "--now",
         "--name",
         "cr",
         "--runtime",
@@ -829,7 +855,7 @@ fn units_and_aliases_systemd_has_are_never_taken_over() {
     let image = format!("oci:{}:1.0", dir.path().join("g").display());
     let unit = |n: &str| sb.0.check(&["systemctl", "cat", n]);
     let dbus = unit("dbus.service");
-    let err = sb.fails(&["install", "--system", "--name", "dbus", &image]);
+    let err = sb.fails(&["install", "--system", "--now", "--name", "dbus", &image]);
     assert!(
         err.contains("dbus.service already exists and was not written by atomic for dbus"),
         "{err}"
@@ -849,7 +875,7 @@ fn units_and_aliases_systemd_has_are_never_taken_over() {
     ));
     img.write_oci(&dir.path().join("alias"), "1.0");
     let image = format!("oci:{}:1.0", dir.path().join("alias").display());
-    let err = sb.fails(&["install", "--system", "--name", "aliased", &image]);
+    let err = sb.fails(&["install", "--system", "--now", "--name", "aliased", &image]);
     assert!(err.contains("has Alias=dbus.service"), "{err}");
     assert!(!sb.exists("/var/lib/containers/atomic/aliased"));
     assert!(!sb.exists("/etc/systemd/system/aliased.service"));
@@ -875,6 +901,7 @@ fn a_catalog_unit_without_a_type_runs_the_container_in_the_foreground() {
     sb.ok(&[
         "install",
         "--system",
+        "--now",
         "--name",
         "fg",
         "--set",

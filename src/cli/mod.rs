@@ -189,6 +189,10 @@ pub struct InstallOpts {
     /// OCI runtime to run the bundle with
     #[arg(long, value_name = "PATH")]
     pub runtime: Option<PathBuf>,
+    /// Also start the service, and wait until it is up (ATOMIC_JOB_TIMEOUT
+    /// bounds the wait; default: the unit's own start timeout)
+    #[arg(long)]
+    pub now: bool,
     /// Ship the container as an RPM package
     #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "install")]
     pub rpm: Option<RpmMode>,
@@ -481,6 +485,7 @@ fn install_args(i: &InstallOpts) -> InstallArgs<'_> {
         name: i.name.as_deref(),
         set: &i.set,
         runtime: i.runtime.as_deref(),
+        now: i.now,
     }
 }
 

@@ -1,4 +1,5 @@
-//! `install --system`: a new container in slot 0, enabled and started; and
+//! `install --system`: a new container in slot 0, enabled (and started with
+//! `--now`); and
 //! `--rpm=build` / `--rpm=spec`, which only write its package or spec.
 
 use super::delivery::{Choice, Delivery, Request};
@@ -12,7 +13,7 @@ use crate::image::lookup::find_or_pull;
 use crate::image::store::Store;
 use crate::report::Reporter;
 use crate::rpm;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,8 @@ pub struct InstallArgs<'a> {
     pub name: Option<&'a str>,
     pub set: &'a [(String, String)],
     pub runtime: Option<&'a Path>,
+    /// Start the service once installed, and wait for it.
+    pub now: bool,
 }
 
 /// Refuses a name that is taken: an installed container, or a slot
@@ -97,6 +100,27 @@ pub fn install(ctx: &Ctx, args: &InstallArgs, choice: Choice) -> Result<()> {
     })?;
     ctx.report
         .note(delivery.installed_message(&name, &dir, &info));
+    start_installed(ctx, &name, &info, args.now)
+}
+
+/// After an install: with `--now` the service is started and waited for;
+/// else the output says how to start it. A start that fails leaves the
+/// install in place (it is correct; the host could not run it), as
+/// `systemctl enable --now` leaves the unit enabled.
+fn start_installed(ctx: &Ctx, name: &Name, info: &super::state::Info, now: bool) -> Result<()> {
+    let (Some(s), true) = (&ctx.systemd, info.has_container_service) else {
+        return Ok(());
+    };
+    let unit = name.unit();
+    if !now {
+        ctx.report.note(format!(
+            "{unit} is enabled, not started: systemctl start {unit} (or install with --now)"
+        ));
+        return Ok(());
+    }
+    s.start(&unit)
+        .with_context(|| format!("{name} is installed and enabled, but did not start"))?;
+    ctx.report.note(format!("Started {unit}"));
     Ok(())
 }
 

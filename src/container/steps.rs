@@ -53,9 +53,8 @@ pub fn stop_running(ctx: &Ctx, name: &Name, current: &Info, j: &mut Journal) -> 
     Ok(())
 }
 
-/// Flips the `NAME` link to `slot` and starts the service: on install
-/// enabled and started, on update and rollback started again only if this
-/// operation stopped it.
+/// Flips the `NAME` link to `slot`; on install the service is enabled, on
+/// update and rollback started again if this operation stopped it.
 pub fn activate(
     ctx: &Ctx,
     name: &Name,
@@ -88,7 +87,7 @@ pub fn activate(
         s.enable(&unit)?;
     }
     failpoint("start")?;
-    if install || j.stopped(&unit) {
+    if !install && j.stopped(&unit) {
         j.push(Step::Started(unit.clone()))?;
         s.start(&unit)?;
     }

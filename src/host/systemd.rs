@@ -1,14 +1,78 @@
 //! systemd over D-Bus (`org.freedesktop.systemd1`): reload, enable, disable,
-//! start and stop units, waiting for each job to finish, and unit states.
+//! start and stop units, waiting for each job to finish within a bound, and
+//! unit states.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use std::collections::HashMap;
+use std::sync::mpsc;
+use std::time::Duration;
 use zbus::blocking::{Connection, Proxy};
 use zbus::zvariant::OwnedObjectPath;
 
 /// A connection to the system's service manager.
 pub struct Systemd {
+    conn: Connection,
     manager: Proxy<'static>,
+}
+
+/// How much longer than the unit's own timeout a job is waited for: systemd
+/// ends the job itself when that timeout passes.
+const JOB_MARGIN: Duration = Duration::from_secs(10);
+
+/// The wait for a unit whose own timeout is infinite.
+const JOB_WAIT_UNBOUNDED_UNIT: Duration = Duration::from_secs(900);
+
+/// How many journal lines a failed start shows.
+const JOURNAL_LINES: &str = "10";
+
+/// `ATOMIC_JOB_TIMEOUT` in seconds, when set.
+fn job_timeout_override() -> Result<Option<Duration>> {
+    match std::env::var("ATOMIC_JOB_TIMEOUT") {
+        Ok(v) => {
+            let secs: f64 = v
+                .parse()
+                .ok()
+                .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                .ok_or_else(|| anyhow!("ATOMIC_JOB_TIMEOUT={v} is not a number of seconds"))?;
+            Ok(Some(Duration::from_secs_f64(secs)))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// The last lines of `unit`'s journal, indented, or why there are none.
+fn journal_tail(unit: &str) -> String {
+    let out = std::process::Command::new("journalctl")
+        .args(["--no-pager", "-o", "cat", "-n", JOURNAL_LINES, "-u", unit])
+        .env("LC_ALL", "C")
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            let lines: Vec<String> = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| {
+                    // What a container printed may carry terminal escapes.
+                    let shown: String = l
+                        .chars()
+                        .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
+                        .collect();
+                    format!("  {shown}")
+                })
+                .collect();
+            if lines.is_empty() {
+                format!("the journal has no lines of {unit}")
+            } else {
+                format!("last lines of its journal:\n{}", lines.join("\n"))
+            }
+        }
+        Ok(o) => format!(
+            "journalctl -u {unit} failed: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => format!("cannot run journalctl: {e}"),
+    }
 }
 
 /// `ListUnitsByNames` entries: name, description, load, active, sub, ...
@@ -39,7 +103,44 @@ impl Systemd {
         manager
             .call_method("Subscribe", &())
             .context("subscribing to systemd job events")?;
-        Ok(Systemd { manager })
+        Ok(Systemd { conn, manager })
+    }
+
+    /// A property of `unit` on `interface`.
+    fn unit_property<T>(&self, unit: &str, interface: &'static str, name: &str) -> Result<T>
+    where
+        T: TryFrom<zbus::zvariant::OwnedValue>,
+        T::Error: Into<zbus::Error>,
+    {
+        let path: OwnedObjectPath = self
+            .manager
+            .call("LoadUnit", &(unit,))
+            .with_context(|| format!("asking systemd for {unit}"))?;
+        let proxy = Proxy::new(&self.conn, "org.freedesktop.systemd1", path, interface)
+            .with_context(|| format!("reaching {unit} over D-Bus"))?;
+        proxy
+            .get_property(name)
+            .with_context(|| format!("reading {name} of {unit}"))
+    }
+
+    /// How long to wait for a start or stop job of `unit`:
+    /// `ATOMIC_JOB_TIMEOUT`, else the unit's own timeout and a margin.
+    fn job_bound(&self, unit: &str, start: bool) -> Result<Duration> {
+        if let Some(d) = job_timeout_override()? {
+            return Ok(d);
+        }
+        let property = if start {
+            "TimeoutStartUSec"
+        } else {
+            "TimeoutStopUSec"
+        };
+        let usec: u64 = self
+            .unit_property(unit, "org.freedesktop.systemd1.Service", property)
+            .unwrap_or(u64::MAX);
+        Ok(match usec {
+            u64::MAX | 0 => JOB_WAIT_UNBOUNDED_UNIT,
+            us => Duration::from_micros(us) + JOB_MARGIN,
+        })
     }
 
     /// `systemctl daemon-reload`.
@@ -88,8 +189,18 @@ impl Systemd {
         Ok(())
     }
 
-    fn job(&self, method: &str, unit: &str) -> Result<()> {
-        let mut removed = self
+    /// Queues a start or stop job of `unit` and waits, within a bound, for
+    /// systemd to finish it. A job that did not end `done` is an error
+    /// naming the unit, the job's result, the unit's state and result, and
+    /// the last lines of its journal.
+    fn job(&self, start: bool, unit: &str) -> Result<()> {
+        let (method, verb) = if start {
+            ("StartUnit", "start")
+        } else {
+            ("StopUnit", "stop")
+        };
+        let bound = self.job_bound(unit, start)?;
+        let removed = self
             .manager
             .receive_signal("JobRemoved")
             .context("listening for systemd job events")?;
@@ -97,32 +208,57 @@ impl Systemd {
             .manager
             .call(method, &(unit, "replace"))
             .with_context(|| format!("{method} {unit}"))?;
-        for msg in &mut removed {
-            let (_id, path, _unit, result): (u32, OwnedObjectPath, String, String) =
-                msg.body().deserialize()?;
-            if path == job {
-                if result != "done" {
-                    let verb = if method == "StartUnit" {
-                        "start"
-                    } else {
-                        "stop"
-                    };
-                    bail!("{unit} failed to {verb} (job {result}); see journalctl -u {unit}");
+        // The signal stream blocks; a thread forwards it so that the wait
+        // can end at the bound.
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for msg in removed {
+                let ended: zbus::Result<(u32, OwnedObjectPath, String, String)> =
+                    msg.body().deserialize();
+                if tx.send(ended).is_err() {
+                    return;
                 }
-                return Ok(());
             }
+        });
+        let deadline = std::time::Instant::now() + bound;
+        let result = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(Ok((_, path, _, result))) if path == job => break result,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(e).context("reading a systemd job event"),
+                Err(mpsc::RecvTimeoutError::Timeout) => bail!(
+                    "{unit} did not finish its {verb} within {} s; systemd goes on with it \
+                     (ATOMIC_JOB_TIMEOUT sets the wait); {}",
+                    bound.as_secs_f64().round(),
+                    journal_tail(unit)
+                ),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    bail!("lost the connection to systemd while waiting for {unit}")
+                }
+            }
+        };
+        if result == "done" {
+            return Ok(());
         }
-        bail!("lost the connection to systemd while waiting for {unit}")
+        let state = self.state(unit).unwrap_or_else(|_| "unknown".into());
+        let outcome: String = self
+            .unit_property(unit, "org.freedesktop.systemd1.Service", "Result")
+            .unwrap_or_else(|_| "unknown".into());
+        bail!(
+            "{unit} failed to {verb}: job {result}, unit {state}, result {outcome}; {}",
+            journal_tail(unit)
+        )
     }
 
     /// `systemctl start UNIT`, waiting for the job.
     pub fn start(&self, unit: &str) -> Result<()> {
-        self.job("StartUnit", unit)
+        self.job(true, unit)
     }
 
     /// `systemctl stop UNIT`, waiting for the job.
     pub fn stop(&self, unit: &str) -> Result<()> {
-        self.job("StopUnit", unit)
+        self.job(false, unit)
     }
 
     /// Active states (`active`, `inactive`, `failed`, ...) of `units`, in
