@@ -237,6 +237,8 @@ pub struct Rendered {
     pub unit: Option<String>,
     pub tmpfiles: Option<String>,
     pub host_files: Vec<HostFile>,
+    /// What was converted on the way (a pre-1.0 `config.json`), for stderr.
+    pub warnings: Vec<String>,
 }
 
 /// The largest host file of `/exports/hostfs` read whole.
@@ -272,9 +274,16 @@ pub fn render(
     } else {
         Some(generate_config(image_config, &values["NAME"])?)
     };
-    if let Some(c) = &config {
-        validate_config(c)?;
-    }
+    let mut warnings = Vec::new();
+    let config = match config {
+        Some(c) => {
+            let (c, converted) = upgrade_config(&c)?;
+            warnings.extend(converted);
+            validate_config(&c)?;
+            Some(c)
+        }
+        None => None,
+    };
     let unit = if manifest.no_container_service {
         None
     } else {
@@ -296,6 +305,7 @@ pub fn render(
         unit,
         tmpfiles,
         host_files,
+        warnings,
     })
 }
 
@@ -330,11 +340,97 @@ pub fn checkout_and_render(
     })
 }
 
+/// Brings a pre-1.0 `config.json` (the original catalog's are 0.x and
+/// 1.0.0-rc) to what a 1.0 runtime reads: a `process.capabilities` list
+/// becomes the bounding, effective, inheritable and permitted sets (what
+/// pre-1.0 runtimes gave the process), and JSON `null` where 1.0 wants a
+/// list or an object is dropped. Returns the config unchanged when nothing
+/// applies, and says what was converted. A config that is not JSON is left
+/// to [`validate_config`] to name.
+pub fn upgrade_config(config: &str) -> Result<(String, Vec<String>)> {
+    let Ok(mut v) = serde_json::from_str::<Value>(config) else {
+        return Ok((config.to_string(), Vec::new()));
+    };
+    let mut notes = Vec::new();
+    if let Some(list) = v
+        .pointer("/process/capabilities")
+        .filter(|c| c.is_array())
+        .cloned()
+    {
+        v["process"]["capabilities"] = json!({
+            "bounding": list,
+            "effective": list,
+            "inheritable": list,
+            "permitted": list,
+        });
+        notes.push(
+            "config.json: process.capabilities is a pre-1.0 list; \
+             converted to the 1.0 bounding, effective, inheritable and permitted sets"
+                .to_string(),
+        );
+    }
+    let mut nulls = Vec::new();
+    drop_nulls(&mut v, "", &mut nulls);
+    if !nulls.is_empty() {
+        notes.push(format!(
+            "config.json: dropped null {} (pre-1.0 style; absent in 1.0)",
+            nulls.join(", ")
+        ));
+    }
+    if notes.is_empty() {
+        return Ok((config.to_string(), notes));
+    }
+    Ok((serde_json::to_string_pretty(&v)?, notes))
+}
+
+/// Removes object members whose value is `null`, recording their paths.
+fn drop_nulls(v: &mut Value, at: &str, dropped: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|k, child| {
+                if child.is_null() {
+                    dropped.push(format!("{at}{k}"));
+                    false
+                } else {
+                    true
+                }
+            });
+            for (k, child) in m.iter_mut() {
+                drop_nulls(child, &format!("{at}{k}."), dropped);
+            }
+        }
+        Value::Array(a) => {
+            for (i, child) in a.iter_mut().enumerate() {
+                drop_nulls(
+                    child,
+                    &format!("{}[{i}].", at.trim_end_matches('.')),
+                    dropped,
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Parses and checks a rendered config.json: a valid OCI runtime config
-/// whose root is `rootfs`, read-only.
+/// whose root is `rootfs`, read-only. A field that does not fit names its
+/// JSON path (`process.capabilities`).
 pub fn validate_config(config: &str) -> Result<()> {
-    let spec: Spec = serde_json::from_str(config)
-        .context("config.json is not a valid OCI runtime configuration")?;
+    let de = &mut serde_json::Deserializer::from_str(config);
+    let spec: Spec = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // The position is in a rendered file nobody keeps: the path says it.
+        let inner = match inner.rsplit_once(" at line ") {
+            Some((message, _)) => message.to_string(),
+            None => inner,
+        };
+        if path == "." {
+            anyhow!("config.json is not a valid OCI runtime configuration: {inner}")
+        } else {
+            anyhow!("config.json: {path}: {inner}")
+        }
+    })?;
     let root = spec
         .root()
         .as_ref()
@@ -563,6 +659,49 @@ mod tests {
         assert_eq!(v["process"]["user"], json!({"uid": 7, "gid": 8}));
         assert_eq!(v["process"]["noNewPrivileges"], true);
         assert_eq!(v["root"], json!({"path": "rootfs", "readonly": true}));
+    }
+
+    #[test]
+    fn pre_1_0_configs_are_converted_and_bad_fields_named_by_path() {
+        let base = || -> Value {
+            serde_json::from_str(&generate_config(&json!({"config": {"Cmd": ["x"]}}), "n").unwrap())
+                .unwrap()
+        };
+        // As the original catalog writes them: 1.0.0-rc, a platform object,
+        // a capabilities list, null devices.
+        let mut old = base();
+        old["ociVersion"] = "1.0.0-rc3".into();
+        old["platform"] = json!({"os": "linux", "arch": "amd64"});
+        old["process"]["capabilities"] = json!(["CAP_NET_RAW", "CAP_KILL"]);
+        old["linux"]["devices"] = Value::Null;
+        let (new, notes) = upgrade_config(&old.to_string()).unwrap();
+        validate_config(&new).unwrap();
+        let new: Value = serde_json::from_str(&new).unwrap();
+        for set in ["bounding", "effective", "inheritable", "permitted"] {
+            assert_eq!(
+                new["process"]["capabilities"][set],
+                json!(["CAP_NET_RAW", "CAP_KILL"])
+            );
+        }
+        assert!(new["linux"].get("devices").is_none());
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].contains("process.capabilities is a pre-1.0 list"));
+        assert!(notes[1].contains("linux.devices"), "{notes:?}");
+
+        let current = base().to_string();
+        assert_eq!(upgrade_config(&current).unwrap(), (current, Vec::new()));
+
+        let mut bad = base();
+        bad["process"]["capabilities"] = json!({"bounding": "CAP_KILL"});
+        let err = validate_config(&bad.to_string()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("config.json: process.capabilities.bounding: invalid type"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("line"),
+            "no position in a file nobody keeps: {err}"
+        );
     }
 
     #[test]

@@ -132,6 +132,10 @@ pub fn render(
 ) -> Result<String> {
     let mut out = String::with_capacity(text.len());
     let mut in_string = false;
+    // Values pasted outside a JSON string: raw JSON fragments, as the
+    // catalog's `$ADDTL_MOUNTS` (`,{"type":"bind",...}`), fine when the
+    // result parses.
+    let mut raw = Vec::new();
     for piece in pieces(text) {
         match piece {
             Piece::Text(t) => {
@@ -156,9 +160,26 @@ pub fn render(
                     Kind::Lines if value.contains(['\n', '\r']) => {
                         bail!("{file}: the value of {v} has a newline, which would break the file")
                     }
+                    Kind::Json if !in_string => {
+                        if !raw.contains(&v) {
+                            raw.push(v);
+                        }
+                        // A fragment that opens a string would leave the
+                        // rest of the template in it.
+                        in_string = json_string_state(value, false);
+                        out.push_str(value);
+                    }
                     _ => out.push_str(value),
                 }
             }
+        }
+    }
+    if !raw.is_empty() {
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(&out) {
+            bail!(
+                "{file}: with the values of {} pasted outside JSON strings, the result is not JSON ({e})",
+                raw.join(", ")
+            );
         }
     }
     Ok(out)
@@ -281,7 +302,12 @@ mod tests {
 
     #[test]
     fn values_that_would_break_their_file_are_refused() {
-        let v = vals(&[("Q", "a\"b"), ("N", "a\nb"), ("OK", "fine")]);
+        let v = vals(&[
+            ("Q", "a\"b"),
+            ("N", "a\nb"),
+            ("OK", "fine"),
+            ("PORT", "8080"),
+        ]);
         let json = |t| render(t, &v, Kind::Json, "config.json.template");
         assert!(json(r#"{"x": "$Q"}"#)
             .unwrap_err()
@@ -289,10 +315,32 @@ mod tests {
             .contains("value of Q would break the JSON string"));
         assert!(json(r#"{"x": "$N"}"#).is_err());
         assert_eq!(
-            json(r#"{"x": "$OK", "y": [$OK]}"#).unwrap(),
-            r#"{"x": "fine", "y": [fine]}"#
+            json(r#"{"x": "$OK", "y": [$PORT]}"#).unwrap(),
+            r#"{"x": "fine", "y": [8080]}"#
         );
         assert_eq!(json(r#"{"x": "\"$OK\""}"#).unwrap(), r#"{"x": "\"fine\""}"#);
+        // A raw fragment between array elements, as the catalog's
+        // $ADDTL_MOUNTS: fine when the result parses, refused when not.
+        let m = vals(&[
+            (
+                "ADDTL_MOUNTS",
+                r#",{"type":"bind","source":"/x","destination":"/x"}"#,
+            ),
+            ("NONE", ""),
+            ("BAD", r#",{"type":"#),
+        ]);
+        let t = r#"{"mounts": [{"destination": "/proc"}$ADDTL_MOUNTS]}"#;
+        let out = render(t, &m, Kind::Json, "c").unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(parsed["mounts"][1]["source"], "/x");
+        assert!(render(&t.replace("ADDTL_MOUNTS", "NONE"), &m, Kind::Json, "c").is_ok());
+        let err = render(&t.replace("ADDTL_MOUNTS", "BAD"), &m, Kind::Json, "c")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("values of BAD pasted outside JSON strings"),
+            "{err}"
+        );
         assert!(render("ExecStart=$N", &v, Kind::Lines, "u")
             .unwrap_err()
             .to_string()

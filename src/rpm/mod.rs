@@ -124,7 +124,11 @@ pub fn prepare(
         id,
         has_service: rendered.unit.is_some(),
         host_facing: crate::render::summary::HostFacing::of_rendered(&rendered),
-        warnings: manifest.warnings(),
+        warnings: manifest
+            .warnings()
+            .into_iter()
+            .chain(rendered.warnings.clone())
+            .collect(),
         image: img.name.clone(),
         built: crate::host::clock::now(),
         unit: rendered.unit,

@@ -42,7 +42,11 @@ pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
         req.set,
         &fixed,
     )?;
-    for w in manifest.warnings() {
+    for w in manifest
+        .warnings()
+        .into_iter()
+        .chain(rendered.warnings.clone())
+    {
         ctx.report.warn(w);
     }
     failpoint("render")?;
