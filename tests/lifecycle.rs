@@ -953,3 +953,92 @@ fn a_catalog_unit_without_a_type_runs_the_container_in_the_foreground() {
     sb.ok(&["uninstall", "fg"]);
     assert!(!sb.runc_list().contains("fg"));
 }
+
+/// The greeter with `service` as its unit template.
+fn greeter_with_unit(service: &str) -> bench::image::Image {
+    let mut img = fixtures::greeter();
+    img.layers.push(bench::image::Layer::parse(
+        &format!(
+            "f exports/service.template = {}",
+            service.replace('\n', "\\n")
+        ),
+        bench::image::Compression::Gzip,
+    ));
+    img
+}
+
+#[test]
+fn install_now_names_a_failed_start_and_keeps_the_install_and_every_wait_is_bounded() {
+    let sb = sandbox();
+    let dir = sb.0.tempdir();
+    // A host that cannot run it: the unit's own pre-start step fails.
+    let refused = "[Service]\nExecStartPre=/bin/sh -c 'echo start-refused-marker; exit 3'\n\
+                   ExecStart=$EXEC_START\nExecStop=$EXEC_STOP\nWorkingDirectory=$DESTDIR\n\n[Install]\nWantedBy=multi-user.target\n";
+    greeter_with_unit(refused).write_oci(&dir.path().join("refused"), "1.0");
+    let image = format!("oci:{}:1.0", dir.path().join("refused").display());
+    let err = sb.fails(&[
+        "install",
+        "--system",
+        "--now",
+        "--name",
+        "refused",
+        "--set",
+        "PORT=8181",
+        &image,
+    ]);
+    for part in [
+        "refused is installed and enabled, but did not start",
+        "refused.service failed to start: job failed",
+        "result exit-code",
+        "start-refused-marker",
+    ] {
+        assert!(err.contains(part), "{part:?} in:\n{err}");
+    }
+    assert_eq!(sb.link("refused"), "refused.0", "the install is kept");
+    assert_eq!(
+        sb.0.check(&["systemctl", "is-enabled", "refused.service"])
+            .trim(),
+        "enabled"
+    );
+    sb.ok(&["uninstall", "refused"]);
+
+    // A Type=notify service that never notifies, with a long timeout of
+    // its own: the wait ends at ATOMIC_JOB_TIMEOUT.
+    let silent = "[Service]\nType=notify\nNotifyAccess=all\nTimeoutStartSec=300\nTimeoutStopSec=5\n\
+                  ExecStart=$EXEC_START\nExecStop=$EXEC_STOP\nWorkingDirectory=$DESTDIR\n\n[Install]\nWantedBy=multi-user.target\n";
+    greeter_with_unit(silent).write_oci(&dir.path().join("silent"), "1.0");
+    let image = format!("oci:{}:1.0", dir.path().join("silent").display());
+    let started = Instant::now();
+    let out = bench::run(
+        sb.0.atomic()
+            .env("ATOMIC_OSTREE_CHECKOUT_PATH", sb.1)
+            .env("ATOMIC_JOB_TIMEOUT", "3")
+            .args([
+                "install",
+                "--system",
+                "--now",
+                "--name",
+                "silent",
+                "--set",
+                "PORT=8182",
+                &image,
+            ]),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("silent.service did not finish its start within 3 s"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "bounded by ATOMIC_JOB_TIMEOUT, not the unit's 300 s"
+    );
+    // Stopping it kills the foreground runtime at the unit's stop timeout,
+    // which leaves the runtime's state behind: uninstall deletes it.
+    sb.ok(&["uninstall", "silent"]);
+    assert!(
+        !sb.runc_list().contains("silent"),
+        "no runtime state after uninstall"
+    );
+}

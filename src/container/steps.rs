@@ -49,6 +49,28 @@ pub fn stop_running(ctx: &Ctx, name: &Name, current: &Info, j: &mut Journal) -> 
             .as_ref()
             .ok_or_else(|| anyhow!("{unit} is active but no service manager is connected"))?
             .stop(&unit)?;
+        clear_runtime_state(&current.runtime, name)?;
+    }
+    Ok(())
+}
+
+/// Deletes what the runtime still keeps of the stopped container `name`.
+/// A foreground `runtime run` that a stop timeout killed leaves its state
+/// behind (the catalog's units have no `ExecStopPost`), and the next start
+/// would fail with "container with given ID already exists".
+pub fn clear_runtime_state(runtime: &str, name: &Name) -> Result<()> {
+    let known = std::process::Command::new(runtime)
+        .args(["state", name.as_str()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .with_context(|| format!("running {runtime} state {name}"))?
+        .success();
+    if known {
+        tracing::info!("deleting the runtime state {name} left behind");
+        crate::host::command::run(
+            std::process::Command::new(runtime).args(["delete", "--force", name.as_str()]),
+        )?;
     }
     Ok(())
 }
@@ -94,9 +116,10 @@ pub fn activate(
     Ok(())
 }
 
-/// Stops and disables the container's service, if it has one (uninstall);
-/// a unit whose file is gone already is only stopped.
-pub fn stop_and_disable(ctx: &Ctx, name: &Name, has_service: bool) -> Result<()> {
+/// Stops and disables the container's service, if it has one (uninstall),
+/// and deletes what `runtime` kept of it; a unit whose file is gone
+/// already is only stopped.
+pub fn stop_and_disable(ctx: &Ctx, name: &Name, has_service: bool, runtime: &str) -> Result<()> {
     let (Some(s), true) = (&ctx.systemd, has_service) else {
         return Ok(());
     };
@@ -104,6 +127,7 @@ pub fn stop_and_disable(ctx: &Ctx, name: &Name, has_service: bool) -> Result<()>
     if s.state(&unit)? != "inactive" {
         s.stop(&unit)?;
     }
+    clear_runtime_state(runtime, name)?;
     if fs::exists(&ctx.layout.unit_file(name))? || fs::exists(&ctx.layout.packaged_unit(name))? {
         s.disable(&unit)?;
     }

@@ -7,7 +7,7 @@
 use super::delivery::Delivery;
 use super::journal::{self, failpoint, Journal, Recovered};
 use super::state::Info;
-use super::steps::{remove_deployments, stop_and_disable};
+use super::steps::{remove_deployments, resolve_runtime, stop_and_disable};
 use super::{Ctx, Name, Slot};
 use crate::host::fs;
 use anyhow::Result;
@@ -63,7 +63,18 @@ fn leftovers(ctx: &Ctx, name: &Name) -> Result<bool> {
 /// be read; every step does nothing when what it removes is gone already,
 /// so a crashed uninstall is finished by running this again.
 pub fn finish(ctx: &Ctx, name: &Name, info: Option<&Info>) -> Result<()> {
-    stop_and_disable(ctx, name, info.is_none_or(|i| i.has_container_service))?;
+    // A container whose record is unreadable ran with the default runtime
+    // as far as anyone can tell.
+    let runtime = match info {
+        Some(i) => i.runtime.clone(),
+        None => resolve_runtime(None).unwrap_or_else(|_| "runc".to_string()),
+    };
+    stop_and_disable(
+        ctx,
+        name,
+        info.is_none_or(|i| i.has_container_service),
+        &runtime,
+    )?;
     failpoint("uninstall-host")?;
     match info {
         Some(i) => i.delivery().remove(ctx, name, i)?,
