@@ -1042,3 +1042,48 @@ fn install_now_names_a_failed_start_and_keeps_the_install_and_every_wait_is_boun
         "no runtime state after uninstall"
     );
 }
+
+#[test]
+fn catalog_hello_world_runs_unmodified_and_follows_set_update_and_rollback() {
+    let sb = sandbox();
+    let dir = sb.0.tempdir();
+    fixtures::catalog_hello().write_oci(&dir.path().join("hello"), "1");
+    let image = format!("oci:{}:1", dir.path().join("hello").display());
+    let out = sb.atomic(&[
+        "install",
+        "--system",
+        "--now",
+        "--name",
+        "hello",
+        "--set",
+        "PORT=8191",
+        &image,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("process.capabilities is a pre-1.0 list; converted"),
+        "the conversion is said: {err}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        sb.0.unit_state("hello.service"),
+        "active",
+        "stays up; its journal:\n{}",
+        String::from_utf8_lossy(
+            &sb.0
+                .exec(&["journalctl", "--no-pager", "-n", "20", "-u", "hello.service"])
+                .stdout
+        )
+    );
+    assert_eq!(greet(8191), "Hi World");
+
+    sb.ok(&["containers", "update", "hello", "--set", "RECEIVER=x"]);
+    assert_eq!(greet(8191), "Hi x");
+    sb.ok(&["containers", "rollback", "hello"]);
+    assert_eq!(greet(8191), "Hi World");
+
+    sb.ok(&["uninstall", "hello"]);
+    assert!(closed(8191));
+    assert!(!sb.runc_list().contains("hello"), "no runtime state");
+}

@@ -68,9 +68,11 @@ pub fn clear_runtime_state(runtime: &str, name: &Name) -> Result<()> {
         .success();
     if known {
         tracing::info!("deleting the runtime state {name} left behind");
-        crate::host::command::run(
-            std::process::Command::new(runtime).args(["delete", "--force", name.as_str()]),
-        )?;
+        crate::host::command::run(std::process::Command::new(runtime).args([
+            "delete",
+            "--force",
+            name.as_str(),
+        ]))?;
     }
     Ok(())
 }

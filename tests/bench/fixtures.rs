@@ -3,6 +3,7 @@
 //! without `/exports`.
 
 use super::image::{Compression, Config, Image, Layer};
+use std::path::{Path, PathBuf};
 
 const GREETER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/greeter");
 
@@ -187,5 +188,111 @@ pub fn files_only() -> Image {
     Image::new(
         vec![busybox_layer(Compression::Gzip), layer],
         Config::default(),
+    )
+}
+
+/// Layer entries for host programs (Debian's `ncat`, `etcd`, `snmpd`, ...)
+/// and every library `ldd` lists for them, each at its host path (links
+/// resolved), with the directories they need: a real service binary in a
+/// test image. Panics naming the program when it is not installed.
+pub fn host_programs(programs: &[&str]) -> String {
+    use std::collections::BTreeSet;
+    let mut files = BTreeSet::new();
+    for p in programs {
+        let path = ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
+            .iter()
+            .map(|d| Path::new(d).join(p))
+            .find(|c| c.exists())
+            .unwrap_or_else(|| panic!("{p} is not installed (contrib/setup installs it)"));
+        let out = std::process::Command::new("ldd")
+            .arg(&path)
+            .output()
+            .unwrap();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some(lib) = line.split_whitespace().find(|w| w.starts_with('/')) {
+                files.insert(PathBuf::from(lib));
+            }
+        }
+        files.insert(path);
+    }
+    let mut dirs = BTreeSet::new();
+    for f in &files {
+        for a in f.ancestors().skip(1) {
+            if a != Path::new("/") {
+                dirs.insert(a.to_path_buf());
+            }
+        }
+    }
+    let mut spec = String::new();
+    for d in &dirs {
+        spec.push_str(&format!("d {}\n", d.strip_prefix("/").unwrap().display()));
+    }
+    for f in &files {
+        let real = std::fs::canonicalize(f).unwrap();
+        spec.push_str(&format!(
+            "x {} {} 0755\n",
+            f.strip_prefix("/").unwrap().display(),
+            real.display()
+        ));
+    }
+    spec
+}
+
+/// An image in the shape of the original catalog's hello-world, written
+/// for these tests: a unit with no `Type=` (foreground runtime), a pre-1.0
+/// `config.json.template` (0.3.0, a platform object, a capabilities list,
+/// null devices), `defaultValues` for `PORT` and `RECEIVER`, and Debian's
+/// `ncat` answering "Hi $RECEIVER" through a script run by bash.
+pub fn catalog_hello() -> Image {
+    let run = "#!/bin/sh\n# Answers each connection on $PORT with a greeting.\n\
+               ncat -k -l \"${PORT:-8081}\" --sh-exec /usr/bin/greet.sh &\n\
+               trap 'kill $!; exit 0' TERM INT\nwait $!\n";
+    let greet = "#!/bin/sh\nprintf 'Hi %s\\r\\n' \"$RECEIVER\"\n";
+    let manifest = r#"{"version": "1.0", "defaultValues": {"PORT": "8081", "RECEIVER": "World"}}"#;
+    let service = "[Unit]\nDescription=Hello World System Container\n\n[Service]\n\
+                   ExecStart=$EXEC_START\nExecStop=$EXEC_STOP\nRestart=on-failure\n\
+                   WorkingDirectory=$DESTDIR\n\n[Install]\nWantedBy=multi-user.target\n";
+    let config = r#"{
+	"ociVersion": "0.3.0",
+	"platform": {"os": "linux", "arch": "amd64"},
+	"process": {
+		"terminal": false,
+		"user": {"uid": 0, "gid": 0},
+		"args": ["/usr/bin/run.sh"],
+		"env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "PORT=$PORT", "RECEIVER=$RECEIVER"],
+		"cwd": "/",
+		"capabilities": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+		"rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+		"noNewPrivileges": true
+	},
+	"root": {"path": "rootfs", "readonly": true},
+	"hostname": "$NAME",
+	"mounts": [
+		{"destination": "/proc", "type": "proc", "source": "proc"},
+		{"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+		{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]},
+		{"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=755"]}
+	],
+	"linux": {
+		"devices": null,
+		"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]
+	}
+}"#;
+    let mut spec = host_programs(&["ncat", "bash"]);
+    spec.push_str("l bin/sh /usr/bin/bash\nd exports\n");
+    spec.push_str(&entry("usr/bin/run.sh", "0755", run));
+    spec.push_str(&entry("usr/bin/greet.sh", "0755", greet));
+    spec.push_str(&entry("exports/manifest.json", "0644", manifest));
+    spec.push_str(&entry("exports/service.template", "0644", service));
+    spec.push_str(&entry("exports/config.json.template", "0644", config));
+    Image::new(
+        vec![
+            busybox_layer(Compression::Gzip),
+            Layer::parse(&spec, Compression::Gzip),
+        ],
+        Config {
+            cmd: vec!["/usr/bin/run.sh".into()],
+            ..Config::default()
+        },
     )
 }
