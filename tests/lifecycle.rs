@@ -1072,7 +1072,14 @@ fn catalog_hello_world_runs_unmodified_and_follows_set_update_and_rollback() {
         "stays up; its journal:\n{}",
         String::from_utf8_lossy(
             &sb.0
-                .exec(&["journalctl", "--no-pager", "-n", "20", "-u", "hello.service"])
+                .exec(&[
+                    "journalctl",
+                    "--no-pager",
+                    "-n",
+                    "20",
+                    "-u",
+                    "hello.service"
+                ])
                 .stdout
         )
     );
@@ -1086,4 +1093,101 @@ fn catalog_hello_world_runs_unmodified_and_follows_set_update_and_rollback() {
     sb.ok(&["uninstall", "hello"]);
     assert!(closed(8191));
     assert!(!sb.runc_list().contains("hello"), "no runtime state");
+}
+
+#[test]
+fn catalog_etcd_installs_as_the_seed_describes_and_keeps_its_data() {
+    let sb = sandbox();
+    let dir = sb.0.tempdir();
+    fixtures::catalog_etcd().write_oci(&dir.path().join("etcd"), "3.4");
+    let image = format!("oci:{}:3.4", dir.path().join("etcd").display());
+    // Debian's etcd-server (installed here as test material) enables its
+    // unit with the alias etcd2.service: that name is taken, and refused.
+    if sb.exists("/etc/systemd/system/etcd2.service") {
+        let err = sb.fails(&["install", "--system", "--now", "--name", "etcd2", &image]);
+        assert!(
+            err.contains("/etc/systemd/system/etcd2.service already exists"),
+            "{err}"
+        );
+        std::fs::remove_file(sb.0.path("/etc/systemd/system/etcd2.service")).unwrap();
+        sb.0.check(&["systemctl", "daemon-reload"]);
+    }
+    sb.ok(&["install", "--system", "--now", "--name", "etcd2", &image]);
+    assert!(sb.exists("/etc/etcd2/etcd.conf"), "renamed by renameFiles");
+    assert!(
+        sb.exists("/usr/local/bin/etcd2ctl"),
+        "renamed by renameFiles"
+    );
+    assert!(!sb.exists("/etc/etcd/etcd.conf") && !sb.exists("/usr/local/bin/etcdctl"));
+
+    let endpoint = format!(
+        "--endpoints=http://127.0.0.1:{}",
+        fixtures::ETCD_CLIENT_PORT
+    );
+    let ctl = |args: &[&str]| -> String {
+        let started = Instant::now();
+        loop {
+            let mut all = vec!["/usr/local/bin/etcd2ctl", endpoint.as_str()];
+            all.extend_from_slice(args);
+            let out = sb.0.exec(&all);
+            if out.status.success() {
+                return String::from_utf8(out.stdout).unwrap();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "etcd2ctl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+    ctl(&["put", "greeting", "before-update"]);
+    assert_eq!(sb.0.unit_state("etcd2.service"), "active");
+
+    // Data under /var/lib/etcd survives an update and a rollback.
+    sb.ok(&[
+        "containers",
+        "update",
+        "etcd2",
+        "--set",
+        "ETCD_SNAPSHOT_COUNT=5000",
+    ]);
+    assert_eq!(sb.link("etcd2"), "etcd2.1");
+    assert!(ctl(&["get", "greeting"]).contains("before-update"));
+    sb.ok(&["containers", "rollback", "etcd2"]);
+    assert!(ctl(&["get", "greeting"]).contains("before-update"));
+
+    // As a package: rpm-ostree does not layer /usr/local; the build says so.
+    let work = tempfile::tempdir().unwrap();
+    let out = bench::run(
+        std::process::Command::new(bench::atomic_bin())
+            .arg("--root")
+            .arg(work.path())
+            .args([
+                "install",
+                "--system",
+                "--rpm=build",
+                "--name",
+                "etcd2",
+                "--output",
+            ])
+            .arg(work.path())
+            .arg(&image),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("/usr/local") && err.contains("does not layer files under /opt or /usr/local"),
+        "{err}"
+    );
+
+    let out = sb.ok(&["uninstall", "etcd2"]);
+    assert!(
+        out.contains("keeping /var/lib/etcd/etcd2.etcd"),
+        "says which state it keeps: {out}"
+    );
+    assert!(sb.exists("/var/lib/etcd/etcd2.etcd"), "the data stays");
+    assert!(!sb.exists("/run/etcd2-etcd"), "runtime directories go");
+    assert!(!sb.exists("/usr/local/bin/etcd2ctl"));
+    assert!(!sb.runc_list().contains("etcd2"));
 }

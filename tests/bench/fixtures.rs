@@ -296,3 +296,106 @@ pub fn catalog_hello() -> Image {
         },
     )
 }
+
+/// Client and peer ports of the etcd test image (not etcd's defaults, so
+/// that nothing else on the machine is in the way).
+pub const ETCD_CLIENT_PORT: u16 = 23791;
+
+/// An image in the shape of the original catalog's etcd, the seed's own
+/// example, written for these tests: Debian's `etcd` in the rootfs, its
+/// `etcdctl` in `/exports/hostfs/usr/local/bin/`, an `etcd.conf` in
+/// `/exports/hostfs/etc/etcd/`, `renameFiles` mapping both to the
+/// container's name, tmpfiles `d`/`Z` lines for its data directory under
+/// `$STATE_DIRECTORY` and one under `$RUN_DIRECTORY`, a pre-1.0 config
+/// that binds them, and `$ADDTL_MOUNTS` spliced raw after the last mount.
+pub fn catalog_etcd() -> Image {
+    let env = "#!/bin/sh\n# Reads the host's etcd.conf, then runs the command.\n\
+               export ETCD_NAME=\"${NAME:-default}\"\n\
+               export ETCD_DATA_DIR=/var/lib/etcd/data\n\
+               if test -e /etc/etcd/etcd.conf; then . /etc/etcd/etcd.conf; fi\n\
+               exec \"$@\"\n";
+    let conf = format!(
+        "# etcd settings, read by the container at start\n\
+         export ETCD_LISTEN_CLIENT_URLS=http://127.0.0.1:{c}\n\
+         export ETCD_ADVERTISE_CLIENT_URLS=http://127.0.0.1:{c}\n\
+         export ETCD_LISTEN_PEER_URLS=http://127.0.0.1:{p}\n\
+         export ETCD_INITIAL_ADVERTISE_PEER_URLS=http://127.0.0.1:{p}\n\
+         export ETCD_INITIAL_CLUSTER=\"$ETCD_NAME=http://127.0.0.1:{p}\"\n",
+        c = ETCD_CLIENT_PORT,
+        p = ETCD_CLIENT_PORT + 10
+    );
+    let manifest = r#"{
+    "version": "1.0",
+    "defaultValues": {
+        "CONF_DIRECTORY": "/etc",
+        "ETCD_SNAPSHOT_COUNT": "10000",
+        "ADDTL_MOUNTS": ""
+    },
+    "renameFiles": {
+        "/etc/etcd/etcd.conf": "$CONF_DIRECTORY/$NAME/etcd.conf",
+        "/usr/local/bin/etcdctl": "/usr/local/bin/${NAME}ctl"
+    }
+}"#;
+    let service = "[Unit]\nDescription=Etcd Server\nAfter=network.target\n\n[Service]\n\
+                   ExecStart=$EXEC_START\nExecStop=$EXEC_STOP\nRestart=on-failure\n\
+                   WorkingDirectory=$DESTDIR\nRuntimeDirectory=${NAME}\n\n\
+                   [Install]\nWantedBy=multi-user.target\n";
+    let tmpfiles = "d    ${STATE_DIRECTORY}/etcd                0700 ${HOST_UID} ${HOST_GID} - -\n\
+                    d    ${STATE_DIRECTORY}/etcd/${NAME}.etcd   0700 ${HOST_UID} ${HOST_GID} - -\n\
+                    Z    ${STATE_DIRECTORY}/etcd/${NAME}.etcd   0700 ${HOST_UID} ${HOST_GID} - -\n\
+                    d    ${RUN_DIRECTORY}/${NAME}-etcd          -        -           -       - -\n";
+    let config = r#"{
+	"ociVersion": "1.0.0-rc2",
+	"platform": {"os": "linux", "arch": "amd64"},
+	"process": {
+		"terminal": false,
+		"user": {"uid": 0, "gid": 0},
+		"args": ["/usr/bin/etcd-env.sh", "/usr/bin/etcd"],
+		"env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "NAME=$NAME", "ETCD_SNAPSHOT_COUNT=$ETCD_SNAPSHOT_COUNT"],
+		"cwd": "/",
+		"capabilities": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+		"noNewPrivileges": true
+	},
+	"root": {"path": "rootfs", "readonly": true},
+	"mounts": [
+		{"destination": "/proc", "type": "proc", "source": "proc"},
+		{"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+		{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]},
+		{"type": "bind", "source": "${STATE_DIRECTORY}/etcd/${NAME}.etcd", "destination": "/var/lib/etcd", "options": ["rbind", "rw"]},
+		{"type": "bind", "source": "${RUN_DIRECTORY}/${NAME}-etcd", "destination": "/run/etcd", "options": ["rbind", "rw"]},
+		{"type": "bind", "source": "${CONF_DIRECTORY}/${NAME}", "destination": "/etc/etcd", "options": ["rbind", "ro"]}
+		$ADDTL_MOUNTS
+	],
+	"linux": {
+		"devices": null,
+		"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]
+	}
+}"#;
+    let mut spec = host_programs(&["etcd"]);
+    spec.push_str(
+        "d var\nd var/lib\nd var/lib/etcd\nd run\nd run/etcd\nd etc\nd etc/etcd\nd exports\nd exports/hostfs\n\
+         d exports/hostfs/usr\nd exports/hostfs/usr/local\nd exports/hostfs/usr/local/bin\n\
+         d exports/hostfs/etc\nd exports/hostfs/etc/etcd\n",
+    );
+    spec.push_str("x exports/hostfs/usr/local/bin/etcdctl /usr/bin/etcdctl 0755\n");
+    spec.push_str(&entry("exports/hostfs/etc/etcd/etcd.conf", "0644", &conf));
+    spec.push_str(&entry("usr/bin/etcd-env.sh", "0755", env));
+    spec.push_str(&entry("exports/manifest.json", "0644", manifest));
+    spec.push_str(&entry("exports/service.template", "0644", service));
+    spec.push_str(&entry("exports/tmpfiles.template", "0644", tmpfiles));
+    spec.push_str(&entry("exports/config.json.template", "0644", config));
+    Image::new(
+        vec![
+            busybox_layer(Compression::Gzip),
+            Layer::parse(&spec, Compression::Gzip),
+        ],
+        Config {
+            cmd: vec!["/usr/bin/etcd-env.sh".into(), "/usr/bin/etcd".into()],
+            labels: vec![
+                ("atomic.version".into(), "3.4".into()),
+                ("atomic.summary".into(), "etcd key-value store".into()),
+            ],
+            ..Config::default()
+        },
+    )
+}

@@ -208,6 +208,18 @@ pub(super) fn remove(ctx: &Ctx, name: &Name, info: &Info) -> Result<()> {
     let tmpfiles = ctx.layout.tmpfiles_file(name);
     if fs::exists(&tmpfiles)? {
         ctx.tmpfiles("--remove", &tmpfiles)?;
+        let lines = std::fs::read_to_string(&tmpfiles)
+            .with_context(|| format!("reading {}", tmpfiles.display()))?;
+        for dir in tmpfiles_dirs(&lines) {
+            if is_runtime(&dir) {
+                fs::remove_tree(&ctx.paths.resolve(&dir)?)?;
+            } else if fs::exists(&ctx.paths.resolve(&dir)?)? {
+                ctx.report.note(format!(
+                    "keeping {}: state and configuration outlive the container",
+                    dir.display()
+                ));
+            }
+        }
         fs::remove_file(&tmpfiles)?;
     }
     for (path, sum) in &info.installed_files_checksum {
@@ -229,6 +241,37 @@ pub(super) fn remove(ctx: &Ctx, name: &Name, info: &Info) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The directories a tmpfiles.d file creates (`d`, `D`, `v`, `q`, `Q`
+/// lines), in its order.
+fn tmpfiles_dirs(text: &str) -> Vec<PathBuf> {
+    text.lines()
+        .filter_map(|l| {
+            let mut fields = l.split_whitespace();
+            let kind = fields
+                .next()?
+                .trim_end_matches(['!', '-', '+', '=', '~', '^']);
+            let path = fields.next()?;
+            (matches!(kind, "d" | "D" | "v" | "q" | "Q") && path.starts_with('/'))
+                .then(|| PathBuf::from(path))
+        })
+        .collect()
+}
+
+/// Whether `dir` is runtime state, under `/run` (or `/var/run`), which goes
+/// with the container; anything else (`/var/lib`, `/etc`) is kept.
+fn is_runtime(dir: &Path) -> bool {
+    if dir
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return false;
+    }
+    let clean: PathBuf = dir.components().collect();
+    [Path::new("/run"), Path::new("/var/run")]
+        .iter()
+        .any(|r| clean.starts_with(r) && clean != *r)
 }
 
 /// Removes the unit and the tmpfiles file of `name`, whose record is lost;
@@ -477,6 +520,22 @@ fn write_host_file(dir: &Path, f: &HostFile, host: &PathBuf) -> Result<()> {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn uninstall_removes_runtime_directories_only() {
+        let lines = "d /var/lib/etcd 0700 0 0 - -\nZ /var/lib/etcd/x 0700 0 0 - -\n\
+                     d /run/etcd2 - - - - -\nD! /var/run/x/y\nf /run/file\n# d /run/c\n";
+        let dirs = tmpfiles_dirs(lines);
+        assert_eq!(
+            dirs,
+            ["/var/lib/etcd", "/run/etcd2", "/var/run/x/y"].map(PathBuf::from)
+        );
+        let runtime: Vec<bool> = dirs.iter().map(|d| is_runtime(d)).collect();
+        assert_eq!(runtime, [false, true, true]);
+        for kept in ["/run", "/run/../etc", "/var/run", "/runx/a", "/etc/run"] {
+            assert!(!is_runtime(Path::new(kept)), "{kept}");
+        }
+    }
 
     fn file(path: &str, data: &str) -> HostFile {
         HostFile {
