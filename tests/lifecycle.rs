@@ -1191,3 +1191,44 @@ fn catalog_etcd_installs_as_the_seed_describes_and_keeps_its_data() {
     assert!(!sb.exists("/usr/local/bin/etcd2ctl"));
     assert!(!sb.runc_list().contains("etcd2"));
 }
+
+#[test]
+fn catalog_net_snmp_notifies_systemd_through_the_runtime() {
+    let sb = sandbox();
+    let dir = sb.0.tempdir();
+    fixtures::catalog_snmp().write_oci(&dir.path().join("snmp"), "1");
+    let image = format!("oci:{}:1", dir.path().join("snmp").display());
+    // Type=notify: --now returns once snmpd said READY=1, within the bound.
+    let out = bench::run(
+        sb.0.atomic()
+            .env("ATOMIC_OSTREE_CHECKOUT_PATH", sb.1)
+            .env("ATOMIC_JOB_TIMEOUT", "60")
+            .args(["install", "--system", "--now", "--name", "net-snmp", &image]),
+    );
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(
+            &sb.0
+                .exec(&[
+                    "journalctl",
+                    "--no-pager",
+                    "-n",
+                    "20",
+                    "-u",
+                    "net-snmp.service"
+                ])
+                .stdout
+        )
+    );
+    assert_eq!(sb.0.unit_state("net-snmp.service"), "active");
+    // 161 is 00A1 in /proc/net/udp, bound on 127.0.0.1 (0100007F).
+    let udp = std::fs::read_to_string("/proc/net/udp").unwrap();
+    assert!(udp.contains("0100007F:00A1 "), "161/udp is bound:\n{udp}");
+    sb.ok(&["uninstall", "net-snmp"]);
+    assert!(!std::fs::read_to_string("/proc/net/udp")
+        .unwrap()
+        .contains("0100007F:00A1 "));
+    assert!(!sb.runc_list().contains("net-snmp"));
+}

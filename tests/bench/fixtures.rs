@@ -399,3 +399,66 @@ pub fn catalog_etcd() -> Image {
         },
     )
 }
+
+/// An image in the shape of the original catalog's net-snmp, written for
+/// these tests: a `Type=notify` unit with `NotifyAccess=all` and Debian's
+/// `snmpd`, which tells systemd READY=1 through the runtime's proxied
+/// `NOTIFY_SOCKET`, answering on 127.0.0.1:161/udp.
+pub fn catalog_snmp() -> Image {
+    let run = "#!/bin/sh\n# snmpd in the foreground; it notifies systemd when ready.\n\
+               exec /usr/sbin/snmpd -f -Lo -C -c /etc/snmp/snmpd.conf udp:127.0.0.1:161\n";
+    let conf = "rocommunity public 127.0.0.1\nsysLocation test bench\n";
+    let service = "[Unit]\nDescription=net-snmp\nAfter=syslog.target network.target\n\n[Service]\n\
+                   Type=notify\nNotifyAccess=all\nExecStart=$EXEC_START\nExecStop=$EXEC_STOP\n\
+                   Restart=on-failure\nWorkingDirectory=$DESTDIR\nRuntimeDirectory=${NAME}\n\n\
+                   [Install]\nWantedBy=multi-user.target\n";
+    let config = r#"{
+	"ociVersion": "1.0.0",
+	"process": {
+		"terminal": false,
+		"user": {"uid": 0, "gid": 0},
+		"args": ["/usr/bin/run.sh"],
+		"env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+		"cwd": "/",
+		"capabilities": {
+			"bounding": ["CAP_NET_BIND_SERVICE", "CAP_KILL", "CAP_SETUID", "CAP_SETGID", "CAP_DAC_OVERRIDE"],
+			"effective": ["CAP_NET_BIND_SERVICE", "CAP_KILL", "CAP_SETUID", "CAP_SETGID", "CAP_DAC_OVERRIDE"],
+			"permitted": ["CAP_NET_BIND_SERVICE", "CAP_KILL", "CAP_SETUID", "CAP_SETGID", "CAP_DAC_OVERRIDE"]
+		}
+	},
+	"root": {"path": "rootfs", "readonly": true},
+	"mounts": [
+		{"destination": "/proc", "type": "proc", "source": "proc"},
+		{"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+		{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]},
+		{"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=755"]},
+		{"destination": "/var/lib/snmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=700"]}
+	],
+	"linux": {
+		"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]
+	}
+}"#;
+    let mut spec = host_programs(&["snmpd", "bash"]);
+    spec.push_str(
+        "l bin/sh /usr/bin/bash\nd var\nd var/lib\nd var/lib/snmp\nd etc\nd etc/snmp\nd exports\n",
+    );
+    spec.push_str(&entry("etc/snmp/snmpd.conf", "0644", conf));
+    spec.push_str(&entry("usr/bin/run.sh", "0755", run));
+    spec.push_str(&entry(
+        "exports/manifest.json",
+        "0644",
+        r#"{"version": "1.0"}"#,
+    ));
+    spec.push_str(&entry("exports/service.template", "0644", service));
+    spec.push_str(&entry("exports/config.json.template", "0644", config));
+    Image::new(
+        vec![
+            busybox_layer(Compression::Gzip),
+            Layer::parse(&spec, Compression::Gzip),
+        ],
+        Config {
+            cmd: vec!["/usr/bin/run.sh".into()],
+            ..Config::default()
+        },
+    )
+}
