@@ -27,7 +27,7 @@ pub fn find(store: &Store, image: &str) -> Result<Option<StoredImage>> {
         ) => src,
         _ => return Ok(None),
     };
-    match super::source::open(&src, None) {
+    match super::source::open(&src, None, &|_| None) {
         Ok((fetched, _)) => store.image(&fetched.name),
         Err(e) => {
             // Safe to treat as not stored: pulling it opens the source

@@ -75,7 +75,15 @@ pub fn pull(
 ) -> Result<StoredImage> {
     let conf = RegistriesConf::load()?;
     let source = name::parse(image, &conf)?;
-    let (fetched, blobs) = source::open(&source, creds)?;
+    let store = Store::open_or_create(paths)?;
+    let known = |hex: &str| match store.config_blob(hex) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::info!("fetching the config {hex} again: {e:#}");
+            None
+        }
+    };
+    let (fetched, blobs) = source::open(&source, creds, &known)?;
     let name = fetched.name.clone();
     let layers = fetched.manifest.layers();
     for l in layers {
@@ -100,7 +108,6 @@ pub fn pull(
         );
     }
 
-    let store = Store::open_or_create(paths)?;
     let mut missing = Vec::new();
     for (layer, diff_id) in layers.iter().zip(&diff_ids) {
         let digest = layer.digest().to_string();

@@ -58,13 +58,22 @@ pub struct Creds {
     pub password: String,
 }
 
-/// Opens `source` and fetches its manifest and config.
-pub fn open(source: &Source, creds: Option<&Creds>) -> Result<(Fetched, Box<dyn Blobs>)> {
+/// A config blob already at hand, by its sha256 hex digest.
+pub type KnownConfig<'a> = &'a dyn Fn(&str) -> Option<Vec<u8>>;
+
+/// Opens `source` and fetches its manifest and config; a registry is not
+/// asked for a config that `known` has (an unchanged re-pull fetches no
+/// blob at all).
+pub fn open(
+    source: &Source,
+    creds: Option<&Creds>,
+    known: KnownConfig,
+) -> Result<(Fetched, Box<dyn Blobs>)> {
     match source {
         Source::Registry {
             reference,
             insecure,
-        } => registry::open(reference, *insecure, creds),
+        } => registry::open(reference, *insecure, creds, known),
         Source::OciLayout { path, tag } => {
             let store = DirStore(path.clone());
             oci_layout(store, path, tag.as_deref())
@@ -444,6 +453,7 @@ mod registry {
         r: &RegistryRef,
         insecure: bool,
         creds: Option<&Creds>,
+        known: KnownConfig,
     ) -> Result<(Fetched, Box<dyn Blobs>)> {
         let name = r.name();
         let rt = Arc::new(
@@ -495,7 +505,10 @@ if raw.len() as u64 > METADATA_LIMIT {
                     manifest.config().size()
                 );
             }
-let mut config = Vec::new();
+            if let Some(config) = known(manifest.config().digest().digest()) {
+                return anyhow::Ok((raw.to_vec(), digest, config));
+            }
+            let mut config = Vec::new();
             let mut stream = client
                 .pull_blob_stream(&reference, manifest.config().digest().to_string().as_str())
                 .await

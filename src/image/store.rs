@@ -140,6 +140,22 @@ impl Store {
         self.resolve(&refescape::blob_ref(hex))
     }
 
+    /// The config blob `hex` as an earlier pull recorded it, if it did and
+    /// it still matches its digest.
+    pub fn config_blob(&self, hex: &str) -> Result<Option<Vec<u8>>> {
+        let Some(commit) = self.blob_commit(hex)? else {
+            return Ok(None);
+        };
+        let (v, _) = self
+            .repo
+            .load_commit(&commit)
+            .with_context(|| format!("loading the config commit {commit}"))?;
+        let dict = glib::VariantDict::new(Some(&v.child_value(0)));
+        Ok(meta_str(&dict, KEY_CONFIG)
+            .map(String::into_bytes)
+            .filter(|c| super::source::sha256_hex(c) == hex))
+    }
+
     /// Imports a layer in its own transaction; the ref moves only when
     /// the layer verified.
     pub fn import_layer(&self, blob: impl Read + Send, spec: &LayerSpec) -> Result<Imported> {
