@@ -193,6 +193,27 @@ pub fn import_layer(
     })
 }
 
+/// The extended attributes of a layer entry that a checkout keeps, as
+/// libostree's `a(ayay)` (names with their terminating NUL): only
+/// `security.capability`, so that a binary given file capabilities in its
+/// image (`ping`) keeps them. SELinux labels and other namespaces are the
+/// host's business, not the image's.
+fn kept_xattrs<R: Read>(entry: &mut tar::Entry<R>) -> Result<Option<glib::Variant>> {
+    const KEPT: &[u8] = b"SCHILY.xattr.security.capability";
+    let Some(pax) = entry.pax_extensions().context("reading the PAX header")? else {
+        return Ok(None);
+    };
+    let mut kept = Vec::new();
+    for ext in pax {
+        let ext = ext.context("reading the PAX header")?;
+        if ext.key_bytes() == KEPT {
+            let name = b"security.capability\0".to_vec();
+            kept.push((name, ext.value_bytes().to_vec()));
+        }
+    }
+    Ok((!kept.is_empty()).then(|| kept.to_variant()))
+}
+
 /// Normalises a tar member name to its components below the root, refusing
 /// names that would leave it.
 pub fn components(raw: &[u8]) -> Result<Vec<String>> {
@@ -333,7 +354,26 @@ impl<'r> TreeWriter<'r> {
             E::Regular | E::Continuous => {
                 let parent = self.parent(&path)?;
                 let size = entry.size();
-                let checksum = if size <= BUFFERED_MAX {
+                let xattrs = kept_xattrs(&mut entry)?;
+                let checksum = if let Some(xattrs) = &xattrs {
+                    // Rare (an image's `ping`): libostree checksums them.
+                    let w = self.repo.write_regfile(
+                        None,
+                        uid,
+                        gid,
+                        0o100000 | mode,
+                        size,
+                        Some(xattrs),
+                    )?;
+                    let mut remaining = size;
+                    while remaining > 0 {
+                        let n = remaining.min(self.buf.len() as u64) as usize;
+                        entry.read_exact(&mut self.buf[..n])?;
+                        w.write_all(&self.buf[..n], NONE)?;
+                        remaining -= n as u64;
+                    }
+                    w.finish(NONE)?.to_string()
+                } else if size <= BUFFERED_MAX {
                     self.write_buffered(&mut entry, uid, gid, 0o100000 | mode, size)?
                 } else {
                     let w = self
