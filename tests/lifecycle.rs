@@ -712,6 +712,10 @@ fn rpm_installed_greeter_updates_rolls_back_and_uninstalls() {
         .unwrap()
         .clone();
     assert_eq!(me["rpm"], format!("atomic-container-rg-1.0-1.{id}"));
+    assert_eq!(
+        me["command"], "/usr/bin/greet",
+        "the command of the packaged bundle"
+    );
     assert_eq!(me["state"], "running");
 
     sb.ok(&["containers", "update", "rg", "--set", "PORT=8142"]);

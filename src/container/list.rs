@@ -1,7 +1,6 @@
 //! `containers list`: every deployment with its service state (one D-Bus
 //! round trip for all), as rows for the CLI to print.
 
-use super::layout::SlotDir;
 use super::state::Info;
 use super::{Ctx, Name};
 use anyhow::{bail, Context, Result};
@@ -21,8 +20,7 @@ pub struct Row {
 /// The filters `containers list -f` takes.
 pub const FILTERS: &[&str] = &["container", "name", "image", "state", "runtime", "backend"];
 
-fn command_of(slot: &std::path::Path) -> Result<String> {
-    let path = SlotDir(slot).config();
+fn command_of(path: &std::path::Path) -> Result<String> {
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         // An image that only ships host files has no bundle to run.
@@ -76,7 +74,10 @@ pub fn list(ctx: &Ctx, filter: &[(String, String)], all: bool) -> Result<Vec<Row
             }
         };
         // A broken bundle must not hide the other containers: say so, list it.
-        let command = command_of(&ctx.layout.slot(&name, slot)).unwrap_or_else(|e| {
+        let config = info
+            .delivery()
+            .bundle_config(ctx, &name, &ctx.layout.slot(&name, slot));
+        let command = config.and_then(|c| command_of(&c)).unwrap_or_else(|e| {
             ctx.report.warn(format!("container {name}: {e:#}"));
             String::new()
         });

@@ -15,7 +15,7 @@ use crate::render::bundle::HostFile;
 use crate::render::summary::HostFacing;
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// How a container reaches the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,6 +192,17 @@ impl Delivery {
 
     /// Where the deployment at `dir` went, for messages: "in DIR" or "as
     /// package NVR".
+    /// The `config.json` the service runs: the slot's, or the one the
+    /// package installed under `/usr/lib/containers/atomic/NAME`.
+    pub fn bundle_config(self, ctx: &Ctx, name: &Name, slot: &Path) -> Result<PathBuf> {
+        match self {
+            Delivery::Files => Ok(super::layout::SlotDir(slot).config()),
+            Delivery::Package => ctx
+                .paths
+                .resolve(&crate::rpm::payload::bundle_dir(name.as_str()).join("config.json")),
+        }
+    }
+
     fn target(self, dir: &Path, info: &Info) -> String {
         match self {
             Delivery::Files => format!("in {}", dir.display()),
