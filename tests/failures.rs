@@ -839,3 +839,37 @@ fn rename_files_moves_host_files_to_templated_paths_as_the_catalog_writes_them()
         "uninstall removes the files and the directory made for them"
     );
 }
+
+#[test]
+fn tmpfiles_z_d_and_r_lines_apply_on_install_and_uninstall() {
+    use std::os::unix::fs::MetadataExt;
+    require_root();
+    let h = Host::new();
+    let mut img = fixtures::greeter();
+    let lines = "d /var/lib/zz 0755 0 0 - -\\nf /var/lib/zz/data 0644 0 0 - kept\\n\
+                 Z /var/lib/zz 0700 7 8 - -\\nD /run/dd 0755 0 0 - -\\nr /run/stale\\n";
+    img.layers.push(bench::image::Layer::parse(
+        &format!("f exports/tmpfiles.template = {lines}"),
+        bench::image::Compression::Gzip,
+    ));
+    let image = h.image("tf", img);
+    std::fs::create_dir_all(h.path("/run")).unwrap();
+    std::fs::write(h.path("/run/stale"), "left by an old version").unwrap();
+    h.ok(&install(&["--name", "tf", &image]), &[]);
+    let zz = std::fs::metadata(h.path("/var/lib/zz")).unwrap();
+    assert_eq!(
+        (zz.mode() & 0o7777, zz.uid(), zz.gid()),
+        (0o700, 7, 8),
+        "Z applied"
+    );
+    let data = std::fs::metadata(h.path("/var/lib/zz/data")).unwrap();
+    assert_eq!((data.uid(), data.gid()), (7, 8), "Z is recursive");
+    assert!(h.path("/run/dd").is_dir(), "D created");
+    std::fs::write(h.path("/run/dd/x"), "runtime").unwrap();
+
+    let out = h.ok(&["uninstall", "tf"], &[]);
+    assert!(!h.path("/run/stale").exists(), "r removed on --remove");
+    assert!(!h.path("/run/dd").exists(), "runtime directories go");
+    assert!(h.path("/var/lib/zz/data").exists(), "state stays");
+    assert!(out.contains("keeping /var/lib/zz"), "{out}");
+}
