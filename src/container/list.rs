@@ -21,7 +21,7 @@ pub struct Row {
 pub const FILTERS: &[&str] = &["container", "name", "image", "state", "runtime", "backend"];
 
 fn command_of(path: &std::path::Path) -> Result<String> {
-    let bytes = match std::fs::read(&path) {
+    let bytes = match std::fs::read(path) {
         Ok(b) => b,
         // An image that only ships host files has no bundle to run.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
