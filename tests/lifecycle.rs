@@ -892,15 +892,7 @@ fn a_catalog_unit_without_a_type_runs_the_container_in_the_foreground() {
     let dir = sb.0.tempdir();
     // As the original catalog writes its units: no Type=, no PIDFile=.
     let service = "[Unit]\nDescription=$NAME\n\n[Service]\nExecStart=$EXEC_START\nExecStop=$EXEC_STOP\nRestart=on-failure\nWorkingDirectory=$DESTDIR\n\n[Install]\nWantedBy=multi-user.target\n";
-    let mut img = fixtures::greeter();
-    img.layers.push(bench::image::Layer::parse(
-        &format!(
-            "f exports/service.template = {}",
-            service.replace('\n', "\\n")
-        ),
-        bench::image::Compression::Gzip,
-    ));
-    img.write_oci(&dir.path().join("fg"), "1.0");
+    greeter_with_unit(service).write_oci(&dir.path().join("fg"), "1.0");
     let image = format!("oci:{}:1.0", dir.path().join("fg").display());
     sb.ok(&[
         "install",

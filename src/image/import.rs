@@ -355,30 +355,19 @@ impl<'r> TreeWriter<'r> {
                 let parent = self.parent(&path)?;
                 let size = entry.size();
                 let xattrs = kept_xattrs(&mut entry)?;
-                let checksum = if let Some(xattrs) = &xattrs {
-                    // Rare (an image's `ping`): libostree checksums them.
+                // Files with xattrs are rare (an image's `ping`): libostree
+                // checksums them, as it does the largest files.
+                let checksum = if xattrs.is_none() && size <= BUFFERED_MAX {
+                    self.write_buffered(&mut entry, uid, gid, 0o100000 | mode, size)?
+                } else {
                     let w = self.repo.write_regfile(
                         None,
                         uid,
                         gid,
                         0o100000 | mode,
                         size,
-                        Some(xattrs),
+                        xattrs.as_ref(),
                     )?;
-                    let mut remaining = size;
-                    while remaining > 0 {
-                        let n = remaining.min(self.buf.len() as u64) as usize;
-                        entry.read_exact(&mut self.buf[..n])?;
-                        w.write_all(&self.buf[..n], NONE)?;
-                        remaining -= n as u64;
-                    }
-                    w.finish(NONE)?.to_string()
-                } else if size <= BUFFERED_MAX {
-                    self.write_buffered(&mut entry, uid, gid, 0o100000 | mode, size)?
-                } else {
-                    let w = self
-                        .repo
-                        .write_regfile(None, uid, gid, 0o100000 | mode, size, None)?;
                     let mut remaining = size;
                     while remaining > 0 {
                         let n = remaining.min(self.buf.len() as u64) as usize;

@@ -191,6 +191,21 @@ pub fn files_only() -> Image {
     )
 }
 
+/// An image of a busybox layer and one more: `spec`, plus each of
+/// `exports` (name, text) as `/exports/NAME`.
+fn on_busybox(mut spec: String, exports: &[(&str, &str)], config: Config) -> Image {
+    for (name, text) in exports {
+        spec.push_str(&entry(&format!("exports/{name}"), "0644", text));
+    }
+    Image::new(
+        vec![
+            busybox_layer(Compression::Gzip),
+            Layer::parse(&spec, Compression::Gzip),
+        ],
+        config,
+    )
+}
+
 /// Layer entries for host programs (Debian's `ncat`, `etcd`, `snmpd`, ...)
 /// and every library `ldd` lists for them, each at its host path (links
 /// resolved), with the directories they need: a real service binary in a
@@ -282,13 +297,12 @@ pub fn catalog_hello() -> Image {
     spec.push_str("l bin/sh /usr/bin/bash\nd exports\n");
     spec.push_str(&entry("usr/bin/run.sh", "0755", run));
     spec.push_str(&entry("usr/bin/greet.sh", "0755", greet));
-    spec.push_str(&entry("exports/manifest.json", "0644", manifest));
-    spec.push_str(&entry("exports/service.template", "0644", service));
-    spec.push_str(&entry("exports/config.json.template", "0644", config));
-    Image::new(
-        vec![
-            busybox_layer(Compression::Gzip),
-            Layer::parse(&spec, Compression::Gzip),
+    on_busybox(
+        spec,
+        &[
+            ("manifest.json", manifest),
+            ("service.template", service),
+            ("config.json.template", config),
         ],
         Config {
             cmd: vec!["/usr/bin/run.sh".into()],
@@ -380,14 +394,13 @@ pub fn catalog_etcd() -> Image {
     spec.push_str("x exports/hostfs/usr/local/bin/etcdctl /usr/bin/etcdctl 0755\n");
     spec.push_str(&entry("exports/hostfs/etc/etcd/etcd.conf", "0644", &conf));
     spec.push_str(&entry("usr/bin/etcd-env.sh", "0755", env));
-    spec.push_str(&entry("exports/manifest.json", "0644", manifest));
-    spec.push_str(&entry("exports/service.template", "0644", service));
-    spec.push_str(&entry("exports/tmpfiles.template", "0644", tmpfiles));
-    spec.push_str(&entry("exports/config.json.template", "0644", config));
-    Image::new(
-        vec![
-            busybox_layer(Compression::Gzip),
-            Layer::parse(&spec, Compression::Gzip),
+    on_busybox(
+        spec,
+        &[
+            ("manifest.json", manifest),
+            ("service.template", service),
+            ("tmpfiles.template", tmpfiles),
+            ("config.json.template", config),
         ],
         Config {
             cmd: vec!["/usr/bin/etcd-env.sh".into(), "/usr/bin/etcd".into()],
@@ -444,17 +457,12 @@ pub fn catalog_snmp() -> Image {
     );
     spec.push_str(&entry("etc/snmp/snmpd.conf", "0644", conf));
     spec.push_str(&entry("usr/bin/run.sh", "0755", run));
-    spec.push_str(&entry(
-        "exports/manifest.json",
-        "0644",
-        r#"{"version": "1.0"}"#,
-    ));
-    spec.push_str(&entry("exports/service.template", "0644", service));
-    spec.push_str(&entry("exports/config.json.template", "0644", config));
-    Image::new(
-        vec![
-            busybox_layer(Compression::Gzip),
-            Layer::parse(&spec, Compression::Gzip),
+    on_busybox(
+        spec,
+        &[
+            ("manifest.json", r#"{"version": "1.0"}"#),
+            ("service.template", service),
+            ("config.json.template", config),
         ],
         Config {
             cmd: vec!["/usr/bin/run.sh".into()],
