@@ -1031,12 +1031,14 @@ fn install_now_names_a_failed_start_and_keeps_the_install_and_every_wait_is_boun
         "bounded by ATOMIC_JOB_TIMEOUT, not the unit's 300 s"
     );
     // Stopping it kills the foreground runtime at the unit's stop timeout,
-    // which leaves the runtime's state behind: uninstall deletes it.
-    sb.ok(&["uninstall", "silent"]);
+    // which leaves the runtime's state behind: stop deletes it.
+    sb.ok(&["stop", "silent"]);
     assert!(
         !sb.runc_list().contains("silent"),
-        "no runtime state after uninstall"
+        "no runtime state after a stop"
     );
+    sb.ok(&["uninstall", "silent"]);
+    assert!(!sb.runc_list().contains("silent"));
 }
 
 #[test]

@@ -9,12 +9,14 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::process::Command;
 
+/// `stop NAME`: stop the service, and delete what the runtime kept of it.
 pub fn stop(ctx: &Ctx, name: &Name) -> Result<()> {
-    ctx.current(name)?;
+    let (_, info) = ctx.current(name)?;
     let Some(s) = &ctx.systemd else {
         bail!("--root given: there is no service to stop");
     };
-    s.stop(&name.unit())
+    s.stop(&name.unit())?;
+    super::steps::clear_runtime_state(&info.runtime, name)
 }
 
 /// `run NAME`: start the service. `run NAME CMD...`: run CMD with the
