@@ -481,3 +481,68 @@ fn packages_and_specs_have_a_changelog_entry() {
         "{parsed}"
     );
 }
+
+/// One line of `ls -l` style listings (`rpm -qplv`, `bsdtar -tv`): path
+/// (without cpio's leading `.`), mode string, owner, group, link target.
+fn listing(text: &str) -> std::collections::BTreeMap<String, (String, String, String, String)> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let path = f[8].trim_start_matches('.').to_string();
+            // A hard link reads as its own file in both; the target of a
+            // symlink follows "->".
+            let target = match f.get(9) {
+                Some(&"->") => f[10].to_string(),
+                _ => String::new(),
+            };
+            let mode = f[0].replacen('h', "-", 1);
+            (path, (mode, f[2].to_string(), f[3].to_string(), target))
+        })
+        .collect()
+}
+
+#[test]
+fn libarchive_reads_the_payload_as_rpm_lists_it() {
+    require_root();
+    // rpm-ostree's importer reads payloads with libarchive: what bsdtar
+    // lists of rpm2cpio's output must be what rpm -qplv says.
+    let b = Build::new();
+    let mut img = fixtures::greeter_hostfs();
+    img.layers.push(Layer::parse(
+        "d srv\nf srv/owned 0640 7:8 = data\nh srv/again srv/owned\nl srv/link owned\nd srv/empty 0700\n",
+        Compression::Gzip,
+    ));
+    let file = b.package(&img, "arch");
+    let rpm = listing(&rpm_q(&file, &["-lv"]));
+    let cpio = check(
+        Command::new("bash")
+            .arg("-o")
+            .arg("pipefail")
+            .arg("-c")
+            .arg(format!("rpm2cpio {} | bsdtar -tvf -", file.display())),
+    );
+    let arch = listing(&cpio);
+    assert_eq!(
+        rpm.keys().collect::<Vec<_>>(),
+        arch.keys().collect::<Vec<_>>(),
+        "the same paths"
+    );
+    for (path, (mode, user, group, target)) in &rpm {
+        let (amode, auser, agroup, atarget) = &arch[path];
+        assert_eq!((mode, target), (amode, atarget), "{path}");
+        // cpio keeps numeric ids: root is 0, an owner the image names by
+        // number is that number.
+        for (name, id) in [(user, auser), (group, agroup)] {
+            match name.as_str() {
+                "root" => assert_eq!(id, "0", "{path}"),
+                n if n.parse::<u32>().is_ok() => assert_eq!(id, n, "{path}"),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(
+        rpm["/usr/lib/containers/atomic/arch/rootfs/srv/owned"].1, "7",
+        "the image's owner by number"
+    );
+}

@@ -242,7 +242,12 @@ impl Prepared {
         std::fs::create_dir_all(output)
             .with_context(|| format!("creating {}", output.display()))?;
         let file = output.join(id.file_name());
-        rpmfile::write(b, &contents, ZSTD_LEVEL, &file)
+        let ids = self
+            .entries
+            .iter()
+            .map(|e| (e.path.as_str(), e.ids))
+            .collect();
+        rpmfile::write(b, &contents, &ids, ZSTD_LEVEL, &file)
             .with_context(|| format!("building {}", id.file_name()))?;
         Ok(file)
     }

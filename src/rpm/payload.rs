@@ -109,6 +109,8 @@ pub struct Entry {
     pub mode: u32,
     pub user: String,
     pub group: String,
+    /// The numeric owner, for the cpio payload (rpm itself goes by name).
+    pub ids: (u32, u32),
     pub config: bool,
 }
 
@@ -120,6 +122,7 @@ impl Entry {
             mode: mode & 0o7777,
             user: "root".into(),
             group: "root".into(),
+            ids: (0, 0),
             config: false,
         }
     }
@@ -214,6 +217,7 @@ fn add_tree(out: &mut Vec<Entry>, src: &Path, dest: &Path, owners: &Owners) -> R
     let mut e = Entry::new(dest.display().to_string(), kind, meta.mode());
     e.user = owners.user(meta.uid());
     e.group = owners.group(meta.gid());
+    e.ids = (meta.uid(), meta.gid());
     let is_dir = matches!(e.kind, Kind::Dir);
     out.push(e);
     if is_dir {

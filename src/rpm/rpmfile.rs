@@ -11,8 +11,8 @@
 use crate::host::hashing::Hashing;
 use anyhow::{bail, Context, Result};
 use rpm::{
-    FileFlags, Header, HeaderEntry, IndexData, IndexTag, PackageMetadata, RpmFormat,
-    SignatureHeaderBuilder,
+    FileFlags, Header, HeaderEntry, IndexData, IndexSignatureTag, IndexTag, PackageMetadata,
+    RpmFormat, SignatureHeaderBuilder,
 };
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Read, Seek, Write};
@@ -78,18 +78,24 @@ impl Files {
 }
 
 /// Writes one SVR4 "new ascii" cpio header with its name.
-fn cpio_header(
-    w: &mut impl Write,
-    name: &str,
+/// What a cpio member header says besides its name.
+struct Member {
     ino: u32,
     mode: u32,
+    /// Numeric owner and group.
+    ids: (u32, u32),
     nlink: u32,
     mtime: u32,
     size: u32,
-) -> io::Result<()> {
+}
+
+fn cpio_header(w: &mut impl Write, name: &str, m: &Member) -> io::Result<()> {
     let mut h = String::with_capacity(112 + name.len());
     h.push_str("070701");
-    for field in [ino, mode, 0, 0, nlink, mtime, size, 0, 0, 0, 0] {
+    let (uid, gid) = m.ids;
+    for field in [
+        m.ino, m.mode, uid, gid, m.nlink, m.mtime, m.size, 0, 0, 0, 0,
+    ] {
         h.push_str(&format!("{field:08x}"));
     }
     h.push_str(&format!("{:08x}{:08x}", name.len() + 1, 0));
@@ -111,6 +117,8 @@ struct Streamed {
     digests: Vec<String>,
     installed: u64,
     archive_sha256: String,
+    /// Bytes of the uncompressed cpio archive.
+    archive_len: u64,
     payload_sha256: String,
     payload_len: u64,
 }
@@ -121,6 +129,7 @@ struct Streamed {
 fn stream_payload(
     files: &Files,
     contents: &HashMap<&str, Source>,
+    ids: &HashMap<&str, (u32, u32)>,
     level: i32,
     out: &mut std::fs::File,
 ) -> Result<Streamed> {
@@ -145,32 +154,32 @@ fn stream_payload(
         let path = &files.paths[i];
         let name = format!(".{path}");
         let mode = files.modes[i];
-        let (ino, mtime) = (files.inodes[i], files.mtimes[i]);
+        let mut member = Member {
+            ino: files.inodes[i],
+            mode: mode.into(),
+            ids: ids.get(path.as_str()).copied().unwrap_or((0, 0)),
+            nlink: 1,
+            mtime: files.mtimes[i],
+            size: 0,
+        };
         if mode & S_IFMT == S_IFLNK {
             let target = files.linktos[i].as_bytes();
-            cpio_header(
-                &mut archive,
-                &name,
-                ino,
-                mode.into(),
-                1,
-                mtime,
-                len32(path, target.len() as u64)?,
-            )?;
+            member.size = len32(path, target.len() as u64)?;
+            cpio_header(&mut archive, &name, &member)?;
             archive.write_all(target)?;
             pad(&mut archive, target.len() as u64)?;
             continue;
         }
         if mode & S_IFMT != S_IFREG {
-            cpio_header(&mut archive, &name, ino, mode.into(), 1, mtime, 0)?;
+            cpio_header(&mut archive, &name, &member)?;
             continue;
         }
         // The members of a hard-link set before the last carry no bytes;
         // the last one is read once for all of them.
-        let set = &links[&ino];
-        let nlink = set.len() as u32;
+        let set = &links[&member.ino];
+        member.nlink = set.len() as u32;
         if set.last() != Some(&i) {
-            cpio_header(&mut archive, &name, ino, mode.into(), nlink, mtime, 0)?;
+            cpio_header(&mut archive, &name, &member)?;
             continue;
         }
         let source = contents
@@ -186,7 +195,8 @@ fn stream_payload(
             Source::Bytes(b) => (Box::new(*b), b.len() as u64),
         };
         let size32 = len32(path, size)?;
-        cpio_header(&mut archive, &name, ino, mode.into(), nlink, mtime, size32)?;
+        member.size = size32;
+        cpio_header(&mut archive, &name, &member)?;
         let mut reader = Hashing::new(reader);
         let copied = io::copy(&mut reader, &mut archive)
             .with_context(|| format!("packaging the contents of {path}"))?;
@@ -201,8 +211,16 @@ fn stream_payload(
             digests[member] = digest.clone();
         }
     }
-    cpio_header(&mut archive, "TRAILER!!!", 0, 0, 1, 0, 0)?;
-    let (encoder, archive_sha256, _) = archive.into_parts();
+    let trailer = Member {
+        ino: 0,
+        mode: 0,
+        ids: (0, 0),
+        nlink: 1,
+        mtime: 0,
+        size: 0,
+    };
+    cpio_header(&mut archive, "TRAILER!!!", &trailer)?;
+    let (encoder, archive_sha256, archive_len) = archive.into_parts();
     let (mut w, payload_sha256, payload_len) = encoder.finish()?.into_parts();
     w.flush()?;
     Ok(Streamed {
@@ -210,6 +228,7 @@ fn stream_payload(
         digests,
         installed,
         archive_sha256,
+        archive_len,
         payload_sha256,
         payload_len,
     })
@@ -257,12 +276,14 @@ fn complete(h: &Header<IndexTag>, st: &Streamed) -> Result<Header<IndexTag>> {
 
 /// Builds `builder`, whose regular files were added with empty contents,
 /// and writes the package to `file` with each regular file's bytes taken
-/// from `contents` (by package path) and the payload compressed with zstd at
+/// from `contents` (by package path), its numeric owner in the cpio payload
+/// from `ids` (root when absent), and the payload compressed with zstd at
 /// `level`, the level `builder` was configured with. The file appears whole
 /// or not at all.
 pub fn write(
     mut builder: rpm::PackageBuilder,
     contents: &HashMap<&str, Source>,
+    ids: &HashMap<&str, (u32, u32)>,
     level: i32,
     file: &Path,
 ) -> Result<()> {
@@ -271,7 +292,7 @@ pub fn write(
     let dir = file.parent().unwrap_or(Path::new("."));
     let mut scratch = tempfile::tempfile_in(dir)
         .with_context(|| format!("creating a scratch file in {}", dir.display()))?;
-    let st = stream_payload(&files, contents, level, &mut scratch)?;
+    let st = stream_payload(&files, contents, ids, level, &mut scratch)?;
     let header = complete(&pkg.metadata.header, &st)?;
     let mut metadata = PackageMetadata {
         lead: pkg.metadata.lead,
@@ -279,11 +300,31 @@ pub fn write(
         header,
     };
     let header_bytes = metadata.header_bytes()?;
-    metadata.signature = SignatureHeaderBuilder::new()
+    let signature = SignatureHeaderBuilder::new()
         .format(RpmFormat::V4)
         .set_content_length(header_bytes.len() as u64 + st.payload_len)
         .calculate_digests(&header_bytes)
         .build()?;
+    // The uncompressed payload's size, as rpmbuild records it: rpm2cpio
+    // checks what it unpacks against it (and exits 1 without it).
+    let region = IndexSignatureTag::HEADER_SIGNATURES as u32;
+    let mut entries: Vec<HeaderEntry> = signature
+        .get_all_entries()?
+        .into_iter()
+        .filter(|(tag, _)| *tag != region)
+        .map(|(tag, data)| HeaderEntry::new(tag, data))
+        .collect();
+    entries.push(match u32::try_from(st.archive_len) {
+        Ok(len) => HeaderEntry::new(
+            IndexSignatureTag::RPMSIGTAG_PAYLOADSIZE as u32,
+            IndexData::Int32(vec![len]),
+        ),
+        Err(_) => HeaderEntry::new(
+            IndexSignatureTag::RPMSIGTAG_LONGARCHIVESIZE as u32,
+            IndexData::Int64(vec![st.archive_len]),
+        ),
+    });
+    metadata.signature = Header::from_entries(entries, IndexSignatureTag::HEADER_SIGNATURES);
     let mut out = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("creating a file in {}", dir.display()))?;
     {
