@@ -1175,7 +1175,7 @@ fn catalog_etcd_installs_as_the_seed_describes_and_keeps_its_data() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        err.contains("/usr/local") && err.contains("does not layer files under /opt or /usr/local"),
+        err.contains("/usr/local: rpm-ostree refuses packages with files under /usr/local"),
         "{err}"
     );
 

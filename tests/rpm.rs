@@ -331,7 +331,7 @@ fn layering_rules_and_bad_labels_are_refused_and_write_nothing() {
     require_root();
     let b = Build::new();
     let cases = [
-        (with_hostfs("d exports/hostfs/opt\nf exports/hostfs/opt/tool = x", &[]), "/opt: rpm-ostree does not layer files under /opt or /usr/local"),
+        (with_hostfs("d exports/hostfs/opt\nf exports/hostfs/opt/tool = x", &[]), "/opt: on image-based hosts /opt is a link into /var; rpm-ostree would move this to /usr/lib/opt"),
         (
             with_hostfs("d exports/hostfs/var\nd exports/hostfs/var/lib\nf exports/hostfs/var/lib/state = x", &[]),
             "/var/lib/state: rpm-ostree layers only /usr and /etc",
@@ -462,6 +462,37 @@ fn a_published_repository_installs_with_dnf() {
     );
     assert!(root.has("atomic-container-pub"));
     assert!(root.file("/usr/lib/systemd/system/pub.service").exists());
+
+    // A bootc derived image: `RUN dnf install ./atomic-container-NAME.rpm`
+    // in a build root with no running systemd; the scriptlets must not fail.
+    let file = std::fs::read_dir(&repo)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "rpm"))
+        .unwrap();
+    let offline = RpmRoot::new();
+    let out = run(Command::new("dnf")
+        .env("SYSTEMD_OFFLINE", "1")
+        .arg(format!("--installroot={}", offline.path().display()))
+        .args([
+            "--releasever=1",
+            "--setopt=reposdir=/dev/null",
+            "--nogpgcheck",
+            "-y",
+            "install",
+        ])
+        .arg(&file));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+    assert!(!said.contains("scriptlet failed"), "{said}");
+    assert!(offline.has("atomic-container-pub"));
+    assert!(offline
+        .file("/usr/lib/containers/atomic/pub/config.json")
+        .exists());
 }
 
 #[test]

@@ -18,10 +18,18 @@ pub enum Placement {
 pub fn place(path: &Path, is_dir: bool, mode: u32, user: &str, group: &str) -> Result<Placement> {
     let shown = path.display();
     let under = |p: &str| path.starts_with(p);
-    if under("/usr/local") || under("/opt") {
+    if under("/usr/local") {
         bail!(
-            "{shown}: rpm-ostree does not layer files under /opt or /usr/local (on image-based \
-             hosts they live in /var); ship it under /usr instead"
+            "{shown}: rpm-ostree refuses packages with files under /usr/local (\"Unsupported \
+             path\": on image-based hosts it is a link into /var); ship it under /usr, or \
+             rename it there with renameFiles"
+        );
+    }
+    if under("/opt") {
+        bail!(
+            "{shown}: on image-based hosts /opt is a link into /var; rpm-ostree would move this \
+             to /usr/lib/opt and link it back at boot, which this tool does not do for you: \
+             ship it under /usr, or rename it there with renameFiles"
         );
     }
     if under("/usr") || under("/etc") {
@@ -151,8 +159,9 @@ mod tests {
         };
         assert!(err("/var/lib/greeter/state")
             .starts_with("/var/lib/greeter/state: rpm-ostree layers only /usr and /etc;"));
-        assert!(err("/opt/app/bin").contains("does not layer files under /opt or /usr/local"));
-        assert!(err("/usr/local/bin/x").contains("does not layer files under /opt or /usr/local"));
+        assert!(err("/opt/app/bin").contains("rpm-ostree would move this to /usr/lib/opt"));
+        assert!(err("/usr/local/bin/x")
+            .contains("rpm-ostree refuses packages with files under /usr/local"));
         assert_eq!(
             err("/srv/x"),
             "/srv/x: rpm-ostree layers only /usr and /etc"
