@@ -112,6 +112,12 @@ fn start_installed(ctx: &Ctx, name: &Name, info: &super::state::Info, now: bool)
         return Ok(());
     };
     let unit = name.unit();
+    if info.rpm_staged {
+        ctx.report.note(format!(
+            "{unit} is in the next boot's deployment: after the reboot, systemctl enable --now {unit}"
+        ));
+        return Ok(());
+    }
     if !now {
         ctx.report.note(format!(
             "{unit} is enabled, not started: systemctl start {unit} (or install with --now)"

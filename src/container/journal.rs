@@ -226,9 +226,14 @@ fn undo_step(step: &Step, ctx: &Ctx) -> Result<()> {
         }
         Step::Package { name, previous } => {
             let m = Manager::of(ctx.paths);
-            match previous {
+            let applied = match previous {
                 Some(file) => m.install(ctx.paths, file, true)?,
                 None => m.erase(ctx.paths, name)?,
+            };
+            if let crate::host::packages::Applied::Staged(why) = applied {
+                ctx.report.warn(format!(
+                    "putting back {name} is staged for the next boot only: {why}"
+                ));
             }
         }
     }

@@ -3,6 +3,7 @@
 
 use super::state::Info;
 use super::{Ctx, Name};
+use crate::host::fs;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
@@ -64,7 +65,9 @@ pub fn list(ctx: &Ctx, filter: &[(String, String)], all: bool) -> Result<Vec<Row
                 continue;
             }
         };
-        let state = if !info.has_container_service {
+        let state = if info.rpm_staged && !fs::exists(&ctx.layout.packaged_unit(&name))? {
+            "staged"
+        } else if !info.has_container_service {
             "no service"
         } else {
             match states.get(&name.unit()).map(String::as_str) {

@@ -38,6 +38,14 @@ pub struct Info {
     pub installed_directories: Vec<String>,
     #[serde(rename = "rpm-installed")]
     pub rpm_installed: Option<String>,
+    /// On an image-based host: the package is in the next boot's deployment
+    /// only (its live apply failed), so its unit is not on disk yet.
+    #[serde(
+        rename = "rpm-staged",
+        default,
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub rpm_staged: bool,
     /// How the deployment was delivered: `yes` as a package, `no` as files.
     #[serde(rename = "system-package")]
     pub system_package: String,
@@ -70,6 +78,7 @@ impl Info {
             rename_installed_files: BTreeMap::new(),
             installed_directories: Vec::new(),
             rpm_installed: None,
+            rpm_staged: false,
             system_package: delivery.recorded().to_string(),
             runtime: runtime.to_string(),
         }

@@ -101,6 +101,10 @@ pub fn activate(
     let Some(s) = &ctx.systemd else {
         return Ok(());
     };
+    if info.rpm_staged {
+        // Its unit is in the next boot's deployment, not on disk.
+        return Ok(());
+    }
     s.reload()?;
     if !info.has_container_service {
         return Ok(());

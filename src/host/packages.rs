@@ -7,6 +7,16 @@ use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::Command;
 
+/// What an install or erase did to the running system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The running system has the change.
+    Live,
+    /// The change is staged for the next boot only (an image-based host
+    /// whose live apply failed or is unavailable); the reason.
+    Staged(String),
+}
+
 /// Which program installs and erases packages on this host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Manager {
@@ -29,28 +39,9 @@ impl Manager {
     }
 
     /// Installs or upgrades to `file`; `older` allows going back a release.
-    pub fn install(self, paths: &HostPaths, file: &Path, older: bool) -> Result<()> {
+    pub fn install(self, paths: &HostPaths, file: &Path, older: bool) -> Result<Applied> {
         let mut c = match self {
-            Manager::RpmOstree => {
-                let name = command::output(rpm(paths).args(["-qp", "--qf", "%{NAME}"]).arg(file))?;
-                if installed(paths, &name)?.is_none() {
-                    return command::run(
-                        Command::new("rpm-ostree")
-                            .args(["install", "--idempotent", "--apply-live"])
-                            .arg(file),
-                    );
-                }
-                // rpm-ostree keeps a local package at the version it was
-                // given and refuses a second one of the same name: swap
-                // them in one transaction, then apply that (not purely
-                // additive) change to the running system.
-                command::run(
-                    Command::new("rpm-ostree")
-                        .args(["uninstall", &name])
-                        .arg(format!("--install={}", file.display())),
-                )?;
-                return apply_live();
-            }
+            Manager::RpmOstree => return rpm_ostree_install(paths, file),
             Manager::Dnf => {
                 let mut c = Command::new("dnf");
                 c.args(["-y", "-q", if older { "downgrade" } else { "install" }]);
@@ -65,15 +56,22 @@ impl Manager {
                 c
             }
         };
-        command::run(c.arg(file))
+        command::run(c.arg(file))?;
+        Ok(Applied::Live)
     }
 
     /// Erases package `name`.
-    pub fn erase(self, paths: &HostPaths, name: &str) -> Result<()> {
+    pub fn erase(self, paths: &HostPaths, name: &str) -> Result<Applied> {
         let mut c = match self {
             Manager::RpmOstree => {
                 command::run(Command::new("rpm-ostree").args(["uninstall", name]))?;
-                return apply_live();
+                return Ok(match apply_live() {
+                    Err(e) => Applied::Staged(format!("{e:#}")),
+                    Ok(()) if installed(paths, name)?.is_some() => Applied::Staged(format!(
+                        "rpm-ostree apply-live succeeded, but the running system still has {name}"
+                    )),
+                    Ok(()) => Applied::Live,
+                });
             }
             Manager::Dnf => {
                 let mut c = Command::new("dnf");
@@ -86,8 +84,83 @@ impl Manager {
                 c
             }
         };
-        command::run(c.arg(name))
+        command::run(c.arg(name))?;
+        Ok(Applied::Live)
     }
+}
+
+/// Layers `file` with rpm-ostree, then applies it to the running system as
+/// a second step. Exit codes are not trusted (`install --idempotent` says
+/// "No change." and exits 0 when a pending deployment has the package
+/// already, and applies nothing live): the deployments and the running
+/// system's rpm database say what happened.
+fn rpm_ostree_install(paths: &HostPaths, file: &Path) -> Result<Applied> {
+    let query = |format: &str| -> Result<String> {
+        command::output(rpm(paths).args(["-qp", "--qf", format]).arg(file))
+    };
+    let name = query("%{NAME}")?;
+    let nvr = query("%{NAME}-%{VERSION}-%{RELEASE}")?;
+    if installed(paths, &name)?.is_none() {
+        command::run(
+            Command::new("rpm-ostree")
+                .args(["install", "--idempotent"])
+                .arg(file),
+        )?;
+    } else {
+        // rpm-ostree keeps a local package at the version it was given and
+        // refuses a second one of the same name: swap them in one
+        // transaction (not purely additive, hence the replacement below).
+        command::run(
+            Command::new("rpm-ostree")
+                .args(["uninstall", &name])
+                .arg(format!("--install={}", file.display())),
+        )?;
+    }
+    if installed(paths, &name)?.as_deref() == Some(nvr.as_str()) {
+        return Ok(Applied::Live);
+    }
+    if !pending_has(&nvr)? {
+        bail!("rpm-ostree reported success, but no deployment has {nvr}");
+    }
+    if let Err(e) = apply_live() {
+        return Ok(Applied::Staged(format!("{e:#}")));
+    }
+    Ok(
+        if installed(paths, &name)?.as_deref() == Some(nvr.as_str()) {
+            Applied::Live
+        } else {
+            Applied::Staged(format!(
+                "rpm-ostree apply-live succeeded, but the running system does not have {nvr}"
+            ))
+        },
+    )
+}
+
+/// Whether a deployment that is not the booted one requests the local
+/// package `nvr` (`rpm-ostree status --json`, `requested-local-packages`
+/// holding name-version-release.arch).
+fn pending_has(nvr: &str) -> Result<bool> {
+    let out = command::output(Command::new("rpm-ostree").args(["status", "--json"]))?;
+    let status: serde_json::Value =
+        serde_json::from_str(&out).context("parsing rpm-ostree status --json")?;
+    let deployments = status["deployments"]
+        .as_array()
+        .ok_or_else(|| anyhow::anyhow!("rpm-ostree status --json lists no deployments"))?;
+    Ok(deployments
+        .iter()
+        .filter(|d| d["booted"] != serde_json::Value::Bool(true))
+        .flat_map(|d| {
+            d["requested-local-packages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(serde_json::Value::as_str)
+        .any(|p| {
+            p == nvr
+                || p.strip_prefix(nvr)
+                    .is_some_and(|arch| arch.starts_with('.'))
+        }))
 }
 
 /// `rpm`, on the `--root` target when relocated.

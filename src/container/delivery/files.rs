@@ -299,6 +299,7 @@ fn unknown_info() -> Info {
         rename_installed_files: Default::default(),
         installed_directories: Vec::new(),
         rpm_installed: None,
+        rpm_staged: false,
         system_package: "no".into(),
         runtime: String::new(),
     }

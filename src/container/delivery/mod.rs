@@ -170,7 +170,7 @@ impl Delivery {
     ) -> Result<()> {
         match self {
             Delivery::Files => files::place(ctx, name, dir, prepared, replacing.map(|r| r.info), j),
-            Delivery::Package => package::place(ctx, name, dir, replacing, j),
+            Delivery::Package => package::place(ctx, name, dir, prepared, replacing, j),
         }
     }
 
@@ -178,7 +178,7 @@ impl Delivery {
     pub fn remove(self, ctx: &Ctx, name: &Name, info: &Info) -> Result<()> {
         match self {
             Delivery::Files => files::remove(ctx, name, info),
-            Delivery::Package => package::remove(ctx, name),
+            Delivery::Package => package::remove(ctx, name, info.rpm_staged),
         }
     }
 
@@ -187,11 +187,9 @@ impl Delivery {
     /// package. Host files cannot be told without the record, and stay.
     pub fn remove_unknown(ctx: &Ctx, name: &Name) -> Result<()> {
         files::remove_unknown(ctx, name)?;
-        package::remove(ctx, name)
+        package::remove(ctx, name, false)
     }
 
-    /// Where the deployment at `dir` went, for messages: "in DIR" or "as
-    /// package NVR".
     /// The `config.json` the service runs: the slot's, or the one the
     /// package installed under `/usr/lib/containers/atomic/NAME`.
     pub fn bundle_config(self, ctx: &Ctx, name: &Name, slot: &Path) -> Result<PathBuf> {
@@ -203,6 +201,8 @@ impl Delivery {
         }
     }
 
+    /// Where the deployment at `dir` went, for messages: "in DIR" or "as
+    /// package NVR".
     fn target(self, dir: &Path, info: &Info) -> String {
         match self {
             Delivery::Files => format!("in {}", dir.display()),

@@ -9,7 +9,7 @@ use crate::container::journal::{failpoint, Journal, Step};
 use crate::container::layout::SlotDir;
 use crate::container::state::{self, Info};
 use crate::container::{Ctx, Name};
-use crate::host::packages::{self, Manager};
+use crate::host::packages::{self, Applied, Manager};
 use crate::rpm;
 use anyhow::{bail, Result};
 use std::path::Path;
@@ -106,6 +106,7 @@ pub(super) fn place(
     ctx: &Ctx,
     name: &Name,
     dir: &Path,
+    prepared: &mut Prepared,
     replacing: Option<Replacing>,
     j: &mut Journal,
 ) -> Result<()> {
@@ -118,14 +119,29 @@ pub(super) fn place(
             .transpose()?,
     })?;
     let older = replacing.is_some_and(|r| r.older);
-    Manager::of(ctx.paths).install(ctx.paths, &SlotDir(dir).package()?, older)
+    match Manager::of(ctx.paths).install(ctx.paths, &SlotDir(dir).package()?, older)? {
+        Applied::Live => Ok(()),
+        Applied::Staged(why) => {
+            ctx.report.warn(format!(
+                "{} is staged; active after reboot (the live apply did not take: {why})",
+                name.package()
+            ));
+            prepared.info.rpm_staged = true;
+            state::write(dir, &prepared.info)
+        }
+    }
 }
 
-/// Erases the container's package, if it is installed.
-pub(super) fn remove(ctx: &Ctx, name: &Name) -> Result<()> {
+/// Erases the container's package, if it is installed, or staged for the
+/// next boot (`staged`).
+pub(super) fn remove(ctx: &Ctx, name: &Name, staged: bool) -> Result<()> {
     let package = name.package();
-    if packages::installed(ctx.paths, &package)?.is_some() {
-        Manager::of(ctx.paths).erase(ctx.paths, &package)?;
+    if staged || packages::installed(ctx.paths, &package)?.is_some() {
+        if let Applied::Staged(why) = Manager::of(ctx.paths).erase(ctx.paths, &package)? {
+            ctx.report.warn(format!(
+                "the removal of {package} is staged; it is gone after reboot (the live apply did not take: {why})"
+            ));
+        }
     }
     Ok(())
 }
