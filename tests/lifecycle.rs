@@ -4,36 +4,11 @@
 mod bench;
 
 use bench::sandbox::Sandbox;
-use bench::{fixtures, require_root};
+use bench::{closed, fixtures, greet, require_root};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
-
-/// Connects to the greeter on `port` (retrying while it starts) and returns its line.
-fn greet(port: u16) -> String {
-    let start = Instant::now();
-    loop {
-        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
-            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            let mut line = String::new();
-            if BufReader::new(s).read_line(&mut line).is_ok() && !line.is_empty() {
-                return line.trim_end().to_string();
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "nothing answers on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn closed(port: u16) -> bool {
-    TcpStream::connect(("127.0.0.1", port)).is_err()
-}
 
 /// The shared sandbox, and the checkout root the test's containers live in.
 struct Sb(&'static Sandbox, &'static str);

@@ -52,3 +52,30 @@ pub fn require_root() {
 pub fn busybox() -> &'static Path {
     Path::new("/bin/busybox")
 }
+
+/// Connects to a greeter on `port` (retrying while it starts) and returns
+/// its line.
+pub fn greet(port: u16) -> String {
+    use std::io::{BufRead, BufReader};
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            let mut line = String::new();
+            if BufReader::new(s).read_line(&mut line).is_ok() && !line.is_empty() {
+                return line.trim_end().to_string();
+            }
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "nothing answers on port {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Whether nothing listens on `port`.
+pub fn closed(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+}

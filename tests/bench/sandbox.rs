@@ -61,6 +61,126 @@ if [ "$(stat -f -c %T /)" != overlayfs ]; then echo "sandbox root is not the ove
 exec env container=atomic-test /lib/systemd/systemd --system --unit=basic.target
 "#;
 
+/// Boots a sandbox that looks like an image-based host: `pivot_root` into
+/// an OSTree deployment (`$SYSROOT/$DEPLOY`), with `/sysroot` the sysroot,
+/// read-only; `/var` the stateroot's var, its own mount; `/usr` read-only
+/// (the host's, bound over the deployment's small one, so that systemd,
+/// runc and the rest are there); `/etc` writable (the host's, as an
+/// overlay whose writes land in a tmpfs); `/boot` the sysroot's, with its
+/// boot entries; `/run/ostree-booted`.
+const BOOT_OSTREE: &str = r#"set -eu
+S=$1 SHARE=$2 BIN=$3 MASKED=$4 SYSROOT=$5 DEPLOY=$6
+D=$SYSROOT/$DEPLOY
+mount --bind "$D" "$D"
+mount --bind "$SYSROOT" "$D/sysroot"
+mount -o remount,bind,ro "$D/sysroot"
+mount --bind "$SYSROOT/boot" "$D/boot"
+mount --bind "$SYSROOT/ostree/deploy/os/var" "$D/var"
+mount --bind /usr "$D/usr"
+mount -o remount,bind,ro "$D/usr"
+mount -t tmpfs tmpfs "$S"
+mkdir -p "$S/upper" "$S/work"
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$S/upper,workdir=$S/work" "$D/etc"
+for d in dev sys; do mount --rbind "/$d" "$D/$d"; done
+mount -t proc proc "$D/proc"
+mount -t tmpfs tmpfs "$D/tmp"
+mount -t tmpfs tmpfs "$D/run"
+touch "$D/run/ostree-booted"
+mkdir -p "$D$SHARE" "$D$BIN"
+mount --bind "$SHARE" "$D$SHARE"
+mount --bind -o ro "$BIN" "$D$BIN"
+mkdir -p "$D/etc/systemd/system"
+for u in $MASKED; do ln -sf /dev/null "$D/etc/systemd/system/$u"; done
+cd "$D"
+mkdir -p tmp/.oldroot
+pivot_root . tmp/.oldroot
+umount -l /tmp/.oldroot
+rmdir /tmp/.oldroot
+exec env container=atomic-test /lib/systemd/systemd --system --unit=basic.target
+"#;
+
+/// Makes an OSTree sysroot at `sysroot` with libostree alone (`ostree
+/// admin init-fs`, `os-init`, `deploy`) whose one deployment, of stateroot
+/// `os`, is a small OS tree: the usual top-level links into `/usr`, the
+/// mount points the sandbox needs, and a dummy kernel. Returns the
+/// deployment's path relative to `sysroot`.
+fn make_sysroot(sysroot: &Path, mount_points: &[&Path]) -> PathBuf {
+    let tree = sysroot.with_extension("tree");
+    for d in [&tree, sysroot] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    std::fs::create_dir_all(sysroot).unwrap();
+    for d in [
+        "usr/bin",
+        "usr/sbin",
+        "usr/lib/modules/6.0.0-atomic-test",
+        "usr/lib64",
+        "usr/etc",
+        "sysroot",
+        "var",
+        "dev",
+        "proc",
+        "sys",
+        "run",
+        "tmp",
+        "boot",
+    ] {
+        std::fs::create_dir_all(tree.join(d)).unwrap();
+    }
+    for p in mount_points {
+        std::fs::create_dir_all(tree.join(p.strip_prefix("/").unwrap())).unwrap();
+    }
+    std::fs::write(
+        tree.join("usr/lib/modules/6.0.0-atomic-test/vmlinuz"),
+        "not a kernel",
+    )
+    .unwrap();
+    std::fs::write(
+        tree.join("usr/etc/os-release"),
+        "NAME=\"atomic test host\"\nID=atomic-test\nVERSION_ID=1\n",
+    )
+    .unwrap();
+    for (link, target) in [
+        ("bin", "usr/bin"),
+        ("sbin", "usr/sbin"),
+        ("lib", "usr/lib"),
+        ("lib64", "usr/lib64"),
+        ("ostree", "sysroot/ostree"),
+    ] {
+        std::os::unix::fs::symlink(target, tree.join(link)).unwrap();
+    }
+    let sr = format!("--sysroot={}", sysroot.display());
+    let repo = format!("--repo={}", sysroot.join("ostree/repo").display());
+    check(
+        Command::new("ostree")
+            .args(["admin", "init-fs"])
+            .arg(sysroot),
+    );
+    check(Command::new("ostree").args(["admin", "os-init", &sr, "os"]));
+    check(Command::new("ostree").args([
+        &repo,
+        "commit",
+        "-b",
+        "os/base",
+        "--no-xattrs",
+        &format!("--tree=dir={}", tree.display()),
+    ]));
+    // Mutable, so the sandbox can be removed afterwards like any directory.
+    check(
+        Command::new("ostree")
+            .env("OSTREE_SYSROOT_DEBUG", "mutable-deployments")
+            .args(["admin", "deploy", &sr, "--os=os", "os/base"]),
+    );
+    let _ = std::fs::remove_dir_all(&tree);
+    let deploys = sysroot.join("ostree/deploy/os/deploy");
+    let dep = std::fs::read_dir(&deploys)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .expect("ostree admin deploy made no deployment");
+    dep.strip_prefix(sysroot).unwrap().to_path_buf()
+}
+
 pub struct Sandbox {
     /// Host PID of the sandbox's systemd.
     pid: u32,
@@ -70,9 +190,10 @@ pub struct Sandbox {
 }
 
 static SHARED: OnceLock<Sandbox> = OnceLock::new();
+static OSTREE: OnceLock<Sandbox> = OnceLock::new();
 
 extern "C" fn shut_down_shared() {
-    if let Some(s) = SHARED.get() {
+    for s in [SHARED.get(), OSTREE.get()].into_iter().flatten() {
         s.shut_down();
     }
 }
@@ -81,16 +202,36 @@ impl Sandbox {
     /// The sandbox of this test process, booted on first use.
     pub fn shared() -> &'static Sandbox {
         SHARED.get_or_init(|| {
-            let s = Sandbox::boot();
+            let s = Sandbox::boot("", BOOT, &[]);
             // SAFETY: registering a plain extern "C" function.
             unsafe { libc::atexit(shut_down_shared) };
             s
         })
     }
 
-    fn boot() -> Sandbox {
+    /// The image-based host of this test process (see [`BOOT_OSTREE`]),
+    /// booted on first use.
+    pub fn ostree_host() -> &'static Sandbox {
+        OSTREE.get_or_init(|| {
+            let base = PathBuf::from(format!("{BASE_PREFIX}{}.ostree", std::process::id()));
+            let sysroot = base.join("sysroot");
+            std::fs::create_dir_all(&sysroot).unwrap();
+            let bin_dir = atomic_bin().parent().unwrap().to_path_buf();
+            let deploy = make_sysroot(&sysroot, &[&bin_dir]);
+            let args = [sysroot.into_os_string(), deploy.into_os_string()];
+            let s = Sandbox::boot(".ostree", BOOT_OSTREE, &args);
+            // SAFETY: registering a plain extern "C" function.
+            unsafe { libc::atexit(shut_down_shared) };
+            s
+        })
+    }
+
+    /// Boots `script` in new PID and mount namespaces, in the directory
+    /// `/var/tmp/atomic-sandbox-<pid><suffix>`, with `extra` arguments
+    /// after the common ones.
+    fn boot(suffix: &str, script: &str, extra: &[std::ffi::OsString]) -> Sandbox {
         remove_stale();
-        let base = PathBuf::from(format!("{BASE_PREFIX}{}", std::process::id()));
+        let base = PathBuf::from(format!("{BASE_PREFIX}{}{suffix}", std::process::id()));
         let share = base.join("share");
         std::fs::create_dir_all(base.join("mnt")).unwrap();
         std::fs::create_dir_all(&share).unwrap();
@@ -105,11 +246,12 @@ impl Sandbox {
             "private",
             "--kill-child",
         ])
-        .args(["bash", "-c", BOOT, "boot"])
+        .args(["bash", "-c", script, "boot"])
         .arg(base.join("mnt"))
         .arg(&share)
         .arg(&bin_dir)
         .arg(MASKED.join(" "))
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(console.try_clone().unwrap())
         .stderr(console);
@@ -270,9 +412,11 @@ pub fn remove_stale() {
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix("atomic-sandbox-") else {
+        let Some(rest) = name.strip_prefix("atomic-sandbox-") else {
             continue;
         };
+        // `<pid>` or `<pid>.ostree`.
+        let pid = rest.split('.').next().unwrap_or(rest);
         if !Path::new(&format!("/proc/{pid}")).exists() {
             let _ = std::fs::remove_dir_all(e.path());
         }
