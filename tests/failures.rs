@@ -9,7 +9,6 @@ use bench::image::Image;
 use bench::rpmroot::RpmRoot;
 use bench::{atomic_bin, fixtures, require_root, run};
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -875,70 +874,13 @@ fn tmpfiles_z_d_and_r_lines_apply_on_install_and_uninstall() {
     assert!(out.contains("keeping /var/lib/zz"), "{out}");
 }
 
-/// A STAND-IN for rpm-ostree, for testing the tool's own handling of what
-/// rpm-ostree reports (the real one is not packaged for this machine; see
-/// the rpm-ostree test that runs when one is given). It keeps pending
-/// operations in `$STANDIN_STATE`, applies them with `rpm --root
-/// $STANDIN_ROOT` on `apply-live` unless `STANDIN_APPLY_LIVE=fail`, and
-/// with `STANDIN_INSTALL=nochange` answers `install` with "No change."
-/// and exit 0, applying nothing live, as rpm-ostree does when a pending
-/// deployment requests the package already.
-const RPM_OSTREE_STAND_IN: &str = r#"#!/bin/bash
-set -euo pipefail
-s=$STANDIN_STATE; touch "$s/pending" "$s/requested"
-echo "$*" >>"$s/calls"
-nevra() { rpm -qp --qf '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}' "$1"; }
-apply() {
-	if [ "${STANDIN_APPLY_LIVE:-ok}" = fail ]; then
-		echo "error: apply-live: Failed to apply live: this stand-in refuses" >&2; exit 1
-	fi
-	while read -r op arg; do
-		case $op in
-		install) rpm --root "$STANDIN_ROOT" -U --oldpackage --nodeps "$arg" ;;
-		erase) rpm --root "$STANDIN_ROOT" -e --nodeps "$arg" ;;
-		esac
-	done <"$s/pending"
-	: >"$s/pending"; : >"$s/requested"
-}
-case $1 in
-status)
-	req=$(sed 's/.*/"&"/' "$s/requested" | paste -sd, -)
-	echo "{\"deployments\": [{\"booted\": false, \"requested-local-packages\": [$req]}, {\"booted\": true, \"requested-local-packages\": []}]}"
-	;;
-install)
-	file=${@: -1}
-	if grep -qx "$(nevra "$file")" "$s/requested"; then echo "No change."; exit 0; fi
-	echo "install $file" >>"$s/pending"; nevra "$file" >>"$s/requested"
-	if [ "${STANDIN_INSTALL:-}" = nochange ]; then echo "No change."; exit 0; fi
-	for a in "$@"; do [ "$a" != --apply-live ] || apply; done
-	;;
-uninstall)
-	if grep -q "^$2-" "$s/requested"; then
-		# Only requested so far: the request goes.
-		sed -i "/^$2-/d" "$s/requested"; sed -i "\#/$2-[^/]*\$#d" "$s/pending"
-	else
-		echo "erase $2" >>"$s/pending"
-	fi
-	for a in "$@"; do
-		case $a in --install=*) echo "install ${a#--install=}" >>"$s/pending"; nevra "${a#--install=}" >>"$s/requested" ;; esac
-	done
-	;;
-apply-live) apply ;;
-*) echo "stand-in rpm-ostree: unknown command $1" >&2; exit 1 ;;
-esac
-"#;
-
 /// An image-based `--root` host (`/run/ostree-booted`, an rpm database)
 /// whose rpm-ostree is the stand-in above; the environment to run with.
 fn stand_in_host(state: &Path) -> (Host, Vec<(String, String)>) {
     let h = Host::with_rpm();
     std::fs::create_dir_all(h.path("/run")).unwrap();
     std::fs::write(h.path("/run/ostree-booted"), "").unwrap();
-    let bin = state.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let script = bin.join("rpm-ostree");
-    std::fs::write(&script, RPM_OSTREE_STAND_IN).unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = bench::rpm_ostree_stand_in(state);
     let env = vec![
         (
             "PATH".to_string(),

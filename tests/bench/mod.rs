@@ -79,3 +79,79 @@ pub fn greet(port: u16) -> String {
 pub fn closed(port: u16) -> bool {
     std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
 }
+
+/// A STAND-IN for rpm-ostree, for testing the tool's own handling of what
+/// rpm-ostree reports and does (the real one is not packaged for these
+/// machines). It keeps pending operations in `$STANDIN_STATE` and applies
+/// them on `apply-live`, unless `STANDIN_APPLY_LIVE=fail`: with `rpm --root
+/// $STANDIN_ROOT` when that is set, else to the running system as
+/// rpm-ostree does, under a transient overlay of `/usr` and with no
+/// scriptlet run (on such hosts `%preun`/`%postun` never run, `%post` only
+/// when a deployment is built). With `STANDIN_INSTALL=nochange` it answers
+/// `install` with "No change." and exit 0, applying nothing live, as
+/// rpm-ostree does when a pending deployment requests the package already.
+pub const RPM_OSTREE_STAND_IN: &str = r#"#!/bin/bash
+set -euo pipefail
+s=$STANDIN_STATE; touch "$s/pending" "$s/requested"
+echo "$*" >>"$s/calls"
+nevra() { rpm -qp --qf '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}' "$1"; }
+apply() {
+	if [ "${STANDIN_APPLY_LIVE:-ok}" = fail ]; then
+		echo "error: apply-live: Failed to apply live: this stand-in refuses" >&2; exit 1
+	fi
+	if [ -n "${STANDIN_ROOT:-}" ]; then
+		target=(--root "$STANDIN_ROOT")
+	else
+		target=()
+		if [ "$(findmnt -n -o FSTYPE /usr)" != overlay ]; then
+			mkdir -p /run/standin-usr/upper /run/standin-usr/work
+			mount -t overlay overlay -o lowerdir=/usr,upperdir=/run/standin-usr/upper,workdir=/run/standin-usr/work /usr
+		fi
+	fi
+	while read -r op arg; do
+		case $op in
+		install) rpm "${target[@]}" -U --oldpackage --nodeps --noscripts "$arg" ;;
+		erase) rpm "${target[@]}" -e --nodeps --noscripts "$arg" ;;
+		esac
+	done <"$s/pending"
+	: >"$s/pending"; : >"$s/requested"
+}
+case $1 in
+status)
+	req=$(sed 's/.*/"&"/' "$s/requested" | paste -sd, -)
+	echo "{\"deployments\": [{\"booted\": false, \"requested-local-packages\": [$req]}, {\"booted\": true, \"requested-local-packages\": []}]}"
+	;;
+install)
+	file=${@: -1}
+	if grep -qx "$(nevra "$file")" "$s/requested"; then echo "No change."; exit 0; fi
+	echo "install $file" >>"$s/pending"; nevra "$file" >>"$s/requested"
+	if [ "${STANDIN_INSTALL:-}" = nochange ]; then echo "No change."; exit 0; fi
+	for a in "$@"; do [ "$a" != --apply-live ] || apply; done
+	;;
+uninstall)
+	if grep -q "^$2-" "$s/requested"; then
+		# Only requested so far: the request goes.
+		sed -i "/^$2-/d" "$s/requested"; sed -i "\#/$2-[^/]*\$#d" "$s/pending"
+	else
+		echo "erase $2" >>"$s/pending"
+	fi
+	for a in "$@"; do
+		case $a in --install=*) echo "install ${a#--install=}" >>"$s/pending"; nevra "${a#--install=}" >>"$s/requested" ;; esac
+	done
+	;;
+apply-live) apply ;;
+*) echo "stand-in rpm-ostree: unknown command $1" >&2; exit 1 ;;
+esac
+"#;
+
+/// Writes [`RPM_OSTREE_STAND_IN`] as `DIR/bin/rpm-ostree` and returns that
+/// `bin` directory, for the front of `PATH`.
+pub fn rpm_ostree_stand_in(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("rpm-ostree");
+    std::fs::write(&script, RPM_OSTREE_STAND_IN).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}

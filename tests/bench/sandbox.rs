@@ -146,6 +146,7 @@ fn make_sysroot(sysroot: &Path, mount_points: &[&Path]) -> PathBuf {
         ("lib", "usr/lib"),
         ("lib64", "usr/lib64"),
         ("ostree", "sysroot/ostree"),
+        ("root", "var/roothome"),
     ] {
         std::os::unix::fs::symlink(target, tree.join(link)).unwrap();
     }
@@ -172,6 +173,8 @@ fn make_sysroot(sysroot: &Path, mount_points: &[&Path]) -> PathBuf {
             .args(["admin", "deploy", &sr, "--os=os", "os/base"]),
     );
     let _ = std::fs::remove_dir_all(&tree);
+    // What the host's tmpfiles.d would make in /var at first boot.
+    std::fs::create_dir_all(sysroot.join("ostree/deploy/os/var/roothome")).unwrap();
     let deploys = sysroot.join("ostree/deploy/os/deploy");
     let dep = std::fs::read_dir(&deploys)
         .unwrap()

@@ -119,7 +119,19 @@ pub(super) fn place(
             .transpose()?,
     })?;
     let older = replacing.is_some_and(|r| r.older);
-    match Manager::of(ctx.paths).install(ctx.paths, &SlotDir(dir).package()?, older)? {
+    let manager = Manager::of(ctx.paths);
+    match manager.install(ctx.paths, &SlotDir(dir).package()?, older)? {
+        Applied::Live if manager == Manager::RpmOstree => {
+            // rpm-ostree ran %post when it built the deployment, not on the
+            // running system: its tmpfiles lines (`/run`) are made here.
+            let tmpfiles = ctx
+                .paths
+                .resolve(&Path::new("/usr/lib/tmpfiles.d").join(format!("{name}.conf")))?;
+            if crate::host::fs::exists(&tmpfiles)? {
+                ctx.tmpfiles("--create", &tmpfiles)?;
+            }
+            Ok(())
+        }
         Applied::Live => Ok(()),
         Applied::Staged(why) => {
             ctx.report.warn(format!(
