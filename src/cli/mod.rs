@@ -2,6 +2,7 @@
 //! contract, the dispatch from a parsed command to the code that runs it,
 //! and all output (`output` prints results, `progress` prints events).
 
+mod docs;
 mod output;
 mod progress;
 
@@ -66,6 +67,17 @@ pub enum Command {
     Stop {
         /// Container name
         name: String,
+    },
+    /// Write the man pages (atomic(1), one per subcommand, atomic-exports(5))
+    /// into DIR/man1 and DIR/man5
+    Man {
+        /// A man directory, such as /usr/local/share/man
+        dir: PathBuf,
+    },
+    /// Print the completion script for SHELL
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
     },
 }
 
@@ -183,10 +195,10 @@ pub struct InstallOpts {
     /// Container name (default: the image's repository name)
     #[arg(long)]
     pub name: Option<String>,
-    /// Template variable KEY=VALUE
+    /// Set template variable KEY to VALUE, over the image's defaults (repeatable)
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub set: Vec<(String, String)>,
-    /// OCI runtime to run the bundle with
+    /// OCI runtime to run the bundle with (default: runc from PATH)
     #[arg(long, value_name = "PATH")]
     pub runtime: Option<PathBuf>,
     /// Also start the service, and wait until it is up (ATOMIC_JOB_TIMEOUT
@@ -196,7 +208,7 @@ pub struct InstallOpts {
     /// Ship the container as an RPM package
     #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "install")]
     pub rpm: Option<RpmMode>,
-    /// Where --rpm=build and --rpm=spec write
+    /// Where --rpm=build and --rpm=spec write (default: the current directory)
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
     /// With --rpm=build: add the package to the yum repository in --output
@@ -239,7 +251,7 @@ pub enum ContainersCommand {
         /// Update every container
         #[arg(long)]
         all: bool,
-        /// Template variable KEY=VALUE
+        /// Set template variable KEY to VALUE, over the image's defaults (repeatable)
         #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
         set: Vec<(String, String)>,
         /// Switch to another image
@@ -267,7 +279,10 @@ impl Command {
             Command::Pull(_) | Command::Install(_) | Command::Uninstall { .. } => true,
             Command::Images(c) => !matches!(c, ImagesCommand::List(_) | ImagesCommand::Info { .. }),
             Command::Containers(c) => !matches!(c, ContainersCommand::List { .. }),
-            Command::Run { .. } | Command::Stop { .. } => false,
+            Command::Run { .. }
+            | Command::Stop { .. }
+            | Command::Man { .. }
+            | Command::Completions { .. } => false,
         }
     }
 }
@@ -334,6 +349,20 @@ fn parse_creds(s: &str) -> Result<Creds> {
 
 /// Runs a parsed command, printing what it reports as it goes.
 pub fn run(opt: Opt) -> Result<()> {
+    // The tool's own documentation: nothing of the host is involved.
+    match &opt.command {
+        Command::Man { dir } => {
+            for file in docs::write_man_pages(dir)? {
+                println!("Wrote {}", file.display());
+            }
+            return Ok(());
+        }
+        Command::Completions { shell } => {
+            docs::completions(*shell);
+            return Ok(());
+        }
+        _ => {}
+    }
     let mode = match &opt.command {
         Command::Pull(p) if p.progress == ProgressMode::Json => progress::Mode::Json,
         Command::Pull(p) if p.quiet => progress::Mode::Text { bars: false },
@@ -476,6 +505,7 @@ fn dispatch(opt: Opt, report: Reporter) -> Result<()> {
             container::run::run(&ctx()?, &Name::new(&name)?, &command)
         }
         Command::Stop { name } => container::run::stop(&ctx()?, &Name::new(&name)?),
+        Command::Man { .. } | Command::Completions { .. } => unreachable!("handled in run"),
     }
 }
 
