@@ -1032,66 +1032,16 @@ fn a_layer_commit_records_both_sizes_as_ostree_prints_them() {
     );
 }
 
-/// A tar with `usr/bin/ping` carrying `cap` as its `security.capability`
-/// in a PAX header, as image builders write file capabilities.
-fn tar_with_capability(cap: &[u8]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for dir in ["usr/", "usr/bin/"] {
-        let mut h = tar::Header::new_ustar();
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(0);
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_path(dir).unwrap();
-        h.set_mode(0o755);
-        h.set_size(0);
-        h.set_cksum();
-        b.append(&h, &[][..]).unwrap();
-    }
-    let key = b"SCHILY.xattr.security.capability";
-    let body_len = key.len() + cap.len() + 3; // " " "=" "\n"
-    let mut len = body_len + 1;
-    while len != body_len + len.to_string().len() {
-        len = body_len + len.to_string().len();
-    }
-    let mut record = format!("{len} ").into_bytes();
-    record.extend_from_slice(key);
-    record.push(b'=');
-    record.extend_from_slice(cap);
-    record.push(b'\n');
-    let mut h = tar::Header::new_ustar();
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(0);
-    h.set_mode(0o644);
-    h.set_entry_type(tar::EntryType::XHeader);
-    h.set_path("PaxHeaders/ping").unwrap();
-    h.set_size(record.len() as u64);
-    h.set_cksum();
-    b.append(&h, &record[..]).unwrap();
-    let data = b"#!/bin/sh\necho pong\n";
-    let mut h = tar::Header::new_ustar();
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(0);
-    h.set_path("usr/bin/ping").unwrap();
-    h.set_mode(0o755);
-    h.set_size(data.len() as u64);
-    h.set_cksum();
-    b.append(&h, &data[..]).unwrap();
-    b.into_inner().unwrap()
-}
-
 #[test]
 fn file_capabilities_in_layers_are_kept() {
     require_root();
-    // vfs_cap_data revision 2, effective, CAP_NET_RAW (13) permitted.
-    let mut cap = 0x0200_0001u32.to_le_bytes().to_vec();
-    cap.extend_from_slice(&(1u32 << 13).to_le_bytes());
-    cap.extend_from_slice(&[0; 12]);
+    let cap = bench::image::NET_RAW_CAPABILITY;
     let t = tempfile::tempdir().unwrap();
     Image::new(
-        vec![Layer::raw(tar_with_capability(&cap), Compression::Gzip)],
+        vec![Layer::raw(
+            bench::image::tar_with_capability(cap),
+            Compression::Gzip,
+        )],
         Config::default(),
     )
     .write_oci(&t.path().join("caps"), "1");
@@ -1101,5 +1051,5 @@ fn file_capabilities_in_layers_are_kept() {
     let mut buf = [0u8; 64];
     let n = rustix::fs::getxattr(rootfs.join("usr/bin/ping"), "security.capability", &mut buf)
         .unwrap_or_else(|e| panic!("no security.capability on the checked-out ping: {e}"));
-    assert_eq!(&buf[..n], &cap[..]);
+    assert_eq!(&buf[..n], cap);
 }

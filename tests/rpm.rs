@@ -577,3 +577,40 @@ fn libarchive_reads_the_payload_as_rpm_lists_it() {
         "the image's owner by number"
     );
 }
+
+#[test]
+fn file_capabilities_go_into_the_package_and_onto_the_installed_file() {
+    require_root();
+    let b = Build::new();
+    let img = Image::new(
+        vec![
+            fixtures::busybox_layer(Compression::Gzip),
+            Layer::raw(
+                bench::image::tar_with_capability(bench::image::NET_RAW_CAPABILITY),
+                Compression::Gzip,
+            ),
+        ],
+        Config {
+            cmd: vec!["/usr/bin/ping".into()],
+            ..Config::default()
+        },
+    );
+    let file = b.package(&img, "caps");
+    let ping = "/usr/lib/containers/atomic/caps/rootfs/usr/bin/ping";
+    let caps = rpm_q(&file, &["--qf", "[%{FILENAMES} %{FILECAPS}\\n]"]);
+    assert!(
+        caps.lines().any(|l| l == format!("{ping} cap_net_raw=ep")),
+        "{caps}"
+    );
+    let root = RpmRoot::new();
+    let out = root.rpm(&["-i", "--nodeps", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut buf = [0u8; 64];
+    let n = rustix::fs::getxattr(root.file(ping), "security.capability", &mut buf)
+        .expect("rpm set the file's capabilities");
+    assert_eq!(&buf[..n], bench::image::NET_RAW_CAPABILITY);
+}

@@ -41,8 +41,9 @@ WorkingDirectory=$DESTDIR
 WantedBy=multi-user.target
 ";
 
-/// Every capability, for `$ALL_PROCESS_CAPABILITIES` (a JSON list body).
-const ALL_CAPS: &[&str] = &[
+/// Every capability, in the kernel's order (bit N is `ALL_CAPS[N]`), for
+/// `$ALL_PROCESS_CAPABILITIES` (a JSON list body) and file capabilities.
+pub const ALL_CAPS: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",

@@ -223,6 +223,9 @@ impl Prepared {
                     if e.config {
                         o = o.config().noreplace();
                     }
+                    if let Some(caps) = &e.caps {
+                        o = o.caps(caps.as_str())?;
+                    }
                     if let Some(set) = links.get(e.path.as_str()) {
                         o = o.hardlink(set.clone());
                     }

@@ -6,7 +6,7 @@ use super::rules::{self, Placement};
 use crate::host::fs::Rooted;
 use crate::render::bundle::{self, HostKind};
 use crate::render::exports::TEMPLATE_LIMIT;
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -111,6 +111,8 @@ pub struct Entry {
     pub group: String,
     /// The numeric owner, for the cpio payload (rpm itself goes by name).
     pub ids: (u32, u32),
+    /// File capabilities (`cap_net_raw=ep`), as `%caps` writes them.
+    pub caps: Option<String>,
     pub config: bool,
 }
 
@@ -123,6 +125,7 @@ impl Entry {
             user: "root".into(),
             group: "root".into(),
             ids: (0, 0),
+            caps: None,
             config: false,
         }
     }
@@ -197,6 +200,61 @@ pub fn payload(rootfs: &Path, rendered: &bundle::Rendered, name: &str) -> Result
     Ok(out)
 }
 
+/// The file capabilities of `file` (its `security.capability`), in the
+/// text form of `%caps`; None when it has none.
+fn file_caps(file: &Path) -> Result<Option<String>> {
+    let mut raw = [0u8; 64];
+    match rustix::fs::lgetxattr(file, "security.capability", &mut raw) {
+        Ok(n) => caps_text(&raw[..n])
+            .map(Some)
+            .with_context(|| format!("{}: security.capability", file.display())),
+        Err(rustix::io::Errno::NODATA) | Err(rustix::io::Errno::NOTSUP) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading the capabilities of {}", file.display())),
+    }
+}
+
+/// `vfs_cap_data` (revision 1, 2 or 3; little-endian) as `%caps` text:
+/// `cap_net_raw=ep`, with inheritable ones as `cap_x+i`.
+fn caps_text(raw: &[u8]) -> Result<String> {
+    let word = |i: usize| -> Result<u32> {
+        raw.get(i * 4..i * 4 + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("four bytes")))
+            .ok_or_else(|| anyhow!("{} bytes, too short for its revision", raw.len()))
+    };
+    let magic = word(0)?;
+    let sets = match magic & 0xff00_0000 {
+        0x0100_0000 => 1,
+        0x0200_0000 | 0x0300_0000 => 2,
+        other => bail!("unknown revision {:#x}", other >> 24),
+    };
+    let (mut permitted, mut inheritable) = (0u64, 0u64);
+    for s in 0..sets {
+        permitted |= u64::from(word(1 + 2 * s)?) << (32 * s);
+        inheritable |= u64::from(word(2 + 2 * s)?) << (32 * s);
+    }
+    let names = |mask: u64| -> Result<String> {
+        (0..64)
+            .filter(|b| mask & (1 << b) != 0)
+            .map(|b| {
+                crate::render::bundle::ALL_CAPS
+                    .get(b)
+                    .map(|c| c.to_lowercase())
+                    .ok_or_else(|| anyhow!("unknown capability {b}"))
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(|v| v.join(","))
+    };
+    let mut clauses = Vec::new();
+    if permitted != 0 {
+        let flags = if magic & 1 != 0 { "ep" } else { "p" };
+        clauses.push(format!("{}={flags}", names(permitted)?));
+    }
+    if inheritable != 0 {
+        clauses.push(format!("{}+i", names(inheritable)?));
+    }
+    Ok(clauses.join(" "))
+}
+
 /// Adds the tree at `src` under `dest`, keeping modes, owners, symlinks and
 /// empty directories.
 fn add_tree(out: &mut Vec<Entry>, src: &Path, dest: &Path, owners: &Owners) -> Result<()> {
@@ -218,6 +276,9 @@ fn add_tree(out: &mut Vec<Entry>, src: &Path, dest: &Path, owners: &Owners) -> R
     e.user = owners.user(meta.uid());
     e.group = owners.group(meta.gid());
     e.ids = (meta.uid(), meta.gid());
+    if meta.is_file() {
+        e.caps = file_caps(src)?;
+    }
     let is_dir = matches!(e.kind, Kind::Dir);
     out.push(e);
     if is_dir {
@@ -228,4 +289,44 @@ fn add_tree(out: &mut Vec<Entry>, src: &Path, dest: &Path, owners: &Owners) -> R
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::caps_text;
+
+    fn raw(words: &[u32]) -> Vec<u8> {
+        words.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn file_capabilities_read_as_caps_text() {
+        // Revision 2, effective: CAP_NET_RAW (13) and CAP_BPF (39, word 2).
+        assert_eq!(
+            caps_text(&raw(&[0x0200_0001, 1 << 13, 0, 1 << 7, 0])).unwrap(),
+            "cap_net_raw,cap_bpf=ep"
+        );
+        // Revision 1, not effective, one inheritable.
+        assert_eq!(
+            caps_text(&raw(&[0x0100_0000, 1 << 10, 1 << 5])).unwrap(),
+            "cap_net_bind_service=p cap_kill+i"
+        );
+        // Revision 3 (a namespaced root id after the sets).
+        assert_eq!(
+            caps_text(&raw(&[0x0300_0001, 1, 0, 0, 0, 1000])).unwrap(),
+            "cap_chown=ep"
+        );
+        assert!(caps_text(&raw(&[0x0400_0000, 0, 0]))
+            .unwrap_err()
+            .to_string()
+            .contains("unknown revision"));
+        assert!(caps_text(&raw(&[0x0200_0001, 1]))
+            .unwrap_err()
+            .to_string()
+            .contains("too short"));
+        assert!(caps_text(&raw(&[0x0200_0001, 0, 0, 1 << 30, 0]))
+            .unwrap_err()
+            .to_string()
+            .contains("unknown capability 62"));
+    }
 }

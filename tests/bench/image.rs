@@ -381,3 +381,59 @@ impl Image {
         }
     }
 }
+
+/// `security.capability` for CAP_NET_RAW (13), permitted and effective:
+/// `vfs_cap_data` revision 2, little-endian.
+pub const NET_RAW_CAPABILITY: &[u8] = &[
+    0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+
+/// A tar with `usr/bin/ping` carrying `cap` as its `security.capability`
+/// in a PAX header, as image builders write file capabilities.
+pub fn tar_with_capability(cap: &[u8]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for dir in ["usr/", "usr/bin/"] {
+        let mut h = tar::Header::new_ustar();
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_path(dir).unwrap();
+        h.set_mode(0o755);
+        h.set_size(0);
+        h.set_cksum();
+        b.append(&h, &[][..]).unwrap();
+    }
+    let key = b"SCHILY.xattr.security.capability";
+    let body_len = key.len() + cap.len() + 3; // " " "=" "\n"
+    let mut len = body_len + 1;
+    while len != body_len + len.to_string().len() {
+        len = body_len + len.to_string().len();
+    }
+    let mut record = format!("{len} ").into_bytes();
+    record.extend_from_slice(key);
+    record.push(b'=');
+    record.extend_from_slice(cap);
+    record.push(b'\n');
+    let mut h = tar::Header::new_ustar();
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::XHeader);
+    h.set_path("PaxHeaders/ping").unwrap();
+    h.set_size(record.len() as u64);
+    h.set_cksum();
+    b.append(&h, &record[..]).unwrap();
+    let data = b"#!/bin/sh\necho pong\n";
+    let mut h = tar::Header::new_ustar();
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_path("usr/bin/ping").unwrap();
+    h.set_mode(0o755);
+    h.set_size(data.len() as u64);
+    h.set_cksum();
+    b.append(&h, &data[..]).unwrap();
+    b.into_inner().unwrap()
+}
