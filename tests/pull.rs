@@ -1053,3 +1053,31 @@ fn file_capabilities_in_layers_are_kept() {
         .unwrap_or_else(|e| panic!("no security.capability on the checked-out ping: {e}"));
     assert_eq!(&buf[..n], cap);
 }
+
+#[test]
+fn a_malformed_file_capability_is_refused_naming_the_entry() {
+    require_root();
+    let t = tempfile::tempdir().unwrap();
+    Image::new(
+        vec![Layer::raw(
+            bench::image::tar_with_capability(b"\xff\xff\xff\xffgarbage"),
+            Compression::Gzip,
+        )],
+        Config::default(),
+    )
+    .write_oci(&t.path().join("badcap"), "1");
+    let host = Host::new();
+    let out = host.atomic(&[
+        "pull",
+        "--storage",
+        "ostree",
+        &format!("oci:{}:1", t.path().join("badcap").display()),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("usr/bin/ping: security.capability is not a capability set"),
+        "{err}"
+    );
+    assert!(host.refs().is_empty(), "no ref moved: {:?}", host.refs());
+}

@@ -198,7 +198,7 @@ pub fn import_layer(
 /// `security.capability`, so that a binary given file capabilities in its
 /// image (`ping`) keeps them. SELinux labels and other namespaces are the
 /// host's business, not the image's.
-fn kept_xattrs<R: Read>(entry: &mut tar::Entry<R>) -> Result<Option<glib::Variant>> {
+fn kept_xattrs<R: Read>(entry: &mut tar::Entry<R>, shown: &str) -> Result<Option<glib::Variant>> {
     const KEPT: &[u8] = b"SCHILY.xattr.security.capability";
     let Some(pax) = entry.pax_extensions().context("reading the PAX header")? else {
         return Ok(None);
@@ -207,11 +207,31 @@ fn kept_xattrs<R: Read>(entry: &mut tar::Entry<R>) -> Result<Option<glib::Varian
     for ext in pax {
         let ext = ext.context("reading the PAX header")?;
         if ext.key_bytes() == KEPT {
+            let value = ext.value_bytes();
+            if !is_capability_set(value) {
+                bail!(
+                    "entry {shown}: security.capability is not a capability set ({} bytes)",
+                    value.len()
+                );
+            }
             let name = b"security.capability\0".to_vec();
-            kept.push((name, ext.value_bytes().to_vec()));
+            kept.push((name, value.to_vec()));
         }
     }
     Ok((!kept.is_empty()).then(|| kept.to_variant()))
+}
+
+/// Whether `v` is a `vfs_cap_data` the kernel takes: revision 1 (12
+/// bytes), 2 (20) or 3 (24, with a root id), little-endian.
+fn is_capability_set(v: &[u8]) -> bool {
+    let Some(magic) = v.get(..4) else {
+        return false;
+    };
+    let revision = u32::from_le_bytes(magic.try_into().expect("four bytes")) & 0xff00_0000;
+    matches!(
+        (revision, v.len()),
+        (0x0100_0000, 12) | (0x0200_0000, 20) | (0x0300_0000, 24)
+    )
 }
 
 /// Normalises a tar member name to its components below the root, refusing
@@ -354,7 +374,7 @@ impl<'r> TreeWriter<'r> {
             E::Regular | E::Continuous => {
                 let parent = self.parent(&path)?;
                 let size = entry.size();
-                let xattrs = kept_xattrs(&mut entry)?;
+                let xattrs = kept_xattrs(&mut entry, &shown)?;
                 // Files with xattrs are rare (an image's `ping`): libostree
                 // checksums them, as it does the largest files.
                 let checksum = if xattrs.is_none() && size <= BUFFERED_MAX {
