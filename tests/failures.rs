@@ -81,13 +81,7 @@ impl Host {
         run(&mut c)
     }
     fn ok(&self, args: &[&str], env: &[(&str, &str)]) -> String {
-        let out = self.atomic(args, env);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        bench::succeeded(args, self.atomic(args, env))
     }
     /// Runs a command that must fail; returns stderr.
     fn fails_with(&self, args: &[&str]) -> String {

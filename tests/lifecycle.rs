@@ -28,14 +28,7 @@ impl Sb {
         )
     }
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.atomic(args);
-        assert!(
-            out.status.success(),
-            "atomic {args:?} failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        bench::succeeded(args, self.atomic(args))
     }
     fn fails(&self, args: &[&str]) -> String {
         let out = self.atomic(args);
@@ -1043,18 +1036,7 @@ fn catalog_hello_world_runs_unmodified_and_follows_set_update_and_rollback() {
         sb.0.unit_state("hello.service"),
         "active",
         "stays up; its journal:\n{}",
-        String::from_utf8_lossy(
-            &sb.0
-                .exec(&[
-                    "journalctl",
-                    "--no-pager",
-                    "-n",
-                    "20",
-                    "-u",
-                    "hello.service"
-                ])
-                .stdout
-        )
+        sb.0.journal("hello.service")
     );
     assert_eq!(greet(8191), "Hi World");
 
@@ -1182,18 +1164,7 @@ fn catalog_net_snmp_notifies_systemd_through_the_runtime() {
         out.status.success(),
         "{}\n{}",
         String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(
-            &sb.0
-                .exec(&[
-                    "journalctl",
-                    "--no-pager",
-                    "-n",
-                    "20",
-                    "-u",
-                    "net-snmp.service"
-                ])
-                .stdout
-        )
+        sb.0.journal("net-snmp.service")
     );
     assert_eq!(sb.0.unit_state("net-snmp.service"), "active");
     // 161 is 00A1 in /proc/net/udp, bound on 127.0.0.1 (0100007F).

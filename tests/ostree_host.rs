@@ -20,14 +20,7 @@ fn atomic(h: &Sandbox, args: &[&str]) -> Output {
 }
 
 fn ok(h: &Sandbox, args: &[&str]) -> String {
-    let out = atomic(h, args);
-    assert!(
-        out.status.success(),
-        "atomic {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    bench::succeeded(args, atomic(h, args))
 }
 
 #[test]
@@ -114,13 +107,7 @@ fn rpm_mode_takes_the_rpm_ostree_path_and_stops_and_disables_the_service_itself(
             .env("PATH", &path)
             .env("STANDIN_STATE", &state)
             .args(args));
-        assert!(
-            out.status.success(),
-            "atomic {args:?} failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        bench::succeeded(args, out)
     };
     fixtures::greeter().write_oci(&dir.path().join("greeter"), "1.0");
     let image = format!("oci:{}:1.0", dir.path().join("greeter").display());

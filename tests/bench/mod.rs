@@ -155,3 +155,15 @@ pub fn rpm_ostree_stand_in(dir: &Path) -> PathBuf {
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     bin
 }
+
+/// The standard output of `out`, a run of `atomic ARGS` that must have
+/// succeeded; the panic shows both streams.
+pub fn succeeded(args: &[&str], out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "atomic {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}

@@ -385,6 +385,12 @@ impl Sandbox {
         self.command(atomic_bin())
     }
 
+    /// The last lines of `unit`'s journal inside the sandbox, for messages.
+    pub fn journal(&self, unit: &str) -> String {
+        let out = self.exec(&["journalctl", "--no-pager", "-n", "20", "-u", unit]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// `systemctl is-active UNIT` inside the sandbox.
     pub fn unit_state(&self, unit: &str) -> String {
         let out = self.exec(&["systemctl", "is-active", unit]);
