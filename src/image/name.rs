@@ -75,11 +75,20 @@ struct ConfRegistry {
 }
 
 impl RegistriesConf {
-    /// Reads `$HOME/.config/containers/registries.conf` if it exists, else
-    /// `/etc/containers/registries.conf`, as the containers tools do.
+    /// Reads `/etc/containers/registries.conf`, or for a user other than
+    /// root their own `$XDG_CONFIG_HOME/containers/registries.conf`
+    /// (`~/.config/...`) when it exists, as the containers tools do; root's
+    /// home is not a place for host policy.
     pub fn load() -> Result<Self> {
-        let user = std::env::var_os("HOME")
-            .map(|h| PathBuf::from(h).join(".config/containers/registries.conf"));
+        // SAFETY: geteuid cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        let config = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+        let user = config
+            .filter(|_| !root)
+            .map(|c| c.join("containers/registries.conf"));
         let path = user
             .filter(|p| p.exists())
             .unwrap_or_else(|| PathBuf::from("/etc/containers/registries.conf"));
