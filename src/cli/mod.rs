@@ -11,6 +11,7 @@ use crate::container::install::{self, InstallArgs};
 use crate::container::{self, Ctx, Name};
 use crate::host::lock::Lock;
 use crate::host::paths::HostPaths;
+use crate::host::user::UserDirs;
 use crate::image::source::Creds;
 use crate::image::store::Store;
 use crate::image::{catalog, lookup};
@@ -29,6 +30,12 @@ pub struct Opt {
     /// Relocate every host path under DIR and leave the service manager alone
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
+
+    /// Work on the calling user's own containers, run by their systemd
+    /// --user, with every file under their home and runtime directory
+    /// (implied when not run as root)
+    #[arg(long, global = true, conflicts_with = "root")]
+    pub user: bool,
 
     /// More log output (-v info, -vv debug); RUST_LOG overrides
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -374,8 +381,24 @@ pub fn run(opt: Opt) -> Result<()> {
     result.and(printed)
 }
 
+/// The layout of the host, or of the calling user's own containers with
+/// `--user` or when not root.
+fn host_paths(opt: &Opt) -> Result<HostPaths> {
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !opt.user && (root || opt.root.is_some()) {
+        return Ok(HostPaths::from_env(opt.root.as_deref()));
+    }
+    if let Command::Install(i) = &opt.command {
+        if i.rpm.is_some() || i.system_package.is_some_and(|p| p != SystemPackage::No) {
+            bail!("{}", crate::container::delivery::NO_USER_PACKAGES);
+        }
+    }
+    Ok(HostPaths::for_user(UserDirs::from_env()?))
+}
+
 fn dispatch(opt: Opt, report: Reporter) -> Result<()> {
-    let paths = HostPaths::from_env(opt.root.as_deref());
+    let paths = host_paths(&opt)?;
     let _lock = if opt.command.mutates() {
         let lock = container::layout::Layout::new(&paths)?.lock();
         Some(Lock::acquire(&lock, || {

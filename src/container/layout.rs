@@ -25,23 +25,44 @@ const UNIT_PATH: &[&str] = &[
 /// The layout of one host (or `--root` target).
 #[derive(Debug, Clone)]
 pub struct Layout {
-    paths: HostPaths,
     root: PathBuf,
     unit_dir: PathBuf,
     tmpfiles_dir: PathBuf,
     packaged_unit_dir: PathBuf,
+    /// Every directory of the service manager's unit path.
+    unit_path: Vec<PathBuf>,
 }
 
 impl Layout {
     /// The layout of `paths`; under `--root` the host directories are
-    /// resolved inside the root, as the target system sees them.
+    /// resolved inside the root, as the target system sees them. A user's
+    /// own containers (`--user`) have their units in
+    /// `$XDG_CONFIG_HOME/systemd/user` and their tmpfiles.d files in
+    /// `$XDG_DATA_HOME/containers/tmpfiles`.
     pub fn new(paths: &HostPaths) -> Result<Layout> {
+        let root = paths.checkout_root().to_path_buf();
+        if let Some(user) = paths.user() {
+            return Ok(Layout {
+                root,
+                unit_dir: user.unit_dir(),
+                tmpfiles_dir: user.tmpfiles_dir(),
+                packaged_unit_dir: PathBuf::from("/usr/lib/systemd/user"),
+                unit_path: user.unit_path(),
+            });
+        }
+        let unit_dir = paths.resolve_dir(Path::new("/etc/systemd/system"))?;
+        let packaged_unit_dir = paths.resolve_dir(Path::new("/usr/lib/systemd/system"))?;
+        let mut unit_path = vec![unit_dir.clone()];
+        for d in UNIT_PATH {
+            unit_path.push(paths.resolve_dir(Path::new(d))?);
+        }
+        unit_path.push(packaged_unit_dir.clone());
         Ok(Layout {
-            paths: paths.clone(),
-            root: paths.checkout_root().to_path_buf(),
-            unit_dir: paths.resolve_dir(Path::new("/etc/systemd/system"))?,
+            root,
+            unit_dir,
             tmpfiles_dir: paths.resolve_dir(Path::new("/etc/tmpfiles.d"))?,
-            packaged_unit_dir: paths.resolve_dir(Path::new("/usr/lib/systemd/system"))?,
+            packaged_unit_dir,
+            unit_path,
         })
     }
 
@@ -150,14 +171,9 @@ impl Layout {
     }
 
     /// Where systemd would find a unit file named `unit`: every directory
-    /// of its system unit path.
+    /// of its unit path.
     pub fn unit_paths(&self, unit: &str) -> Result<Vec<PathBuf>> {
-        let mut out = vec![self.unit_dir.join(unit)];
-        for d in UNIT_PATH {
-            out.push(self.paths.resolve_dir(Path::new(d))?.join(unit));
-        }
-        out.push(self.packaged_unit_dir.join(unit));
-        Ok(out)
+        Ok(self.unit_path.iter().map(|d| d.join(unit)).collect())
     }
 
     /// The unit a plain install writes: `/etc/systemd/system/NAME.service`.

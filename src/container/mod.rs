@@ -17,6 +17,7 @@ pub mod update;
 
 use crate::host::paths::HostPaths;
 use crate::host::systemd::Systemd;
+use crate::render::rootless::Rootless;
 use crate::report::Reporter;
 use anyhow::{anyhow, bail, Result};
 use layout::Layout;
@@ -128,6 +129,8 @@ pub struct Ctx<'a> {
     pub layout: Layout,
     pub systemd: Option<Systemd>,
     pub report: Reporter,
+    /// A user's own containers (`--user`): how their bundles run.
+    pub rootless: Option<Rootless>,
 }
 
 impl<'a> Ctx<'a> {
@@ -135,6 +138,8 @@ impl<'a> Ctx<'a> {
     pub fn new(paths: &'a HostPaths, report: Reporter) -> Result<Ctx<'a>> {
         let systemd = if paths.is_relocated() {
             None
+        } else if let Some(user) = paths.user() {
+            Some(Systemd::connect_user(&user.session_bus())?)
         } else {
             Some(Systemd::connect()?)
         };
@@ -143,6 +148,7 @@ impl<'a> Ctx<'a> {
             layout: Layout::new(paths)?,
             systemd,
             report,
+            rootless: paths.user().cloned().map(Rootless::of).transpose()?,
         })
     }
 
@@ -174,10 +180,13 @@ impl<'a> Ctx<'a> {
     }
 
     /// Runs `systemd-tmpfiles ACTION FILE`, on the `--root` target when
-    /// relocated.
+    /// relocated, as the user's (`--user`) for a user's containers.
     pub(crate) fn tmpfiles(&self, action: &str, file: &Path) -> Result<()> {
         let mut cmd = std::process::Command::new("systemd-tmpfiles");
         cmd.arg(action);
+        if self.paths.user().is_some() {
+            cmd.arg("--user");
+        }
         if self.paths.is_relocated() {
             cmd.arg(format!("--root={}", self.paths.root().display()));
         }

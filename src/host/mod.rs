@@ -12,3 +12,4 @@ pub mod lock;
 pub mod packages;
 pub mod paths;
 pub mod systemd;
+pub mod user;

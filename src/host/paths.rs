@@ -2,6 +2,7 @@
 //! global `--root` option and the `ATOMIC_OSTREE_*` environment variables.
 
 use super::fs::Rooted;
+use super::user::UserDirs;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,8 @@ pub struct HostPaths {
     checkout_root: PathBuf,
     /// The repository, once chosen.
     repo: std::sync::OnceLock<PathBuf>,
+    /// The calling user, for `--user`: their own containers.
+    user: Option<UserDirs>,
 }
 
 impl HostPaths {
@@ -51,7 +54,31 @@ impl HostPaths {
             repo_override,
             checkout_root,
             repo: std::sync::OnceLock::new(),
+            user: None,
         }
+    }
+
+    /// The layout of `user`'s own containers (`--user`): everything under
+    /// their XDG directories, honouring the same overrides.
+    pub fn for_user(user: UserDirs) -> Self {
+        let var = |name| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        HostPaths {
+            root: PathBuf::from("/"),
+            relocated: false,
+            repo_override: Some(var(ENV_REPO).unwrap_or_else(|| user.repo())),
+            checkout_root: var(ENV_CHECKOUT).unwrap_or_else(|| user.checkout_root()),
+            repo: std::sync::OnceLock::new(),
+            user: Some(user),
+        }
+    }
+
+    /// The user whose own containers these are (`--user`), if any.
+    pub fn user(&self) -> Option<&UserDirs> {
+        self.user.as_ref()
     }
 
     /// True when `--root` points somewhere other than `/`: files go there and

@@ -9,10 +9,12 @@ use std::time::Duration;
 use zbus::blocking::{Connection, Proxy};
 use zbus::zvariant::OwnedObjectPath;
 
-/// A connection to the system's service manager.
+/// A connection to the system's service manager, or to a user's own.
 pub struct Systemd {
     conn: Connection,
     manager: Proxy<'static>,
+    /// A user's manager (`systemd --user`).
+    user: bool,
 }
 
 /// How much longer than the unit's own timeout a job is waited for: systemd
@@ -41,9 +43,10 @@ fn job_timeout_override() -> Result<Option<Duration>> {
 }
 
 /// The last lines of `unit`'s journal, indented, or why there are none.
-fn journal_tail(unit: &str) -> String {
+fn journal_tail(unit: &str, user: bool) -> String {
+    let which = if user { "--user-unit" } else { "--unit" };
     let out = std::process::Command::new("journalctl")
-        .args(["--no-pager", "-o", "cat", "-n", JOURNAL_LINES, "-u", unit])
+        .args(["--no-pager", "-o", "cat", "-n", JOURNAL_LINES, which, unit])
         .env("LC_ALL", "C")
         .output();
     match out {
@@ -93,6 +96,20 @@ impl Systemd {
     pub fn connect() -> Result<Systemd> {
         let conn =
             Connection::system().context("connecting to the system D-Bus (is systemd running?)")?;
+        Self::on(conn, false)
+    }
+
+    /// The user's own manager, on their session bus at `address`.
+    pub fn connect_user(address: &str) -> Result<Systemd> {
+        let conn = zbus::blocking::connection::Builder::address(address)
+            .and_then(|b| b.build())
+            .with_context(|| {
+                format!("connecting to your session D-Bus at {address} (is your systemd --user running? `loginctl enable-linger` starts it)")
+            })?;
+        Self::on(conn, true)
+    }
+
+    fn on(conn: Connection, user: bool) -> Result<Systemd> {
         let manager = Proxy::new(
             &conn,
             "org.freedesktop.systemd1",
@@ -103,7 +120,11 @@ impl Systemd {
         manager
             .call_method("Subscribe", &())
             .context("subscribing to systemd job events")?;
-        Ok(Systemd { conn, manager })
+        Ok(Systemd {
+            conn,
+            manager,
+            user,
+        })
     }
 
     /// A property of `unit` on `interface`.
@@ -231,7 +252,7 @@ impl Systemd {
                     "{unit} did not finish its {verb} within {} s; systemd goes on with it \
                      (ATOMIC_JOB_TIMEOUT sets the wait); {}",
                     bound.as_secs_f64().round(),
-                    journal_tail(unit)
+                    journal_tail(unit, self.user)
                 ),
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     bail!("lost the connection to systemd while waiting for {unit}")
@@ -247,7 +268,7 @@ impl Systemd {
             .unwrap_or_else(|_| "unknown".into());
         bail!(
             "{unit} failed to {verb}: job {result}, unit {state}, result {outcome}; {}",
-            journal_tail(unit)
+            journal_tail(unit, self.user)
         )
     }
 

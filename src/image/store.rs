@@ -82,8 +82,10 @@ fn meta_str(dict: &glib::VariantDict, key: &str) -> Option<String> {
 }
 
 impl Store {
-    /// Opens the repository, creating it (mode `bare`) and the checkout root
-    /// when missing.
+    /// Opens the repository, creating it and the checkout root when missing:
+    /// mode `bare` for the system, `bare-user` for a user's own containers
+    /// (files owned by the user, the image's owners and modes kept as
+    /// metadata).
     pub fn open_or_create(paths: &HostPaths) -> Result<Store> {
         crate::host::fs::private_dir(paths.checkout_root())?;
         let path = paths.repo();
@@ -94,7 +96,12 @@ impl Store {
         } else {
             std::fs::create_dir_all(&path)
                 .with_context(|| format!("creating {}", path.display()))?;
-            repo.create(ostree::RepoMode::Bare, NONE)
+            let mode = if paths.user().is_some() {
+                ostree::RepoMode::BareUser
+            } else {
+                ostree::RepoMode::Bare
+            };
+            repo.create(mode, NONE)
                 .with_context(|| format!("creating OSTree repository {}", path.display()))?;
             crate::host::fs::write_file(&path.join(CREATED_MARK), b"", 0o644)?;
         }
@@ -361,7 +368,14 @@ impl Store {
                 return Err(e.context(format!("recording the composed tree of {}", image.name)));
             }
         };
+        // A user's checkout: every file theirs, setuid and setgid bits dropped.
+        let mode = if self.repo.mode() == ostree::RepoMode::BareUser {
+            ostree::RepoCheckoutMode::User
+        } else {
+            ostree::RepoCheckoutMode::None
+        };
         let opts = ostree::RepoCheckoutAtOptions {
+            mode,
             no_copy_fallback: true,
             ..Default::default()
         };
@@ -459,6 +473,16 @@ impl Store {
     }
 }
 
+/// What [`ImageFiles::not_root_owned`] found.
+#[derive(Debug)]
+pub struct NotRootOwned {
+    pub count: usize,
+    /// The first by path.
+    pub path: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
 /// The files of one composed image.
 pub struct ImageFiles<'s> {
     store: &'s Store,
@@ -502,6 +526,60 @@ impl ImageFiles<'_> {
         }
         out.sort();
         Ok(out)
+    }
+
+    /// The files and directories not owned by uid and gid 0: how many, and
+    /// the first by path with its owner; None when all are root's.
+    pub fn not_root_owned(&self) -> Result<Option<NotRootOwned>> {
+        let repo = &self.store.repo;
+        let mut count = 0;
+        let mut first: Option<(String, u32, u32)> = None;
+        let mut seen = |path: String, uid: u32, gid: u32| {
+            if uid != 0 || gid != 0 {
+                count += 1;
+                if first.as_ref().is_none_or(|(p, ..)| path < *p) {
+                    first = Some((path, uid, gid));
+                }
+            }
+        };
+        let mut stack = vec![(String::new(), self.tree.clone())];
+        while let Some((p, d)) = stack.pop() {
+            let meta = d.metadata_checksum();
+            if !meta.is_empty() {
+                let v = repo.load_variant(ostree::ObjectType::DirMeta, &meta)?;
+                let (uid, gid, _, _) = v
+                    .get::<(u32, u32, u32, Vec<(Vec<u8>, Vec<u8>)>)>()
+                    .ok_or_else(|| anyhow!("image {}: {p}/ has malformed metadata", self.name))?;
+                seen(format!("{p}/"), u32::from_be(uid), u32::from_be(gid));
+            }
+            let (files, dirs) = super::compose::entries(&d)?;
+            for f in files {
+                if let Some((Some(checksum), _)) = lookup(&d, &f)? {
+                    let (_, info, _) = repo
+                        .load_file(&checksum, NONE)
+                        .with_context(|| format!("reading {p}/{f} of image {}", self.name))?;
+                    seen(
+                        format!("{p}/{f}"),
+                        info.attribute_uint32("unix::uid"),
+                        info.attribute_uint32("unix::gid"),
+                    );
+                }
+            }
+            for sub in dirs {
+                if let Some((None, Some(s))) = lookup(&d, &sub)? {
+                    stack.push((format!("{p}/{sub}"), s));
+                }
+            }
+        }
+        Ok(first.map(|(path, uid, gid)| NotRootOwned {
+            count,
+            path: match path.trim_end_matches('/') {
+                "" => "/".to_string(),
+                p => p.to_string(),
+            },
+            uid,
+            gid,
+        }))
     }
 
     /// Whether the image has `path`, of any kind.

@@ -4,6 +4,7 @@
 //! and the host files of `/exports/hostfs`.
 
 use super::exports::{Manifest, TEMPLATE_LIMIT};
+use super::rootless::{self, Rootless};
 use super::template::{self, Kind};
 use crate::host::fs::Rooted;
 use crate::image::store::{Store, StoredImage};
@@ -110,11 +111,14 @@ impl Start {
         }
     }
 
-    fn exec_start(self, runtime: &str, name: &str) -> String {
+    /// `cgroup`: the runtime puts the container in a scope of its own,
+    /// which a user's manager allows only when it delegates.
+    fn exec_start(self, runtime: &str, name: &str, cgroup: bool) -> String {
         match self {
-            Start::Detached => {
+            Start::Detached if cgroup => {
                 format!("{runtime} --systemd-cgroup run -d --pid-file $PIDFILE {name}")
             }
+            Start::Detached => format!("{runtime} run -d --pid-file $PIDFILE {name}"),
             Start::Foreground => format!("{runtime} run {name}"),
         }
     }
@@ -135,6 +139,8 @@ pub struct Fixed<'a> {
     pub runtime: &'a str,
     pub image_name: &'a str,
     pub image_id: &'a str,
+    /// A user's own container (`--user`).
+    pub rootless: Option<&'a Rootless>,
 }
 
 /// A fresh random UUID from the kernel.
@@ -169,13 +175,28 @@ pub fn values(
     let atomic = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "atomic".into());
+    // A user's containers keep their files in the user's own directories.
+    let (run, state, conf, runtime) = match fixed.rootless {
+        Some(r) => (
+            r.dirs.runtime.display().to_string(),
+            r.dirs.data.display().to_string(),
+            r.dirs.config.display().to_string(),
+            r.runtime(fixed.runtime),
+        ),
+        None => (
+            "/run".to_string(),
+            "/var/lib".to_string(),
+            "/etc".to_string(),
+            fixed.runtime.to_string(),
+        ),
+    };
     for (k, d) in [
-        ("RUN_DIRECTORY", "/run".to_string()),
-        ("STATE_DIRECTORY", "/var/lib".to_string()),
-        ("CONF_DIRECTORY", "/etc".to_string()),
+        ("RUN_DIRECTORY", run),
+        ("STATE_DIRECTORY", state),
+        ("CONF_DIRECTORY", conf),
         ("PIDFILE", "$RUN_DIRECTORY/container-$NAME.pid".to_string()),
         ("ALL_PROCESS_CAPABILITIES", caps),
-        ("RUNTIME", fixed.runtime.to_string()),
+        ("RUNTIME", runtime.clone()),
         ("ATOMIC", atomic),
     ] {
         v.entry(k.to_string()).or_insert(d);
@@ -189,15 +210,16 @@ pub fn values(
         }
     }
     v.extend(set.iter().cloned());
-    let r = fixed.runtime;
+    let r = runtime.as_str();
     let n = fixed.name;
+    let cgroup = fixed.rootless.is_none_or(|u| u.delegated);
     // SAFETY: getuid/getgid cannot fail.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     for (k, val) in [
         ("NAME", n.to_string()),
         ("DESTDIR", fixed.destdir.to_string()),
         ("EXEC_STARTPRE", format!("-{r} delete --force {n}")),
-        ("EXEC_START", start.exec_start(r, n)),
+        ("EXEC_START", start.exec_start(r, n, cgroup)),
         ("EXEC_STOP", start.exec_stop(r, n)),
         ("EXEC_STOPPOST", format!("{r} delete --force {n}")),
         ("HOST_UID", uid.to_string()),
@@ -251,13 +273,17 @@ fn read_export(rootfs: &Rooted, name: &str) -> Result<Option<String>> {
         .transpose()
 }
 
-/// Renders config.json, unit, tmpfiles and host files for a checkout.
+/// Renders config.json, unit, tmpfiles and host files for a checkout; for
+/// a user's container (`rootless`), adjusted to run under their manager,
+/// saying how the image's own files were changed.
 pub fn render(
     rootfs: &Rooted,
     image_config: &Value,
     manifest: &Manifest,
     values: &BTreeMap<String, String>,
+    rootless: Option<&Rootless>,
 ) -> Result<Rendered> {
+    let mut from_image = true;
     let config = if let Some(t) = read_export(rootfs, "config.json.template")? {
         Some(template::render(
             &t,
@@ -268,19 +294,29 @@ pub fn render(
     } else if let Some(c) = read_export(rootfs, "config.json")? {
         Some(c)
     } else if manifest.no_container_service {
+        from_image = false;
         // An image that only ships host files need not have a command.
         generate_config(image_config, &values["NAME"])
             .map_err(|e| tracing::info!("no bundle for {}: {e:#}", values["NAME"]))
             .ok()
     } else {
+        from_image = false;
         Some(generate_config(image_config, &values["NAME"])?)
     };
     let mut warnings = Vec::new();
     let config = match config {
         Some(c) => {
-            let (c, converted) = upgrade_config(&c)?;
+            let (mut c, converted) = upgrade_config(&c)?;
             warnings.extend(converted);
             validate_config(&c)?;
+            if let Some(r) = rootless {
+                let (adjusted, notes) = rootless::config(&c, r)?;
+                c = adjusted;
+                if from_image {
+                    warnings.extend(notes);
+                }
+                validate_config(&c)?;
+            }
             Some(c)
         }
         None => None,
@@ -297,10 +333,40 @@ pub fn render(
             "/exports/service.template",
         )?)
     };
-    let tmpfiles = read_export(rootfs, "tmpfiles.template")?
+    let mut tmpfiles = read_export(rootfs, "tmpfiles.template")?
         .map(|t| template::render(&t, values, Kind::Lines, "/exports/tmpfiles.template"))
         .transpose()?;
+    let mut unit = unit;
+    if let Some(r) = rootless {
+        if let Some(u) = &unit {
+            let (u, notes) = rootless::unit(u);
+            warnings.extend(notes);
+            unit = Some(u);
+        }
+        if let Some(t) = &tmpfiles {
+            let (t, notes) = rootless::tmpfiles(t, r);
+            warnings.extend(notes);
+            tmpfiles = Some(t);
+        }
+    }
     let host_files = host_files(rootfs, manifest, values)?;
+    if let Some(r) = rootless {
+        // Named by a file rather than the directories on its way, if any.
+        let outside = |f: &&HostFile| !r.dirs.owns(&f.path);
+        let first = host_files
+            .iter()
+            .filter(outside)
+            .find(|f| !matches!(f.kind, HostKind::Dir))
+            .or_else(|| host_files.iter().find(outside));
+        if let Some(f) = first {
+            bail!(
+                "/exports/hostfs{}: a user's container may only place host files under their home ({}), not at {}",
+                f.image_path,
+                r.dirs.home.display(),
+                f.path.display()
+            );
+        }
+    }
     Ok(Rendered {
         config,
         unit,
@@ -333,7 +399,7 @@ pub fn checkout_and_render(
     let unit = read_export(&root, "service.template")?;
     let start = Start::for_unit(unit.as_deref().unwrap_or(DEFAULT_UNIT));
     let values = values(&manifest, stored, set, fixed, start)?;
-    let rendered = render(&root, &img.config, &manifest, &values)?;
+    let rendered = render(&root, &img.config, &manifest, &values, fixed.rootless)?;
     Ok(CheckedOut {
         manifest,
         values,
@@ -640,7 +706,7 @@ mod tests {
             "a pid file alone is not enough: nothing would delete the container"
         );
         assert_eq!(
-            Start::Foreground.exec_start("/usr/bin/runc", "etcd"),
+            Start::Foreground.exec_start("/usr/bin/runc", "etcd", true),
             "/usr/bin/runc run etcd"
         );
         assert_eq!(

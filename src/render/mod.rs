@@ -5,5 +5,6 @@
 
 pub mod bundle;
 pub mod exports;
+pub mod rootless;
 pub mod summary;
 pub mod template;

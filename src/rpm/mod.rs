@@ -110,6 +110,7 @@ pub fn prepare(
         runtime,
         image_name: &img.name,
         image_id: &img.id,
+        rootless: None,
     };
     let bundle::CheckedOut {
         manifest,

@@ -89,6 +89,21 @@ pub fn greeter() -> Image {
     )
 }
 
+/// The greeter with a directory and a file owned by uid and gid 4000,
+/// which a user's namespace does not map.
+pub fn greeter_foreign_owner() -> Image {
+    Image::new(
+        vec![
+            busybox_layer(Compression::Gzip),
+            greeter_layer(
+                &greeter_file("exports/manifest.json"),
+                "d srv\nd srv/data 0750 4000:4000\nf srv/data/db 0640 4000:4000 = rows\n\n",
+            ),
+        ],
+        greeter_config("1.0"),
+    )
+}
+
 /// The greeter needing `GREETING`, which has no default: install (or a
 /// rebase onto it) needs `--set GREETING=`.
 pub fn greeter_needs_var() -> Image {

@@ -28,6 +28,7 @@ pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
         runtime: req.runtime,
         image_name: &req.img.name,
         image_id: &req.img.id,
+        rootless: ctx.rootless.as_ref(),
     };
     let slot = SlotDir(req.dir);
     let bundle::CheckedOut {
@@ -48,6 +49,15 @@ pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
         .chain(rendered.warnings.clone())
     {
         ctx.report.warn(w);
+    }
+    if ctx.rootless.is_some() {
+        if let Some(n) = req.store.files(req.img)?.not_root_owned()? {
+            ctx.report.warn(format!(
+                "{} files and directories of the image are not root's, the first {} (uid {}, gid {}); \
+                 in your checkout they are owned by you, root in the container (--user)",
+                n.count, n.path, n.uid, n.gid
+            ));
+        }
     }
     failpoint("render")?;
     if let Some(c) = &rendered.config {

@@ -68,9 +68,18 @@ pub struct Prepared {
     host_files: Vec<HostFile>,
 }
 
+/// Why `--user` has no RPM mode.
+pub const NO_USER_PACKAGES: &str = "--rpm and --system-package cannot be used with --user: a package is installed for the whole host, by root, and a user's containers stay in their home";
+
 impl Delivery {
     /// The delivery `choice` means for `image` on this host.
     pub fn choose(paths: &HostPaths, choice: Choice, image: &str) -> Result<Delivery> {
+        if paths.user().is_some() {
+            return match choice {
+                Choice::Package => bail!("{NO_USER_PACKAGES}"),
+                Choice::Files | Choice::Auto => Ok(Delivery::Files),
+            };
+        }
         Ok(match choice {
             Choice::Files => Delivery::Files,
             Choice::Package => Delivery::Package,
@@ -104,6 +113,12 @@ impl Delivery {
     /// own: a unit of that name anywhere on systemd's unit path (`sshd`,
     /// `dbus`) or known to the running systemd, a tmpfiles.d file, a package.
     pub fn check_free(self, ctx: &Ctx, name: &Name) -> Result<()> {
+        if ctx.paths.user().is_some() && name.as_str() == "repo" {
+            bail!(
+                "a user's container cannot be named repo: {} is the repository",
+                ctx.paths.repo().display()
+            );
+        }
         if self == Delivery::Package {
             package::check_free(ctx, name)?;
         }
@@ -187,6 +202,9 @@ impl Delivery {
     /// package. Host files cannot be told without the record, and stay.
     pub fn remove_unknown(ctx: &Ctx, name: &Name) -> Result<()> {
         files::remove_unknown(ctx, name)?;
+        if ctx.paths.user().is_some() {
+            return Ok(());
+        }
         package::remove(ctx, name, false)
     }
 
