@@ -103,9 +103,11 @@ apply() {
 		target=(--root "$STANDIN_ROOT")
 	else
 		target=()
-		if [ "$(findmnt -n -o FSTYPE /usr)" != overlay ]; then
+		if ! touch /usr/.standin-probe 2>/dev/null; then
 			mkdir -p /run/standin-usr/upper /run/standin-usr/work
 			mount -t overlay overlay -o lowerdir=/usr,upperdir=/run/standin-usr/upper,workdir=/run/standin-usr/work /usr
+		else
+			rm /usr/.standin-probe
 		fi
 	fi
 	while read -r op arg; do

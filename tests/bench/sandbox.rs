@@ -64,23 +64,24 @@ exec env container=atomic-test /lib/systemd/systemd --system --unit=basic.target
 /// Boots a sandbox that looks like an image-based host: `pivot_root` into
 /// an OSTree deployment (`$SYSROOT/$DEPLOY`), with `/sysroot` the sysroot,
 /// read-only; `/var` the stateroot's var, its own mount; `/usr` read-only
-/// (the host's, bound over the deployment's small one, so that systemd,
-/// runc and the rest are there); `/etc` writable (the host's, as an
-/// overlay whose writes land in a tmpfs); `/boot` the sysroot's, with its
-/// boot entries; `/run/ostree-booted`.
+/// (the host's over the deployment's small one, so that systemd, runc and
+/// the rest are there: an overlay whose writes, should anything remount it
+/// writable, land in a tmpfs and never in the host's `/usr`; the deployment
+/// seen through `/sysroot` has it too, as a live apply expects); `/etc`
+/// writable (the deployment's over the host's, an overlay too); `/boot`
+/// the sysroot's, with its boot entries; `/run/ostree-booted`.
 const BOOT_OSTREE: &str = r#"set -eu
 S=$1 SHARE=$2 BIN=$3 MASKED=$4 SYSROOT=$5 DEPLOY=$6
 D=$SYSROOT/$DEPLOY
+mount -t tmpfs tmpfs "$S"
+mkdir -p "$S/etc" "$S/etc.work" "$S/usr" "$S/usr.work"
 mount --bind "$D" "$D"
-mount --bind "$SYSROOT" "$D/sysroot"
+mount -t overlay overlay -o "ro,lowerdir=/usr:$D/usr,upperdir=$S/usr,workdir=$S/usr.work" "$D/usr"
+mount --rbind "$SYSROOT" "$D/sysroot"
 mount -o remount,bind,ro "$D/sysroot"
 mount --bind "$SYSROOT/boot" "$D/boot"
 mount --bind "$SYSROOT/ostree/deploy/os/var" "$D/var"
-mount --bind /usr "$D/usr"
-mount -o remount,bind,ro "$D/usr"
-mount -t tmpfs tmpfs "$S"
-mkdir -p "$S/upper" "$S/work"
-mount -t overlay overlay -o "lowerdir=/etc,upperdir=$S/upper,workdir=$S/work" "$D/etc"
+mount -t overlay overlay -o "lowerdir=$D/etc:/etc,upperdir=$S/etc,workdir=$S/etc.work" "$D/etc"
 for d in dev sys; do mount --rbind "/$d" "$D/$d"; done
 mount -t proc proc "$D/proc"
 mount -t tmpfs tmpfs "$D/tmp"
@@ -102,8 +103,10 @@ exec env container=atomic-test /lib/systemd/systemd --system --unit=basic.target
 /// Makes an OSTree sysroot at `sysroot` with libostree alone (`ostree
 /// admin init-fs`, `os-init`, `deploy`) whose one deployment, of stateroot
 /// `os`, is a small OS tree: the usual top-level links into `/usr`, the
-/// mount points the sandbox needs, and a dummy kernel. Returns the
-/// deployment's path relative to `sysroot`.
+/// mount points the sandbox needs, a dummy kernel, a shell (busybox) and
+/// an rpm database in `/usr/share/rpm` whose one package provides
+/// `/bin/sh`, as an image-based host's OS packages do (rpm-ostree layers
+/// packages on it). Returns the deployment's path relative to `sysroot`.
 fn make_sysroot(sysroot: &Path, mount_points: &[&Path]) -> PathBuf {
     let tree = sysroot.with_extension("tree");
     for d in [&tree, sysroot] {
@@ -116,6 +119,7 @@ fn make_sysroot(sysroot: &Path, mount_points: &[&Path]) -> PathBuf {
         "usr/lib/modules/6.0.0-atomic-test",
         "usr/lib64",
         "usr/etc",
+        "usr/share/empty",
         "sysroot",
         "var",
         "dev",
@@ -135,6 +139,21 @@ fn make_sysroot(sysroot: &Path, mount_points: &[&Path]) -> PathBuf {
         "not a kernel",
     )
     .unwrap();
+    // What rpm-ostree runs in a tree it builds: scriptlets, `true`, and
+    // the tree's own rpmdb to write its database.
+    std::fs::copy("/bin/busybox", tree.join("usr/bin/busybox"))
+        .expect("busybox-static is installed");
+    for applet in ["sh", "true"] {
+        std::os::unix::fs::symlink("busybox", tree.join("usr/bin").join(applet)).unwrap();
+    }
+    os_program(&tree, Path::new("/usr/bin/rpmdb"));
+    check(
+        Command::new("cp")
+            .args(["-a", "/usr/lib/rpm"])
+            .arg(tree.join("usr/lib")),
+    );
+    os_rpmdb(&tree);
+    os_selinux_policy(&tree);
     std::fs::write(
         tree.join("usr/etc/os-release"),
         "NAME=\"atomic test host\"\nID=atomic-test\nVERSION_ID=1\n",
@@ -147,6 +166,7 @@ fn make_sysroot(sysroot: &Path, mount_points: &[&Path]) -> PathBuf {
         ("lib64", "usr/lib64"),
         ("ostree", "sysroot/ostree"),
         ("root", "var/roothome"),
+        ("usr/local", "../var/usrlocal"),
     ] {
         std::os::unix::fs::symlink(target, tree.join(link)).unwrap();
     }
@@ -164,6 +184,8 @@ fn make_sysroot(sysroot: &Path, mount_points: &[&Path]) -> PathBuf {
         "-b",
         "os/base",
         "--no-xattrs",
+        // Labelled by its own policy, as rpm-ostree labels what it builds on it.
+        &format!("--selinux-policy={}", tree.display()),
         &format!("--tree=dir={}", tree.display()),
     ]));
     // Mutable, so the sandbox can be removed afterwards like any directory.
@@ -184,6 +206,80 @@ fn make_sysroot(sysroot: &Path, mount_points: &[&Path]) -> PathBuf {
     dep.strip_prefix(sysroot).unwrap().to_path_buf()
 }
 
+/// An SELinux policy store, as the OS of an image-based host ships one
+/// (rpm-ostree labels what it layers by the tree's policy, and names the
+/// policy by the checksum of its binary file): a file-contexts map that
+/// labels everything `usr_t`, and a binary policy that no kernel loads
+/// (this one does not enforce SELinux).
+fn os_selinux_policy(tree: &Path) {
+    let store = tree.join("usr/etc/selinux/atomictest");
+    for (path, text) in [
+        (
+            tree.join("usr/etc/selinux/config"),
+            "SELINUX=permissive\nSELINUXTYPE=atomictest\n",
+        ),
+        (
+            store.join("policy/policy.33"),
+            "the atomic test host's policy\n",
+        ),
+        (
+            store.join("contexts/files/file_contexts"),
+            "/.*\tsystem_u:object_r:usr_t:s0\n",
+        ),
+    ] {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+/// Copies the host's `program` into the OS tree, with the shared
+/// libraries it loads (as `ldd` lists them), under `/usr`.
+fn os_program(tree: &Path, program: &Path) {
+    let in_usr = |p: &Path| {
+        let rel = p.strip_prefix("/").unwrap();
+        let rel = rel.strip_prefix("usr").unwrap_or(rel);
+        tree.join("usr").join(rel)
+    };
+    let libs = check(Command::new("ldd").arg(program));
+    let mut files = vec![program.to_path_buf()];
+    files.extend(libs.lines().filter_map(|l| {
+        let path = l.split("=>").last()?.split_whitespace().next()?;
+        path.starts_with('/').then(|| PathBuf::from(path))
+    }));
+    for f in files {
+        let dest = in_usr(&f);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&f, &dest).unwrap_or_else(|e| panic!("copying {}: {e}", f.display()));
+    }
+}
+
+/// The OS tree's rpm database: one package providing `/bin/sh`.
+fn os_rpmdb(tree: &Path) {
+    let pkg =
+        rpm::PackageBuilder::new("atomic-test-os", "1", "MIT", "noarch", "the test host's OS")
+            .release("1")
+            .provides(rpm::Dependency::any("/bin/sh"))
+            .build()
+            .unwrap();
+    let file = tree.with_extension("os.rpm");
+    pkg.write_file(&file).unwrap();
+    let root = format!("--root={}", tree.display());
+    check(Command::new("rpm").args([&root, "--dbpath=/usr/share/rpm", "--initdb"]));
+    check(
+        Command::new("rpm")
+            .args([
+                &root,
+                "--dbpath=/usr/share/rpm",
+                "--justdb",
+                "--nodeps",
+                "--noscripts",
+                "-i",
+            ])
+            .arg(&file),
+    );
+    std::fs::remove_file(file).unwrap();
+}
+
 pub struct Sandbox {
     /// Host PID of the sandbox's systemd.
     pid: u32,
@@ -194,9 +290,13 @@ pub struct Sandbox {
 
 static SHARED: OnceLock<Sandbox> = OnceLock::new();
 static OSTREE: OnceLock<Sandbox> = OnceLock::new();
+static OSTREE_OWN_PACKAGES: OnceLock<Sandbox> = OnceLock::new();
 
 extern "C" fn shut_down_shared() {
-    for s in [SHARED.get(), OSTREE.get()].into_iter().flatten() {
+    for s in [SHARED.get(), OSTREE.get(), OSTREE_OWN_PACKAGES.get()]
+        .into_iter()
+        .flatten()
+    {
         s.shut_down();
     }
 }
@@ -215,14 +315,24 @@ impl Sandbox {
     /// The image-based host of this test process (see [`BOOT_OSTREE`]),
     /// booted on first use.
     pub fn ostree_host() -> &'static Sandbox {
-        OSTREE.get_or_init(|| {
-            let base = PathBuf::from(format!("{BASE_PREFIX}{}.ostree", std::process::id()));
+        Self::ostree_host_in(&OSTREE, ".ostree")
+    }
+
+    /// A second image-based host of this test process, for a test whose
+    /// package manager must be the only one on its host.
+    pub fn ostree_host_of_its_own() -> &'static Sandbox {
+        Self::ostree_host_in(&OSTREE_OWN_PACKAGES, ".ostree-own")
+    }
+
+    fn ostree_host_in(cell: &'static OnceLock<Sandbox>, suffix: &str) -> &'static Sandbox {
+        cell.get_or_init(|| {
+            let base = PathBuf::from(format!("{BASE_PREFIX}{}{suffix}", std::process::id()));
             let sysroot = base.join("sysroot");
             std::fs::create_dir_all(&sysroot).unwrap();
             let bin_dir = atomic_bin().parent().unwrap().to_path_buf();
             let deploy = make_sysroot(&sysroot, &[&bin_dir]);
             let args = [sysroot.into_os_string(), deploy.into_os_string()];
-            let s = Sandbox::boot(".ostree", BOOT_OSTREE, &args);
+            let s = Sandbox::boot(suffix, BOOT_OSTREE, &args);
             // SAFETY: registering a plain extern "C" function.
             unsafe { libc::atexit(shut_down_shared) };
             s
