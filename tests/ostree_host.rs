@@ -7,7 +7,7 @@
 mod bench;
 
 use bench::sandbox::Sandbox;
-use bench::{closed, fixtures, greet, require_root, run};
+use bench::{check, closed, fixtures, greet, require_root, run};
 use std::process::Output;
 
 fn host() -> &'static Sandbox {
@@ -33,13 +33,13 @@ fn the_bench_host_is_booted_as_libostree_sees_it() {
     );
     let out = h.exec(&["touch", "/sysroot/probe"]);
     assert!(!out.status.success(), "/sysroot is read-only");
-    // /usr as booted is read-only (a live apply may stack an overlay on it).
-    let usr = h.check(&["findmnt", "-n", "-l", "-o", "FSTYPE,OPTIONS", "/usr"]);
+    // /usr as booted is read-only (a live apply may stack a writable
+    // overlay on it).
+    let usr = h.check(&["findmnt", "-n", "-l", "-o", "OPTIONS", "/usr"]);
     assert!(
-        usr.lines().any(|l| !l.starts_with("overlay")
-            && l.split_whitespace()
-                .nth(1)
-                .is_some_and(|o| o.split(',').any(|x| x == "ro"))),
+        usr.lines()
+            .next()
+            .is_some_and(|o| o.split(',').any(|x| x == "ro")),
         "/usr is read-only:\n{usr}"
     );
     let var = h.check(&["findmnt", "-n", "-o", "TARGET", "/var"]);
@@ -150,4 +150,165 @@ fn rpm_mode_takes_the_rpm_ostree_path_and_stops_and_disables_the_service_itself(
     );
     let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
     assert!(calls.contains("uninstall atomic-container-orpm"), "{calls}");
+}
+
+/// `ATOMIC_TEST_RPM_OSTREE`: an rpm-ostree binary (v2023.5 or newer) to
+/// test the RPM path against; rpm-ostree is not packaged for the machines
+/// this suite runs on, so it is given, never built here.
+const RPM_OSTREE_VAR: &str = "ATOMIC_TEST_RPM_OSTREE";
+
+/// Starts the given rpm-ostree's daemon in the bench host, as the
+/// `rpm-ostreed` unit the client expects, with the D-Bus policy that lets
+/// root own its name. Returns a directory holding `rpm-ostree`, for PATH.
+fn start_rpm_ostreed(h: &Sandbox, given: &std::path::Path) -> std::path::PathBuf {
+    let bin = h.share().join("rpm-ostree-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let inside = bin.join("rpm-ostree");
+    if std::fs::hard_link(given, &inside).is_err() {
+        std::fs::copy(given, &inside).unwrap();
+    }
+    let path = format!(
+        "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        bin.display()
+    );
+    std::fs::write(
+        h.path("/etc/dbus-1/system.d/org.projectatomic.rpmostree1.conf"),
+        "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN\"\n \
+         \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n\
+         <busconfig><policy user=\"root\">\
+         <allow own=\"org.projectatomic.rpmostree1\"/>\
+         <allow send_destination=\"org.projectatomic.rpmostree1\"/>\
+         </policy></busconfig>\n",
+    )
+    .unwrap();
+    std::fs::write(
+        h.path("/etc/systemd/system/rpm-ostreed.service"),
+        format!(
+            "[Unit]\nDescription=rpm-ostree daemon of the test host\n\n\
+             [Service]\nType=dbus\nBusName=org.projectatomic.rpmostree1\nMountFlags=slave\n\
+             Environment=PATH={path}\nExecStart={} start-daemon\n",
+            inside.display()
+        ),
+    )
+    .unwrap();
+    h.check(&[
+        "busctl",
+        "call",
+        "org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus",
+        "ReloadConfig",
+    ]);
+    h.check(&["systemctl", "daemon-reload"]);
+    h.check(&["systemctl", "start", "rpm-ostreed.service"]);
+    bin
+}
+
+/// The `requested-local-packages` of the deployment rpm-ostree would boot next.
+fn requested(h: &Sandbox, path: &str) -> Vec<String> {
+    let out = check(
+        h.command("rpm-ostree")
+            .env("PATH", path)
+            .args(["status", "--json"]),
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["deployments"][0]["requested-local-packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+#[ignore = "needs ATOMIC_TEST_RPM_OSTREE=<an rpm-ostree binary, v2023.5 or newer>; run with --ignored"]
+fn rpm_mode_against_a_real_rpm_ostree() {
+    let given = std::env::var_os(RPM_OSTREE_VAR).unwrap_or_else(|| {
+        panic!(
+            "did not run: {RPM_OSTREE_VAR} names no rpm-ostree binary \
+             (rpm-ostree is not packaged here; build one and give its path)"
+        )
+    });
+    require_root();
+    // Its own host: rpm-ostree is to be the one package manager there, not
+    // beside the stand-in of the test above.
+    let h = Sandbox::ostree_host_of_its_own();
+    let bin = start_rpm_ostreed(h, std::path::Path::new(&given));
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let version = check(h.command("rpm-ostree").env("PATH", &path).arg("--version"));
+    println!(
+        "testing against {}",
+        version.lines().nth(1).unwrap_or("?").trim()
+    );
+    let with = |args: &[&str]| {
+        let out = run(h.atomic().env("PATH", &path).args(args));
+        bench::succeeded(args, out)
+    };
+    let dir = h.tempdir();
+    fixtures::greeter_hostfs().write_oci(&dir.path().join("greeter"), "1.0");
+    let image = format!("oci:{}:1.0", dir.path().join("greeter").display());
+
+    let out = with(&[
+        "install",
+        "--system",
+        "--rpm",
+        "--now",
+        "--name",
+        "real",
+        "--set",
+        "PORT=8211",
+        &image,
+    ]);
+    assert!(
+        out.contains("as package atomic-container-real-1.0-1."),
+        "{out}"
+    );
+    assert!(greet(8211).starts_with("Hi world"));
+    let first = h.check(&["rpm", "-q", "atomic-container-real"]);
+    assert_eq!(
+        requested(h, &path),
+        [first.trim()],
+        "layered as a local package"
+    );
+    assert!(h.path("/usr/lib/systemd/system/real.service").exists());
+    // An /etc file the operator edits is theirs through an update.
+    let conf = h.path("/etc/greeter/plain.conf");
+    assert_eq!(
+        std::fs::read_to_string(&conf).unwrap(),
+        "receiver=$RECEIVER\n"
+    );
+    std::fs::write(&conf, "edited by the operator\n").unwrap();
+
+    with(&["containers", "update", "real", "--set", "RECEIVER=real"]);
+    assert!(greet(8211).starts_with("Hi real"));
+    let second = h.check(&["rpm", "-q", "atomic-container-real"]);
+    assert!(second.contains("-1.0-2."), "{second}");
+    assert_eq!(requested(h, &path), [second.trim()], "replaced, not added");
+    assert_eq!(
+        std::fs::read_to_string(&conf).unwrap(),
+        "edited by the operator\n"
+    );
+
+    with(&["containers", "rollback", "real"]);
+    assert!(greet(8211).starts_with("Hi world"));
+    assert_eq!(h.check(&["rpm", "-q", "atomic-container-real"]), first);
+    assert_eq!(
+        requested(h, &path),
+        [first.trim()],
+        "downgraded the same way"
+    );
+
+    with(&["uninstall", "real"]);
+    assert!(closed(8211), "stopped by the tool: %preun never runs here");
+    assert!(!h
+        .exec(&["rpm", "-q", "atomic-container-real"])
+        .status
+        .success());
+    assert!(
+        requested(h, &path).is_empty(),
+        "the layering request is withdrawn"
+    );
+    assert!(!h.path("/usr/lib/systemd/system/real.service").exists());
+    let enabled = h.exec(&["systemctl", "is-enabled", "real.service"]);
+    assert!(!String::from_utf8_lossy(&enabled.stdout).contains("enabled"));
 }
