@@ -102,6 +102,11 @@ pub struct PullOpts {
     /// Registry credentials
     #[arg(long, value_name = "USER[:PASS]")]
     pub src_creds: Option<String>,
+    /// Signature policy to check the image against (default:
+    /// /etc/containers/policy.json, or a user's own
+    /// ~/.config/containers/policy.json)
+    #[arg(long, value_name = "FILE")]
+    pub signature_policy: Option<PathBuf>,
     /// No progress output
     #[arg(short, long)]
     pub quiet: bool,
@@ -208,6 +213,10 @@ pub struct InstallOpts {
     /// OCI runtime to run the bundle with (default: runc from PATH)
     #[arg(long, value_name = "PATH")]
     pub runtime: Option<PathBuf>,
+    /// Signature policy to check the image against when it is pulled
+    /// (default: /etc/containers/policy.json)
+    #[arg(long, value_name = "FILE")]
+    pub signature_policy: Option<PathBuf>,
     /// Also start the service, and wait until it is up (ATOMIC_JOB_TIMEOUT
     /// bounds the wait; default: the unit's own start timeout)
     #[arg(long)]
@@ -264,6 +273,10 @@ pub enum ContainersCommand {
         /// Switch to another image
         #[arg(long, value_name = "IMAGE", conflicts_with = "all")]
         rebase: Option<String>,
+        /// Signature policy to check a newly pulled image against (default:
+        /// /etc/containers/policy.json)
+        #[arg(long, value_name = "FILE")]
+        signature_policy: Option<PathBuf>,
     },
     /// Switch a container back to its previous deployment
     Rollback {
@@ -398,7 +411,15 @@ fn host_paths(opt: &Opt) -> Result<HostPaths> {
 }
 
 fn dispatch(opt: Opt, report: Reporter) -> Result<()> {
-    let paths = host_paths(&opt)?;
+    let policy = match &opt.command {
+        Command::Pull(p) => p.signature_policy.clone(),
+        Command::Install(i) => i.signature_policy.clone(),
+        Command::Containers(ContainersCommand::Update {
+            signature_policy, ..
+        }) => signature_policy.clone(),
+        _ => None,
+    };
+    let paths = host_paths(&opt)?.with_signature_policy(policy);
     let _lock = if opt.command.mutates() {
         let lock = container::layout::Layout::new(&paths)?.lock();
         Some(Lock::acquire(&lock, || {

@@ -128,6 +128,13 @@ pub fn image_info(info: &ImageInfo) -> String {
             out += &format!("{}\n", clean(&l));
         }
     }
+    out += &format!(
+        "Signature policy: {}\n",
+        info.verified.as_deref().map_or_else(
+            || "not checked (pulled before atomic checked signatures)".into(),
+            clean
+        )
+    );
     finish(out)
 }
 

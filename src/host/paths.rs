@@ -23,6 +23,8 @@ pub struct HostPaths {
     repo: std::sync::OnceLock<PathBuf>,
     /// The calling user, for `--user`: their own containers.
     user: Option<UserDirs>,
+    /// `--signature-policy`: the policy file instead of the default.
+    signature_policy: Option<PathBuf>,
 }
 
 impl HostPaths {
@@ -55,7 +57,19 @@ impl HostPaths {
             checkout_root,
             repo: std::sync::OnceLock::new(),
             user: None,
+            signature_policy: None,
         }
+    }
+
+    /// The same layout with the signature policy read from `file`.
+    pub fn with_signature_policy(mut self, file: Option<PathBuf>) -> Self {
+        self.signature_policy = file;
+        self
+    }
+
+    /// The signature policy file given on the command line, if any.
+    pub fn signature_policy(&self) -> Option<&Path> {
+        self.signature_policy.as_deref()
     }
 
     /// The layout of `user`'s own containers (`--user`): everything under
@@ -73,6 +87,7 @@ impl HostPaths {
             checkout_root: var(ENV_CHECKOUT).unwrap_or_else(|| user.checkout_root()),
             repo: std::sync::OnceLock::new(),
             user: Some(user),
+            signature_policy: None,
         }
     }
 

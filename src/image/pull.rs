@@ -3,7 +3,10 @@
 //! image under its name. Progress goes out as events.
 
 use super::import::{compression_of, LayerSpec};
-use super::name::{self, RegistriesConf};
+use super::lookaside;
+use super::name::{self, RegistriesConf, RegistryRef};
+use super::policy::{Policy, Signatures, Subject};
+use super::signature::SigstoreSig;
 use super::source::{self, Creds};
 use super::store::{Store, StoredImage};
 use crate::host::paths::HostPaths;
@@ -66,6 +69,46 @@ impl<R: Read> Read for Progress<'_, R> {
     }
 }
 
+/// The signatures of the image being pulled, fetched when the policy asks.
+struct Found<'a> {
+    subject: &'a Subject,
+    digest: &'a str,
+    blobs: &'a dyn source::Blobs,
+}
+
+impl Found<'_> {
+    fn config(&self) -> Result<Option<(&RegistryRef, lookaside::SignatureConfig)>> {
+        match &self.subject.reference {
+            Some(r) => Ok(Some((r, lookaside::config_for(r, &self.subject.scopes)?))),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Signatures for Found<'_> {
+    fn simple(&mut self) -> Result<Vec<Vec<u8>>> {
+        match self.config()? {
+            Some((
+                r,
+                lookaside::SignatureConfig {
+                    lookaside: Some(base),
+                    ..
+                },
+            )) => lookaside::simple_signatures(&base, r, self.digest),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    fn sigstore(&mut self) -> Result<Vec<SigstoreSig>> {
+        match self.config()? {
+            Some((_, c)) if c.use_sigstore_attachments => {
+                self.blobs.sigstore_attachments(self.digest)
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+}
+
 /// Pulls `image` into the repository and returns the stored image.
 pub fn pull(
     paths: &HostPaths,
@@ -85,6 +128,20 @@ pub fn pull(
     };
     let (fetched, blobs) = source::open(&source, creds, &known)?;
     let name = fetched.name.clone();
+    // Before anything is written: a refused image leaves the repository as it was.
+    let subject = Subject::of(&source);
+    let verdict = Policy::load(paths.signature_policy())?
+        .evaluate(
+            &subject,
+            &fetched.manifest_digest,
+            &mut Found {
+                subject: &subject,
+                digest: &fetched.manifest_digest,
+                blobs: blobs.as_ref(),
+            },
+        )
+        .with_context(|| format!("image {name}"))?;
+    tracing::info!("image {name} accepted: {}", verdict.describe());
     let layers = fetched.manifest.layers();
     for l in layers {
         compression_of(l.media_type().as_ref())
@@ -160,7 +217,7 @@ pub fn pull(
             report.warn(format!("layer {digest}: skipped special file {path}"));
         }
     }
-    store.write_image(&fetched)?;
+    store.write_image(&fetched, &verdict.describe())?;
     store
         .image(&name)?
         .ok_or_else(|| anyhow!("image {name} vanished after the pull"))

@@ -3,6 +3,7 @@
 //! indexed once and read in place.
 
 use super::name::{self, RegistryRef, Source};
+use super::signature::SigstoreSig;
 use anyhow::{anyhow, bail, Context, Result};
 use oci_spec::image::{Descriptor, ImageManifest};
 use serde_json::Value;
@@ -36,6 +37,12 @@ impl Fetched {
 /// Opens a layer blob as a stream of its bytes, as shipped.
 pub trait Blobs: Send + Sync {
     fn open(&self, layer: &Descriptor) -> Result<Box<dyn Read + Send>>;
+
+    /// The sigstore signatures the source attaches to the manifest
+    /// `digest`: a registry's `sha256-HEX.sig` tag; none elsewhere.
+    fn sigstore_attachments(&self, _digest: &str) -> Result<Vec<SigstoreSig>> {
+        Ok(Vec::new())
+    }
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -393,6 +400,47 @@ mod registry {
         rt: Arc<tokio::runtime::Runtime>,
         client: Arc<Client>,
         reference: Reference,
+        auth: RegistryAuth,
+    }
+
+    /// The annotation of a sigstore attachment's layer that holds its
+    /// signature.
+    const COSIGN_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
+
+    /// Whether `e` says the registry has no such manifest.
+    fn manifest_unknown(e: &oci_client::errors::OciDistributionError) -> bool {
+        use oci_client::errors::{OciDistributionError as E, OciErrorCode};
+        match e {
+            E::ImageManifestNotFoundError(_) => true,
+            E::RegistryError { envelope, .. } => envelope.errors.iter().any(|x| {
+                matches!(
+                    x.code,
+                    OciErrorCode::ManifestUnknown | OciErrorCode::NotFound
+                )
+            }),
+            _ => false,
+        }
+    }
+
+    impl RegistryBlobs {
+        /// A blob of at most `limit` bytes whose digest is checked.
+        async fn small_blob(&self, digest: &str, limit: u64) -> Result<Vec<u8>> {
+            let mut data = Vec::new();
+            let mut stream = self
+                .client
+                .pull_blob_stream(&self.reference, digest)
+                .await
+                .with_context(|| format!("fetching blob {digest}"))?
+                .stream;
+            while let Some(chunk) = stream.next().await {
+                data.extend_from_slice(&chunk.with_context(|| format!("fetching blob {digest}"))?);
+                if data.len() as u64 > limit {
+                    bail!("blob {digest} is larger than {limit} bytes");
+                }
+            }
+            verify("blob", &data, digest)?;
+            Ok(data)
+        }
     }
 
     fn auth_for(registry: &str, creds: Option<&Creds>) -> Result<RegistryAuth> {
@@ -538,6 +586,7 @@ if raw.len() as u64 > METADATA_LIMIT {
                 rt,
                 client,
                 reference,
+                auth,
             }),
         ))
     }
@@ -580,6 +629,55 @@ if raw.len() as u64 > METADATA_LIMIT {
     }
 
     impl Blobs for RegistryBlobs {
+        fn sigstore_attachments(&self, digest: &str) -> Result<Vec<SigstoreSig>> {
+            let limit = super::super::signature::SIGNATURE_LIMIT;
+            let tag = format!("{}.sig", digest.replacen(':', "-", 1));
+            let at = Reference::with_tag(
+                self.reference.registry().to_string(),
+                self.reference.repository().to_string(),
+                tag.clone(),
+            );
+            let what = || format!("the sigstore signatures of {digest} (tag {tag})");
+            self.rt.block_on(async {
+                let raw = match self
+                    .client
+                    .pull_manifest_raw(
+                        &at,
+                        &self.auth,
+                        &["application/vnd.oci.image.manifest.v1+json"],
+                    )
+                    .await
+                {
+                    Ok((raw, _)) => raw,
+                    Err(e) if manifest_unknown(&e) => return Ok(Vec::new()),
+                    Err(e) => return Err(anyhow!(e).context(format!("fetching {}", what()))),
+                };
+                if raw.len() as u64 > METADATA_LIMIT {
+                    bail!(
+                        "{} has a manifest larger than {METADATA_LIMIT} bytes",
+                        what()
+                    );
+                }
+                let m: Value = serde_json::from_slice(&raw)
+                    .with_context(|| format!("parsing the manifest of {}", what()))?;
+                let mut out = Vec::new();
+                for layer in m["layers"].as_array().into_iter().flatten().take(64) {
+                    let Some(sig) = layer["annotations"][COSIGN_SIGNATURE].as_str() else {
+                        continue;
+                    };
+                    let digest = layer["digest"]
+                        .as_str()
+                        .ok_or_else(|| anyhow!("{}: a layer has no digest", what()))?;
+                    let payload = self.small_blob(digest, limit).await.with_context(what)?;
+                    out.push(SigstoreSig {
+                        payload,
+                        signature_b64: sig.to_string(),
+                    });
+                }
+                Ok(out)
+            })
+        }
+
         fn open(&self, layer: &Descriptor) -> Result<Box<dyn Read + Send>> {
             let digest = layer.digest().to_string();
             let client = self.client.clone();

@@ -22,6 +22,8 @@ const NONE: Option<&gio::Cancellable> = None;
 const KEY_MANIFEST: &str = "docker.manifest";
 const KEY_DIGEST: &str = "docker.digest";
 const KEY_CONFIG: &str = "docker.config";
+/// What the signature policy accepted the image by.
+const KEY_VERIFIED: &str = "atomic.verified";
 
 pub struct Store {
     repo: ostree::Repo,
@@ -46,6 +48,9 @@ pub struct StoredImage {
     pub id: String,
     /// Commit time of the image commit (pull time), seconds since the epoch.
     pub pulled: u64,
+    /// What the signature policy accepted it by; None for an image
+    /// recorded before the tool checked signatures.
+    pub verified: Option<String>,
 }
 
 impl StoredImage {
@@ -208,7 +213,7 @@ impl Store {
 
     /// Records the config blob and the image (under its name) once all its
     /// layers are in the repository.
-    pub fn write_image(&self, fetched: &Fetched) -> Result<String> {
+    pub fn write_image(&self, fetched: &Fetched, verified: &str) -> Result<String> {
         let id = fetched.image_id();
         self.repo.prepare_transaction(NONE)?;
         let result = (|| -> Result<String> {
@@ -235,6 +240,7 @@ impl Store {
             );
             meta.insert(KEY_DIGEST, &fetched.manifest_digest);
             meta.insert(KEY_CONFIG, &config);
+            meta.insert(KEY_VERIFIED, verified);
             let refname = refescape::image_ref(&fetched.name);
             let parent = self.resolve(&refname)?;
             let commit = self.repo.write_commit(
@@ -302,6 +308,7 @@ impl Store {
             id: super::source::sha256_hex(config_raw.as_bytes()),
             config,
             pulled: ostree::commit_get_timestamp(&v),
+            verified: meta_str(&dict, KEY_VERIFIED),
         })
     }
 

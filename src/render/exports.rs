@@ -96,6 +96,8 @@ pub struct ImageInfo {
     pub set_by_tool: Vec<String>,
     /// What its /exports will do to the host.
     pub host_facing: super::summary::HostFacing,
+    /// What the signature policy accepted it by, when it was pulled.
+    pub verified: Option<String>,
 }
 
 /// Reads what `images info` shows from the stored image, without a checkout.
@@ -159,6 +161,7 @@ pub fn describe(store: &Store, img: &StoredImage) -> Result<ImageInfo> {
     Ok(ImageInfo {
         name: img.name.clone(),
         id: img.id.clone(),
+        verified: img.verified.clone(),
         labels: img.labels(),
         defaults,
         required,
