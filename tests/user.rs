@@ -128,9 +128,9 @@ fn image(h: &Sandbox, img: Image) -> (tempfile::TempDir, String) {
 }
 
 /// Held by a test that compares listings of the sandbox's system
-/// directories, and by one that runs host programs writing to the host's
-/// (`skopeo` keeps a cache in `/var/lib/containers`), which the sandbox's
-/// overlay shows.
+/// directories, by one that changes them (subordinate ids in /etc), and by
+/// one that runs host programs writing to the host's (`skopeo` keeps a
+/// cache in `/var/lib/containers`), which the sandbox's overlay shows.
 static SYSTEM_DIRS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Every path under `/etc`, `/var` and `/usr` of the sandbox with its
@@ -412,4 +412,67 @@ fn a_users_registries_conf_and_auth_file_are_theirs_alone() {
         !out.status.success() && !err.contains(&registry.host()),
         "root used alice's registries.conf: {err}"
     );
+}
+
+#[test]
+fn subordinate_ids_run_a_service_user_other_than_root() {
+    let h = host();
+    let (_, bob) = users();
+    // The admin grants bob subordinate ids; newuidmap (uidmap, installed by
+    // contrib/setup) maps them for runc. That changes /etc.
+    let _quiet = SYSTEM_DIRS.lock().unwrap_or_else(|e| e.into_inner());
+    for f in ["/etc/subuid", "/etc/subgid"] {
+        h.check(&["touch", f]);
+    }
+    h.check(&[
+        "usermod",
+        "--add-subuids",
+        "300000-365535",
+        "--add-subgids",
+        "300000-365535",
+        "bob",
+    ]);
+    let subuid = std::fs::read_to_string(h.path("/etc/subuid")).unwrap();
+    let start: u32 = subuid
+        .lines()
+        .find_map(|l| l.strip_prefix("bob:"))
+        .and_then(|r| r.split(':').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no range for bob in /etc/subuid: {subuid}"));
+    let config = fixtures::greeter_text("exports/config.json.template").replace(
+        r#""user": { "uid": 0, "gid": 0 }"#,
+        r#""user": { "uid": 100, "gid": 100 }"#,
+    );
+    assert!(config.contains(r#""uid": 100"#));
+    let (_dir, img) = image(h, fixtures::greeter_with_config(&config));
+    bob.ok(h, &["pull", "--storage", "ostree", &img]);
+    bob.ok(
+        h,
+        &[
+            "install",
+            "--system",
+            "--now",
+            "--name",
+            "us",
+            "--set",
+            "PORT=8304",
+            &img,
+        ],
+    );
+    assert!(greet(8304).starts_with("Hi world"));
+    let uids = h.check(&["ps", "-o", "uid=", "-C", "nc"]);
+    let want = (start + 99).to_string();
+    assert!(
+        uids.lines().any(|u| u.trim() == want),
+        "the service runs as container uid 100, host uid {want}: {uids:?}"
+    );
+    let bundle = std::fs::read_to_string(h.path(&format!(
+        "{}/.local/share/containers/atomic/us.0/config.json",
+        bob.home()
+    )))
+    .unwrap();
+    assert!(bundle.contains(&format!("\"hostID\": {start}")), "{bundle}");
+    bob.ok(h, &["uninstall", "us"]);
+    assert!(closed(8304));
+    bob.ok(h, &["images", "delete", &img]);
 }

@@ -399,6 +399,9 @@ pub fn run(opt: Opt) -> Result<()> {
 fn host_paths(opt: &Opt) -> Result<HostPaths> {
     // SAFETY: geteuid cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
+    if opt.user && root {
+        bail!("--user is for a user's own containers, run as that user; root's containers are the system's (leave --user out)");
+    }
     if !opt.user && (root || opt.root.is_some()) {
         return Ok(HostPaths::from_env(opt.root.as_deref()));
     }

@@ -179,6 +179,17 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// `runtime` as the tool runs it outside the unit: with the state
+    /// directory of a user's containers (`--root $XDG_RUNTIME_DIR/runc`),
+    /// the one their units use.
+    pub(crate) fn runtime_command(&self, runtime: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new(runtime);
+        if let Some(r) = &self.rootless {
+            cmd.arg("--root").arg(r.dirs.runtime_state());
+        }
+        cmd
+    }
+
     /// Runs `systemd-tmpfiles ACTION FILE`, on the `--root` target when
     /// relocated, as the user's (`--user`) for a user's containers.
     pub(crate) fn tmpfiles(&self, action: &str, file: &Path) -> Result<()> {

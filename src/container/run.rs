@@ -7,7 +7,6 @@ use super::{Ctx, Name};
 use crate::host::fs::write_file;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
-use std::process::Command;
 
 /// `stop NAME`: stop the service, and delete what the runtime kept of it.
 pub fn stop(ctx: &Ctx, name: &Name) -> Result<()> {
@@ -16,7 +15,7 @@ pub fn stop(ctx: &Ctx, name: &Name) -> Result<()> {
         bail!("--root given: there is no service to stop");
     };
     s.stop(&name.unit())?;
-    super::steps::clear_runtime_state(&info.runtime, name)
+    super::steps::clear_runtime_state(ctx, &info.runtime, name)
 }
 
 /// `run NAME`: start the service. `run NAME CMD...`: run CMD with the
@@ -30,7 +29,8 @@ pub fn run(ctx: &Ctx, name: &Name, cmd: &[String]) -> Result<()> {
         return s.start(&name.unit());
     }
     let runtime = &info.runtime;
-    let state = Command::new(runtime)
+    let state = ctx
+        .runtime_command(runtime)
         .args(["state", name.as_str()])
         .output()
         .with_context(|| format!("running {runtime} state {name}"))?;
@@ -38,7 +38,7 @@ pub fn run(ctx: &Ctx, name: &Name, cmd: &[String]) -> Result<()> {
     let running =
         state.status.success() && String::from_utf8_lossy(&state.stdout).contains("\"running\"");
     let status = if running {
-        Command::new(runtime)
+        ctx.runtime_command(runtime)
             .args(["exec", name.as_str()])
             .args(cmd)
             .status()
@@ -60,7 +60,7 @@ pub fn run(ctx: &Ctx, name: &Name, cmd: &[String]) -> Result<()> {
             0o644,
         )?;
         let id = format!("{name}-run-{}", std::process::id());
-        Command::new(runtime)
+        ctx.runtime_command(runtime)
             .args(["run", "--bundle"])
             .arg(bundle.path())
             .arg(&id)

@@ -49,7 +49,7 @@ pub fn stop_running(ctx: &Ctx, name: &Name, current: &Info, j: &mut Journal) -> 
             .as_ref()
             .ok_or_else(|| anyhow!("{unit} is active but no service manager is connected"))?
             .stop(&unit)?;
-        clear_runtime_state(&current.runtime, name)?;
+        clear_runtime_state(ctx, &current.runtime, name)?;
     }
     Ok(())
 }
@@ -58,8 +58,9 @@ pub fn stop_running(ctx: &Ctx, name: &Name, current: &Info, j: &mut Journal) -> 
 /// A foreground `runtime run` that a stop timeout killed leaves its state
 /// behind (the catalog's units have no `ExecStopPost`), and the next start
 /// would fail with "container with given ID already exists".
-pub fn clear_runtime_state(runtime: &str, name: &Name) -> Result<()> {
-    let known = std::process::Command::new(runtime)
+pub fn clear_runtime_state(ctx: &Ctx, runtime: &str, name: &Name) -> Result<()> {
+    let known = ctx
+        .runtime_command(runtime)
         .args(["state", name.as_str()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -68,7 +69,7 @@ pub fn clear_runtime_state(runtime: &str, name: &Name) -> Result<()> {
         .success();
     if known {
         tracing::info!("deleting the runtime state {name} left behind");
-        crate::host::command::run(std::process::Command::new(runtime).args([
+        crate::host::command::run(ctx.runtime_command(runtime).args([
             "delete",
             "--force",
             name.as_str(),
@@ -133,7 +134,7 @@ pub fn stop_and_disable(ctx: &Ctx, name: &Name, has_service: bool, runtime: &str
     if s.state(&unit)? != "inactive" {
         s.stop(&unit)?;
     }
-    clear_runtime_state(runtime, name)?;
+    clear_runtime_state(ctx, runtime, name)?;
     if fs::exists(&ctx.layout.unit_file(name))? || fs::exists(&ctx.layout.packaged_unit(name))? {
         s.disable(&unit)?;
     }

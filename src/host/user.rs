@@ -82,20 +82,32 @@ impl UserDirs {
 
     /// The directories of the user manager's unit path, most important first.
     pub fn unit_path(&self) -> Vec<PathBuf> {
-        vec![
+        let mut out = vec![
+            self.config.join("systemd/user.control"),
+            self.runtime.join("systemd/user.control"),
+            self.runtime.join("systemd/transient"),
             self.unit_dir(),
             self.runtime.join("systemd/user"),
-            self.runtime.join("systemd/transient"),
             self.data.join("systemd/user"),
-            PathBuf::from("/etc/systemd/user"),
-            PathBuf::from("/usr/local/lib/systemd/user"),
-            PathBuf::from("/usr/lib/systemd/user"),
-        ]
+        ];
+        for d in [
+            "/etc/systemd/user",
+            "/usr/local/share/systemd/user",
+            "/usr/share/systemd/user",
+            "/usr/local/lib/systemd/user",
+            "/usr/lib/systemd/user",
+        ] {
+            out.push(PathBuf::from(d));
+        }
+        out
     }
 
-    /// Where the user's tmpfiles.d files go: `$XDG_DATA_HOME/containers/tmpfiles`.
+    /// Where the user's tmpfiles.d files go: `$XDG_DATA_HOME/user-tmpfiles.d`,
+    /// which `systemd-tmpfiles --user` reads again when the user's manager
+    /// starts (after a reboot, the directories under `$XDG_RUNTIME_DIR` are
+    /// made again before the services start).
     pub fn tmpfiles_dir(&self) -> PathBuf {
-        self.data.join("containers/tmpfiles")
+        self.data.join("user-tmpfiles.d")
     }
 
     /// The runtime's state directory: `$XDG_RUNTIME_DIR/runc`.
@@ -217,12 +229,13 @@ fn subordinate(file: &Path, login: &str, uid: u32) -> Result<Option<IdRange>> {
             continue;
         }
         let fields: Vec<&str> = line.split(':').collect();
-        let [who, start, count] = fields[..] else {
-            bail!("{}:{}: expected NAME:START:COUNT", file.display(), n + 1);
-        };
-        if who != login && who != uid.to_string() {
+        // Other users' lines are theirs to get right.
+        if fields[0] != login && fields[0] != uid.to_string() {
             continue;
         }
+        let [_, start, count] = fields[..] else {
+            bail!("{}:{}: expected NAME:START:COUNT", file.display(), n + 1);
+        };
         let parse = |s: &str| {
             s.parse::<u32>()
                 .map_err(|_| anyhow!("{}:{}: {s:?} is not a number", file.display(), n + 1))
@@ -242,20 +255,14 @@ fn subordinate(file: &Path, login: &str, uid: u32) -> Result<Option<IdRange>> {
 
 /// Whether the user's service manager delegates a cgroup to them, so that
 /// the runtime can place a container in a scope of its own
-/// (`--systemd-cgroup`): the unified hierarchy, and the manager's cgroup
-/// (`…/user@UID.service`, from this process's own) owned by the user.
+/// (`--systemd-cgroup`) and set limits: the unified hierarchy, and the
+/// manager's cgroup (`user.slice/user-UID.slice/user@UID.service`) owned
+/// by the user, whatever session this command runs in.
 pub fn manager_delegates(uid: u32) -> bool {
-    let Ok(own) = std::fs::read_to_string("/proc/self/cgroup") else {
+    if !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         return false;
-    };
-    let Some(path) = own.lines().find_map(|l| l.strip_prefix("0::")) else {
-        return false;
-    };
-    let unit = format!("user@{uid}.service");
-    let Some(at) = path.find(&unit) else {
-        return false;
-    };
-    let manager = Path::new("/sys/fs/cgroup").join(path[..at + unit.len()].trim_start_matches('/'));
+    }
+    let manager = format!("/sys/fs/cgroup/user.slice/user-{uid}.slice/user@{uid}.service");
     std::fs::metadata(manager)
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == uid)
         .unwrap_or(false)
@@ -291,7 +298,7 @@ mod tests {
         assert_eq!(d.unit_dir(), Path::new("/home/alice/.config/systemd/user"));
         assert_eq!(
             d.tmpfiles_dir(),
-            Path::new("/home/alice/.local/share/containers/tmpfiles")
+            Path::new("/home/alice/.local/share/user-tmpfiles.d")
         );
         assert_eq!(d.runtime_state(), Path::new("/run/user/1001/runc"));
         assert!(d.owns(Path::new("/home/alice/.config/greeter.conf")));

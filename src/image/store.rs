@@ -110,6 +110,12 @@ impl Store {
                 .with_context(|| format!("creating OSTree repository {}", path.display()))?;
             crate::host::fs::write_file(&path.join(CREATED_MARK), b"", 0o644)?;
         }
+        if paths.user().is_some() && repo.mode() != ostree::RepoMode::BareUser {
+            bail!(
+                "{} is not a bare-user repository: a user's containers need one (their files are theirs)",
+                path.display()
+            );
+        }
         // libostree's own durability: one syncfs before the staged objects
         // are renamed into place and refs move, no fsync per object.
         Ok(Store {

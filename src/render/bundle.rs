@@ -351,8 +351,12 @@ pub fn render(
     }
     let host_files = host_files(rootfs, manifest, values)?;
     if let Some(r) = rootless {
-        // Named by a file rather than the directories on its way, if any.
-        let outside = |f: &&HostFile| !r.dirs.owns(&f.path);
+        // Named by a file rather than the directories on its way, if any;
+        // a directory that exists already (`/etc`) is not written to.
+        let outside = |f: &&HostFile| {
+            let existing_dir = matches!(f.kind, HostKind::Dir) && f.path.is_dir();
+            !(r.dirs.owns(&f.path) || existing_dir)
+        };
         let first = host_files
             .iter()
             .filter(outside)

@@ -62,21 +62,24 @@ pub fn config(text: &str, r: &Rootless) -> Result<(String, Vec<String>)> {
         }
         linux[key] = want.clone();
     }
-    let mut namespaces: Vec<Value> = linux["namespaces"].as_array().cloned().unwrap_or_default();
-    namespaces.retain(|n| {
-        let joins = n
-            .get("path")
-            .and_then(Value::as_str)
-            .is_some_and(|p| !p.is_empty());
-        if joins {
+    let mut namespaces: Vec<Value> = linux
+        .get("namespaces")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for n in namespaces.iter_mut() {
+        let Some(o) = n.as_object_mut() else { continue };
+        if let Some(path) = o
+            .remove("path")
+            .filter(|p| p.as_str().is_some_and(|p| !p.is_empty()))
+        {
             note(format!(
-                "dropped the {} namespace at {}: a user's container cannot join it",
-                n["type"].as_str().unwrap_or("?"),
-                n["path"].as_str().unwrap_or("?")
+                "a new {} namespace instead of joining {}, which belongs to root",
+                o.get("type").and_then(Value::as_str).unwrap_or("?"),
+                path.as_str().unwrap_or("?")
             ));
         }
-        !joins
-    });
+    }
     if !namespaces.iter().any(|n| n["type"] == "user") {
         namespaces.push(json!({"type": "user"}));
     }
@@ -86,24 +89,36 @@ pub fn config(text: &str, r: &Rootless) -> Result<(String, Vec<String>)> {
     let own_net = namespaces.iter().any(|n| n["type"] == "network");
     linux["namespaces"] = Value::Array(namespaces);
     if let Some(m) = linux.as_object_mut() {
-        if m.remove("cgroupsPath").is_some() && !r.delegated {
+        if !r.delegated && m.remove("cgroupsPath").is_some() {
             note("dropped linux.cgroupsPath: your service manager delegates no cgroup".into());
         }
         if !r.delegated && m.remove("resources").is_some() {
             note("dropped linux.resources: your service manager delegates no cgroup to set limits in".into());
         }
-        if let Some(sysctl) = m.remove("sysctl") {
-            let keys: Vec<String> = sysctl
-                .as_object()
-                .map(|o| o.keys().cloned().collect())
-                .unwrap_or_default();
-            if !keys.is_empty() {
+        // Network sysctls are the container's own in a network namespace
+        // of its own; no other is a user namespace's to set.
+        if let Some(Value::Object(sysctl)) = m.get_mut("sysctl") {
+            let mut dropped: Vec<String> = Vec::new();
+            sysctl.retain(|k, _| {
+                let keep = own_net && k.starts_with("net.");
+                if !keep {
+                    dropped.push(k.clone());
+                }
+                keep
+            });
+            if !dropped.is_empty() {
                 note(format!(
-                    "dropped linux.sysctl {}: a user namespace cannot set them",
-                    keys.join(", ")
+                    "dropped linux.sysctl {}: not the container's own to set",
+                    dropped.join(", ")
                 ));
             }
+            if sysctl.is_empty() {
+                m.remove("sysctl");
+            }
         }
+    }
+    if !v["process"].is_object() {
+        v["process"] = json!({});
     }
     let process = &mut v["process"];
     let uid_ok = |i| r.ids.maps_uid(i);
@@ -117,7 +132,11 @@ pub fn config(text: &str, r: &Rootless) -> Result<(String, Vec<String>)> {
             );
         }
     }
-    if let Some(extra) = process["user"]["additionalGids"].as_array_mut() {
+    if let Some(extra) = process
+        .get_mut("user")
+        .and_then(|u| u.get_mut("additionalGids"))
+        .and_then(Value::as_array_mut)
+    {
         let before = extra.len();
         extra.retain(|g| {
             g.as_u64()
@@ -136,7 +155,7 @@ pub fn config(text: &str, r: &Rootless) -> Result<(String, Vec<String>)> {
         process.as_object_mut().map(|p| p.remove("oomScoreAdj"));
         note("dropped a negative process.oomScoreAdj: only root may lower it".into());
     }
-    if let Some(mounts) = v["mounts"].as_array_mut() {
+    if let Some(mounts) = v.get_mut("mounts").and_then(Value::as_array_mut) {
         for m in mounts.iter_mut() {
             let dest = m["destination"].as_str().unwrap_or("?").to_string();
             if m["type"] == "sysfs" && !own_net {
@@ -147,7 +166,7 @@ pub fn config(text: &str, r: &Rootless) -> Result<(String, Vec<String>)> {
                 ));
                 continue;
             }
-            let Some(opts) = m["options"].as_array_mut() else {
+            let Some(opts) = m.get_mut("options").and_then(Value::as_array_mut) else {
                 continue;
             };
             let before = opts.len();
@@ -178,14 +197,14 @@ pub fn tmpfiles(text: &str, r: &Rootless) -> (String, Vec<String>) {
     let mut out = String::new();
     for line in text.lines() {
         let (mut fields, argument) = fields(line);
-        if line.trim_start().starts_with('#') || fields.len() < 5 {
+        if line.trim_start().starts_with('#') || fields.len() < 4 || line.contains('"') {
             out.push_str(line);
             out.push('\n');
             continue;
         }
         let mut changed = false;
         for (i, id) in [(3, r.dirs.uid), (4, r.dirs.gid)] {
-            let f = fields[i];
+            let Some(&f) = fields.get(i) else { continue };
             if f != "-" && f != r.dirs.login && f != id.to_string() {
                 fields[i] = "-";
                 changed = true;
@@ -230,13 +249,17 @@ pub fn unit(text: &str) -> (String, Vec<String>) {
     let mut notes = Vec::new();
     let mut out = String::new();
     for line in text.lines() {
-        if let Some(targets) = line.trim().strip_prefix("WantedBy=") {
+        let install = line
+            .split_once('=')
+            .map(|(k, v)| (k.trim(), v))
+            .filter(|(k, _)| ["WantedBy", "RequiredBy", "UpheldBy"].contains(k));
+        if let Some((key, targets)) = install {
             let mapped: Vec<&str> = targets
                 .split_whitespace()
                 .map(|t| {
                     if SYSTEM_TARGETS.contains(&t) {
                         notes.push(format!(
-                            "unit: WantedBy={t} is default.target of your user manager (--user)"
+                            "unit: {key}={t} is default.target of your user manager (--user)"
                         ));
                         "default.target"
                     } else {
@@ -244,7 +267,7 @@ pub fn unit(text: &str) -> (String, Vec<String>) {
                     }
                 })
                 .collect();
-            out.push_str(&format!("WantedBy={}\n", mapped.join(" ")));
+            out.push_str(&format!("{key}={}\n", mapped.join(" ")));
         } else {
             out.push_str(line);
             out.push('\n');
@@ -294,7 +317,7 @@ mod tests {
                 {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["newinstance", "gid=5", "mode=0620"]}
             ],
             "linux": {
-                "namespaces": [{"type": "pid"}, {"type": "network", "path": "/proc/1/ns/net"}],
+                "namespaces": [{"type": "pid", "path": "/proc/1/ns/pid"}],
                 "resources": {"memory": {"limit": 1}},
                 "sysctl": {"net.core.somaxconn": "1024"}
             }
@@ -325,7 +348,7 @@ mod tests {
         );
         let all = notes.join("\n");
         for said in [
-            "namespace at /proc/1/ns/net",
+            "a new pid namespace instead of joining /proc/1/ns/pid",
             "linux.resources",
             "net.core.somaxconn",
             "oomScoreAdj",
@@ -335,6 +358,24 @@ mod tests {
             assert!(all.contains(said), "{said} in:\n{all}");
         }
         assert!(notes.iter().all(|n| n.ends_with("(--user)")));
+    }
+
+    #[test]
+    fn network_sysctls_stay_with_a_network_namespace_of_its_own() {
+        let c = json!({
+            "process": {"user": {"uid": 0, "gid": 0}},
+            "mounts": [{"destination": "/sys", "type": "sysfs", "source": "sysfs"}],
+            "linux": {
+                "namespaces": [{"type": "network"}],
+                "sysctl": {"net.core.somaxconn": "1024", "kernel.domainname": "x"}
+            }
+        });
+        let (out, notes) = config(&c.to_string(), &user()).unwrap();
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["linux"]["sysctl"], json!({"net.core.somaxconn": "1024"}));
+        assert_eq!(v["mounts"][0]["type"], "sysfs", "its own sysfs");
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(v["process"].get("additionalGids").is_none());
     }
 
     #[test]
@@ -357,21 +398,26 @@ mod tests {
     #[test]
     fn tmpfiles_owners_become_the_users() {
         let (out, notes) = tmpfiles(
-            "# c\nd /run/user/1001/g 0755 root root -\nd /run/user/1001/h 0700 alice - -\nL+ /x - root root - /a b\n",
+            "# c\nd /run/user/1001/g 0755 root root -\nd /run/user/1001/h 0700 alice - -\nL+ /x - root root - /a b\nd /run/user/1001/k 0700 root\n",
             &user(),
         );
         assert_eq!(
             out,
-            "# c\nd /run/user/1001/g 0755 - - -\nd /run/user/1001/h 0700 alice - -\nL+ /x - - - - /a b\n"
+            "# c\nd /run/user/1001/g 0755 - - -\nd /run/user/1001/h 0700 alice - -\nL+ /x - - - - /a b\nd /run/user/1001/k 0700 -\n"
         );
-        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert_eq!(notes.len(), 3, "{notes:?}");
         assert!(notes[0].starts_with("tmpfiles.d: d /run/user/1001/g: owned by you"));
     }
 
     #[test]
     fn units_are_wanted_by_the_user_default_target() {
-        let (out, notes) = unit("[Install]\nWantedBy=multi-user.target sockets.target\n");
-        assert_eq!(out, "[Install]\nWantedBy=default.target sockets.target\n");
-        assert_eq!(notes.len(), 1);
+        let (out, notes) = unit(
+            "[Install]\nWantedBy=multi-user.target sockets.target\nRequiredBy = graphical.target\n",
+        );
+        assert_eq!(
+            out,
+            "[Install]\nWantedBy=default.target sockets.target\nRequiredBy=default.target\n"
+        );
+        assert_eq!(notes.len(), 2);
     }
 }

@@ -113,11 +113,18 @@ impl Delivery {
     /// own: a unit of that name anywhere on systemd's unit path (`sshd`,
     /// `dbus`) or known to the running systemd, a tmpfiles.d file, a package.
     pub fn check_free(self, ctx: &Ctx, name: &Name) -> Result<()> {
-        if ctx.paths.user().is_some() && name.as_str() == "repo" {
-            bail!(
-                "a user's container cannot be named repo: {} is the repository",
-                ctx.paths.repo().display()
-            );
+        let repo = ctx.paths.repo();
+        for taken in [
+            ctx.layout.link(name),
+            ctx.layout.slot(name, Slot::Zero),
+            ctx.layout.slot(name, Slot::One),
+        ] {
+            if repo.starts_with(&taken) {
+                bail!(
+                    "a container cannot be named {name} here: {} is the repository",
+                    repo.display()
+                );
+            }
         }
         if self == Delivery::Package {
             package::check_free(ctx, name)?;
