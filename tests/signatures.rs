@@ -351,7 +351,7 @@ fn a_signature_for_another_identity_is_refused_unless_the_policy_remaps_it() {
     w.refused(
         &policy,
         &copy,
-        &["which signedIdentity MatchRepoDigestOrExact does not accept"],
+        &["which signedIdentity matchRepoDigestOrExact does not accept"],
     );
     let host = w.registry.host();
     let remap = w.scoped(&format!(
@@ -507,4 +507,65 @@ fn a_missing_or_malformed_policy_is_an_error_naming_the_file() {
         )),
         "{err}"
     );
+}
+
+#[test]
+fn a_local_image_named_after_a_registry_image_must_pass_that_registrys_scope() {
+    let w = World::new(false);
+    w.gpg_key("signer");
+    let host = w.registry.host();
+    // An OCI layout whose one image calls itself HOST/team/greeter:1.0.
+    let layout = w.path("impostor");
+    fixtures::greeter().write_oci(&layout, &format!("{host}/team/greeter:1.0"));
+    let image = format!("oci:{}", layout.display());
+    let policy = w.policy(&format!(
+        r#"{{"default": [{{"type": "reject"}}],
+            "transports": {{
+                "docker": {{"{host}": [{}]}},
+                "oci": {{"": [{{"type": "insecureAcceptAnything"}}]}}
+            }}}}"#,
+        signed_by(&w.path("signer.gpg"))
+    ));
+    w.refused(
+        &policy,
+        &image,
+        &[
+            "is named after a registry image",
+            &format!("requirement signedBy of transports.docker[\"{host}\"]"),
+            "no simple-signing signatures",
+        ],
+    );
+    // Under its own name it passes the oci scope.
+    let plain = w.path("greeter-local");
+    fixtures::greeter().write_oci(&plain, "1.0");
+    w.accepted(&policy, &format!("oci:{}:1.0", plain.display()));
+}
+
+#[test]
+fn a_revoked_key_signs_nothing() {
+    let w = World::new(false);
+    let fpr = w.gpg_key("signer");
+    let image = w.push(&w.greeter(), "greeter", Some(&fpr));
+    // The revocation certificate gpg made with the key, imported as an
+    // operator would once the key is compromised.
+    let cert =
+        std::fs::read_to_string(w.path(&format!("gnupg/openpgp-revocs.d/{fpr}.rev"))).unwrap();
+    // gpg guards it with a ':' before its armor line.
+    let start = cert.find(":-----BEGIN").unwrap();
+    std::fs::write(w.path("revocation.asc"), &cert[start + 1..]).unwrap();
+    let gpg = |args: &[&str]| {
+        run(Command::new("gpg")
+            .env("GNUPGHOME", w.path("gnupg"))
+            .args(["--batch", "--quiet"])
+            .args(args))
+    };
+    assert!(
+        gpg(&["--import", w.path("revocation.asc").to_str().unwrap()])
+            .status
+            .success()
+    );
+    let out = gpg(&["--export", &fpr]);
+    std::fs::write(w.path("revoked.gpg"), out.stdout).unwrap();
+    let policy = w.scoped(&signed_by(&w.path("revoked.gpg")));
+    w.refused(&policy, &image, &[&format!("key {fpr}: revoked")]);
 }

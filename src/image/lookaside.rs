@@ -19,6 +19,9 @@ pub const SYSTEM_DIR: &str = "/etc/containers/registries.d";
 /// How many signatures of one image are read at most.
 const MAX_SIGNATURES: usize = 64;
 
+/// How long reading one image's signatures from a lookaside may take.
+const LOOKASIDE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
 #[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 struct Entry {
@@ -99,26 +102,37 @@ fn config_in(dir: &Path, r: &RegistryRef, scopes: &[String]) -> Result<Signature
             docker.insert(scope, (e, path.clone()));
         }
     }
-    let chosen = scopes
+    // Each setting from the most specific entry that has it, as the
+    // containers tools read them.
+    let order: Vec<&(Entry, PathBuf)> = scopes
         .iter()
-        .find_map(|s| docker.get(s))
-        .or(default.as_ref());
-    let Some((e, path)) = chosen else {
-        return Ok(SignatureConfig::default());
-    };
-    let lookaside = e.lookaside.clone().or_else(|| e.sigstore.clone());
-    if let Some(l) = &lookaside {
-        if !(l.starts_with("file://") || l.starts_with("http://") || l.starts_with("https://")) {
+        .filter_map(|s| docker.get(s))
+        .chain(default.as_ref())
+        .collect();
+    let lookaside = order.iter().find_map(|(e, path)| {
+        e.lookaside
+            .clone()
+            .or_else(|| e.sigstore.clone())
+            .map(|l| (l, path))
+    });
+    if let Some((l, path)) = &lookaside {
+        let file = l
+            .strip_prefix("file://")
+            .is_some_and(|p| p.starts_with('/'));
+        if !(file || l.starts_with("http://") || l.starts_with("https://")) {
             bail!(
-                "{}: the lookaside of {} is {l:?}, not a file:, http: or https: URL",
+                "{}: the lookaside of {} is {l:?}, not a file:///PATH, http: or https: URL",
                 path.display(),
                 r.name()
             );
         }
     }
     Ok(SignatureConfig {
-        lookaside,
-        use_sigstore_attachments: e.use_sigstore_attachments.unwrap_or(false),
+        lookaside: lookaside.map(|(l, _)| l),
+        use_sigstore_attachments: order
+            .iter()
+            .find_map(|(e, _)| e.use_sigstore_attachments)
+            .unwrap_or(false),
     })
 }
 
@@ -141,13 +155,17 @@ pub fn simple_signatures(base: &str, r: &RegistryRef, digest: &str) -> Result<Ve
     } else {
         Some(
             reqwest::blocking::Client::builder()
-                .timeout(std::time::Duration::from_secs(60))
                 .build()
                 .context("making an HTTP client")?,
         )
     };
+    let start = std::time::Instant::now();
     for n in 1..=MAX_SIGNATURES {
         let url = format!("{dir}/signature-{n}");
+        let left = LOOKASIDE_DEADLINE.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            bail!("reading the signatures in {dir} took longer than {LOOKASIDE_DEADLINE:?}");
+        }
         let data = match &client {
             None => {
                 let path = url.trim_start_matches("file://");
@@ -160,6 +178,7 @@ pub fn simple_signatures(base: &str, r: &RegistryRef, digest: &str) -> Result<Ve
             Some(c) => {
                 let resp = c
                     .get(&url)
+                    .timeout(left)
                     .send()
                     .with_context(|| format!("fetching {url}"))?;
                 if resp.status() == reqwest::StatusCode::NOT_FOUND {
@@ -216,9 +235,10 @@ mod tests {
         assert_eq!(
             c,
             SignatureConfig {
-                lookaside: None,
+                lookaside: Some("https://sigs.example.com".into()),
                 use_sigstore_attachments: true
-            }
+            },
+            "each setting from the most specific entry that has it"
         );
         let other = RegistryRef {
             repository: "other/app".into(),

@@ -51,7 +51,18 @@ pub fn find_or_pull(
     report: &Reporter,
 ) -> Result<StoredImage> {
     match find(store, image)? {
-        Some(img) => Ok(img),
+        Some(img) => {
+            if paths.signature_policy().is_some() {
+                report.warn(format!(
+                    "{} is stored already ({}); --signature-policy checks pulls, and it is not pulled again",
+                    img.name,
+                    img.verified
+                        .as_deref()
+                        .unwrap_or("pulled before atomic checked signatures")
+                ));
+            }
+            Ok(img)
+        }
         None => pull::pull(paths, image, None, report),
     }
 }

@@ -160,10 +160,53 @@ fn registry(s: &str, http: bool, conf: &RegistriesConf) -> Result<Source> {
     })
 }
 
+/// A path component as the distribution spec has it: lowercase
+/// alphanumerics separated by one `.`, one or two `_`, or dashes; so never
+/// `.` or `..`, which a URL would resolve to another repository.
 fn valid_component(c: &str) -> bool {
-    !c.is_empty()
-        && c.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let b = c.as_bytes();
+    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let sep = match b[i] {
+            b'.' => 1,
+            b'_' if b.get(i + 1) == Some(&b'_') => 2,
+            b'_' => 1,
+            b'-' => b[i..].iter().take_while(|&&x| x == b'-').count(),
+            _ => return false,
+        };
+        i += sep;
+        if !b.get(i).copied().is_some_and(alnum) {
+            return false;
+        }
+    }
+    true
+}
+
+/// A registry host: DNS labels of alphanumerics and inner dashes, or an
+/// address, with an optional `:port`; no characters a URL would decode or
+/// take apart (`%`, `@`, `?`, `#`).
+fn valid_host(h: &str) -> bool {
+    let (name, port) = match h.rsplit_once(':') {
+        Some((n, p)) => (n, Some(p)),
+        None => (h, None),
+    };
+    let label = |l: &str| {
+        !l.is_empty()
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+        && !name.is_empty()
+        && name.split('.').all(label)
 }
 
 /// Parses and normalises a registry reference like the containers tools:
@@ -210,6 +253,9 @@ pub fn parse_reference(s: &str, conf: &RegistriesConf) -> Result<RegistryRef> {
     } else {
         repository
     };
+    if !valid_host(&registry) {
+        bail!("invalid registry {registry:?} in image name {s:?}");
+    }
     if !repository.split('/').all(valid_component) {
         bail!("invalid repository name {repository:?} in image name {s:?}");
     }
@@ -370,6 +416,28 @@ insecure = true
         assert!(err("busybox:").contains("invalid tag \"\""));
         assert!(err("busybox@sha256:12").contains("invalid digest"));
         assert!(err("").contains("empty image name"));
+        for dots in [
+            "r.example.com/team/../prod/app:1",
+            "r.example.com/./app",
+            "r.example.com/a..b",
+        ] {
+            assert!(err(dots).contains("invalid repository name"), "{dots}");
+        }
+        for host in [
+            "r.ex%61mple.com/app",
+            "r.exa?mple.com/app",
+            "r.example.com:/app",
+            "-r.example.com/app",
+        ] {
+            assert!(err(host).contains("invalid registry"), "{host}");
+        }
+        for ok in [
+            "r.example.com:5000/a__b/c-d.e:1",
+            "localhost/x",
+            "127.0.0.1:5000/team/g",
+        ] {
+            parse_reference(ok, &c).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
     }
 
     #[test]

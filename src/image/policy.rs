@@ -74,6 +74,20 @@ pub enum Identity {
     },
 }
 
+impl Identity {
+    /// The type as policy.json spells it.
+    fn name(&self) -> &'static str {
+        match self {
+            Identity::MatchExact => "matchExact",
+            Identity::MatchRepoDigestOrExact => "matchRepoDigestOrExact",
+            Identity::MatchRepository => "matchRepository",
+            Identity::ExactReference { .. } => "exactReference",
+            Identity::ExactRepository { .. } => "exactRepository",
+            Identity::RemapIdentity { .. } => "remapIdentity",
+        }
+    }
+}
+
 impl Requirement {
     fn name(&self) -> &'static str {
         match self {
@@ -119,9 +133,12 @@ impl Subject {
             Source::OciLayout { path, tag } => local("oci", path, tag.as_deref()),
             Source::OciArchive { path, tag } => local("oci-archive", path, tag.as_deref()),
             Source::DockerArchive(path) => local("docker-archive", path, None),
+            // The engine's names normalise as docker.io's do, with no search list.
             Source::DockerEngine(name) => Subject {
                 transport: "docker-daemon",
-                scopes: vec![name.clone()],
+                scopes: super::name::parse_reference(name, &Default::default())
+                    .map(|r| docker_scopes(&r))
+                    .unwrap_or_else(|_| vec![name.clone()]),
                 reference: None,
             },
         }
@@ -212,6 +229,17 @@ impl Policy {
                 );
             }
             for r in reqs {
+                if let Requirement::SignedBy {
+                    signed_identity: Some(i),
+                    ..
+                }
+                | Requirement::SigstoreSigned {
+                    signed_identity: Some(i),
+                    ..
+                } = r
+                {
+                    check_identity(i).with_context(at)?;
+                }
                 match r {
                     Requirement::SignedBy {
                         key_type,
@@ -322,16 +350,44 @@ impl Policy {
     }
 }
 
-/// `~/.config/containers/policy.json` for a user other than root when it
-/// exists, else the system's.
+/// Refuses a signedIdentity the containers tools refuse: an
+/// `exactReference` without a tag or digest, an `exactRepository` or a
+/// remapped prefix with one, an empty prefix or one ending in `/`.
+fn check_identity(i: &Identity) -> Result<()> {
+    let tagged = |s: &str| {
+        let (_, tag, digest) = split(s);
+        tag.is_some() || digest.is_some()
+    };
+    match i {
+        Identity::ExactReference { docker_reference } if !tagged(docker_reference) => {
+            bail!("exactReference {docker_reference:?} names no tag or digest")
+        }
+        Identity::ExactRepository { docker_repository } if tagged(docker_repository) => {
+            bail!("exactRepository {docker_repository:?} is a reference, not a repository")
+        }
+        Identity::RemapIdentity {
+            prefix,
+            signed_prefix,
+        } => {
+            for p in [prefix, signed_prefix] {
+                if p.is_empty() || p.ends_with('/') || tagged(p) {
+                    bail!("remapIdentity prefix {p:?} is not a host, namespace or repository");
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `$HOME/.config/containers/policy.json` for a user other than root when
+/// it exists (the containers tools take it from the home, not from
+/// `XDG_CONFIG_HOME`), else the system's.
 fn default_path() -> PathBuf {
     // SAFETY: geteuid cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
-    let user = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .map(|c| c.join("containers/policy.json"))
+    let user = std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".config/containers/policy.json"))
         .filter(|p| !root && p.exists());
     user.unwrap_or_else(|| PathBuf::from(SYSTEM_POLICY))
 }
@@ -455,7 +511,8 @@ fn accept(
         Ok(())
     } else {
         bail!(
-            "it is for {claimed}, which signedIdentity {identity:?} does not accept for {}",
+            "it is for {claimed}, which signedIdentity {} does not accept for {}",
+            identity.name(),
             reference.name()
         )
     }
@@ -490,21 +547,20 @@ fn exact(r: &RegistryRef) -> String {
 pub fn identity_matches(identity: &Identity, r: &RegistryRef, claimed: &str) -> bool {
     let name = format!("{}/{}", r.registry, r.repository);
     let (claimed_name, claimed_tag, claimed_digest) = split(claimed);
-    if claimed_tag.is_none() && claimed_digest.is_none() {
-        // A signature names a tagged or digested reference, never a bare name.
-        return false;
-    }
+    // Cosign payloads may name a repository alone: enough where only the
+    // repository is compared, never where the reference is.
+    let name_only = claimed_tag.is_none() && claimed_digest.is_none();
     match identity {
-        Identity::MatchExact => r.digest.is_none() && claimed == exact(r),
+        Identity::MatchExact => !name_only && claimed == exact(r),
         Identity::MatchRepoDigestOrExact => {
             if r.digest.is_some() {
                 claimed_name == name
             } else {
-                claimed == exact(r)
+                !name_only && claimed == exact(r)
             }
         }
         Identity::MatchRepository => claimed_name == name,
-        Identity::ExactReference { docker_reference } => claimed == docker_reference,
+        Identity::ExactReference { docker_reference } => !name_only && claimed == docker_reference,
         Identity::ExactRepository { docker_repository } => claimed_name == docker_repository,
         Identity::RemapIdentity {
             prefix,
@@ -550,9 +606,8 @@ pub fn docker_scopes(r: &RegistryRef) -> Vec<String> {
             None => break,
         }
     }
-    let host = &r.registry;
-    let address = host.contains(':') || host.parse::<std::net::IpAddr>().is_ok();
-    if !address {
+    let host = r.registry.split(':').next().unwrap_or(&r.registry);
+    if host.parse::<std::net::IpAddr>().is_err() {
         let labels: Vec<&str> = host.split('.').collect();
         for i in 1..labels.len() {
             out.push(format!("*.{}", labels[i..].join(".")));
@@ -561,10 +616,13 @@ pub fn docker_scopes(r: &RegistryRef) -> Vec<String> {
     out
 }
 
-/// A local transport's scopes of `path`: the path (with `:tag` first when
+/// A local transport's scopes of `path`, resolved (`..` and symlinks, as
+/// the containers tools resolve them): the path (with `:tag` first when
 /// there is one), then each parent directory.
 pub fn path_scopes(path: &Path, tag: Option<&str>) -> Vec<String> {
-    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let abs = std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_path_buf());
     let mut out = Vec::new();
     if let Some(t) = tag {
         out.push(format!("{}:{t}", abs.display()));
@@ -636,6 +694,27 @@ mod tests {
                 "127.0.0.1:5000"
             ]
         );
+        assert!(
+            docker_scopes(&reg("r.example.com:5000/x:1")).contains(&"*.example.com".to_string()),
+            "a port does not hide the host's wildcards"
+        );
+        let t = tempfile::tempdir().unwrap();
+        let trusted = t.path().join("trusted");
+        std::fs::create_dir_all(t.path().join("incoming/x")).unwrap();
+        std::fs::create_dir_all(&trusted).unwrap();
+        std::os::unix::fs::symlink(t.path().join("incoming/x"), trusted.join("link")).unwrap();
+        for sneaky in [trusted.join("../incoming/x"), trusted.join("link")] {
+            let scopes = path_scopes(&sneaky, None);
+            assert!(
+                !scopes.iter().any(|s| Path::new(s).starts_with(&trusted)),
+                "{} resolves out of {}: {scopes:?}",
+                sneaky.display(),
+                trusted.display()
+            );
+        }
+        let daemon = Subject::of(&Source::DockerEngine("busybox:latest".into()));
+        assert_eq!(daemon.scopes[0], "docker.io/library/busybox:latest");
+        assert!(daemon.scopes.contains(&"docker.io/library".to_string()));
         assert_eq!(
             path_scopes(Path::new("/srv/images/g"), Some("1.0")),
             [
@@ -694,7 +773,7 @@ mod tests {
     }
 
     #[test]
-    fn signed_by_without_signatures_is_refused_naming_why() {
+    fn a_key_file_without_a_key_is_refused_naming_the_requirement() {
         let t = tempfile::tempdir().unwrap();
         let key = t.path().join("k.gpg");
         std::fs::write(&key, b"").unwrap();
@@ -708,14 +787,16 @@ mod tests {
                 .unwrap_err()
         );
         assert!(err.contains("requirement signedBy of default"), "{err}");
+        assert!(err.contains("GPG key"), "{err}");
     }
 
     #[test]
     fn malformed_policies_name_what_is_wrong() {
         let bad = |text: &str| {
-            Policy::parse(text.as_bytes(), Path::new("/p.json"))
-                .unwrap_err()
-                .to_string()
+            format!(
+                "{:#}",
+                Policy::parse(text.as_bytes(), Path::new("/p.json")).unwrap_err()
+            )
         };
         assert!(bad(r#"{"default": []}"#).contains("default: no requirements"));
         assert!(bad(r#"{"default": [{"type": "trustMe"}]}"#).contains("default[0]"));
@@ -730,6 +811,19 @@ mod tests {
         );
         assert!(bad(r#"{"default": [{"type": "sigstoreSigned"}]}"#)
             .contains("exactly one of keyPath and keyData"));
+        let with = |identity: &str| {
+            bad(&format!(
+                r#"{{"default": [{{"type": "sigstoreSigned", "keyPath": "/k", "signedIdentity": {identity}}}]}}"#
+            ))
+        };
+        assert!(
+            with(r#"{"type": "exactReference", "dockerReference": "r.example.com/a"}"#)
+                .contains("names no tag or digest")
+        );
+        assert!(with(
+            r#"{"type": "remapIdentity", "prefix": "r.example.com/", "signedPrefix": "q.example.com"}"#
+        )
+        .contains("is not a host, namespace or repository"));
     }
 
     #[test]
@@ -751,9 +845,14 @@ mod tests {
             "r.example.com/team/other:1"
         ));
         assert!(m(&MatchExact, &tag, "r.example.com/team/app:1"));
-        assert!(!m(&MatchExact, &dig, "r.example.com/team/app@sha256:ab"));
+        assert!(m(&MatchExact, &dig, "r.example.com/team/app@sha256:ab"));
+        assert!(!m(&MatchExact, &dig, "r.example.com/team/app:1"));
+        assert!(!m(&MatchRepoDigestOrExact, &tag, "r.example.com/team/app"));
         assert!(m(&MatchRepository, &tag, "r.example.com/team/app:9"));
-        assert!(!m(&MatchRepository, &tag, "r.example.com/team/app"));
+        assert!(
+            m(&MatchRepository, &tag, "r.example.com/team/app"),
+            "a cosign name-only claim"
+        );
         let exact = ExactReference {
             docker_reference: "r.example.com/team/app:stable".into(),
         };

@@ -109,6 +109,26 @@ impl Signatures for Found<'_> {
     }
 }
 
+/// A local image's signatures: none.
+struct Unsigned;
+
+impl Signatures for Unsigned {
+    fn simple(&mut self) -> Result<Vec<Vec<u8>>> {
+        Ok(Vec::new())
+    }
+    fn sigstore(&mut self) -> Result<Vec<SigstoreSig>> {
+        Ok(Vec::new())
+    }
+}
+
+/// The registry reference `name` is, when it names a registry host.
+fn registry_name(name: &str) -> Option<RegistryRef> {
+    let (first, _) = name.split_once('/')?;
+    let host = first.contains('.') || first.contains(':') || first == "localhost";
+    host.then(|| name::parse_reference(name, &RegistriesConf::default()).ok())
+        .flatten()
+}
+
 /// Pulls `image` into the repository and returns the stored image.
 pub fn pull(
     paths: &HostPaths,
@@ -130,7 +150,8 @@ pub fn pull(
     let name = fetched.name.clone();
     // Before anything is written: a refused image leaves the repository as it was.
     let subject = Subject::of(&source);
-    let verdict = Policy::load(paths.signature_policy())?
+    let policy = Policy::load(paths.signature_policy())?;
+    let verdict = policy
         .evaluate(
             &subject,
             &fetched.manifest_digest,
@@ -141,6 +162,24 @@ pub fn pull(
             },
         )
         .with_context(|| format!("image {name}"))?;
+    // A local image its metadata names after a registry image would take
+    // that image's place: it must also pass that registry's scope, with
+    // the signatures it has there, none.
+    if let (None, Some(r)) = (&subject.reference, registry_name(&name)) {
+        let as_registry = Subject {
+            transport: "docker",
+            scopes: super::policy::docker_scopes(&r),
+            reference: Some(r),
+        };
+        policy
+            .evaluate(&as_registry, &fetched.manifest_digest, &mut Unsigned)
+            .with_context(|| {
+                format!(
+                    "image {name}, from a {} source, is named after a registry image",
+                    subject.transport
+                )
+            })?;
+    }
     tracing::info!("image {name} accepted: {}", verdict.describe());
     let layers = fetched.manifest.layers();
     for l in layers {

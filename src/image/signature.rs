@@ -118,16 +118,34 @@ pub fn verify_simple(sig: &[u8], keys: &[SignedPublicKey]) -> Result<(Payload, S
     let mut why = String::from("no key");
     'keys: for k in keys {
         match msg.verify(&k.primary_key) {
-            Ok(_) => {
-                signer = Some(k.fingerprint().to_string());
-                break;
-            }
+            Ok(sig) => match unusable(k, &primary_binding(k), k.primary_key.created_at(), sig) {
+                None => {
+                    signer = Some(k.fingerprint().to_string());
+                    break;
+                }
+                Some(e) => why = format!("key {}: {e}", upper(k)),
+            },
             Err(e) => why = e.to_string(),
         }
         for sub in &k.public_subkeys {
-            if msg.verify(&sub.key).is_ok() {
-                signer = Some(k.fingerprint().to_string());
-                break 'keys;
+            if let Ok(sig) = msg.verify(&sub.key) {
+                let binding: Vec<&pgp::packet::Signature> = sub.signatures.iter().collect();
+                let unbound = binding
+                    .is_empty()
+                    .then(|| "not bound to its key".to_string());
+                match unbound.or_else(|| unusable(k, &binding, sub.key.created_at(), sig)) {
+                    None => {
+                        signer = Some(k.fingerprint().to_string());
+                        break 'keys;
+                    }
+                    Some(e) => {
+                        why = format!(
+                            "subkey {} of {}: {e}",
+                            sub.key.fingerprint().to_string().to_uppercase(),
+                            upper(k)
+                        )
+                    }
+                }
             }
         }
     }
@@ -138,6 +156,62 @@ pub fn verify_simple(sig: &[u8], keys: &[SignedPublicKey]) -> Result<(Payload, S
         payload(&data, "atomic container signature")?,
         signer.to_uppercase(),
     ))
+}
+
+/// `k`'s fingerprint as gpg prints it.
+fn upper(k: &SignedPublicKey) -> String {
+    k.fingerprint().to_string().to_uppercase()
+}
+
+/// The self-signatures that bind `k`'s primary key to its user ids.
+fn primary_binding(k: &SignedPublicKey) -> Vec<&pgp::packet::Signature> {
+    k.details
+        .users
+        .iter()
+        .flat_map(|u| &u.signatures)
+        .chain(&k.details.direct_signatures)
+        .collect()
+}
+
+fn primary_revoked(k: &SignedPublicKey) -> Option<String> {
+    (!k.details.revocation_signatures.is_empty()).then(|| "revoked".to_string())
+}
+
+/// Why a key (the primary, or a subkey with its binding signatures
+/// `binding`) that made `sig` may not have: revoked, not for signing (its
+/// newest binding's key flags, when it has any), or expired when `sig` was
+/// made. None when it may, as gpg judges it.
+fn unusable(
+    k: &SignedPublicKey,
+    binding: &[&pgp::packet::Signature],
+    created: pgp::types::Timestamp,
+    sig: &pgp::packet::Signature,
+) -> Option<String> {
+    use pgp::packet::SignatureType;
+    if let Some(r) = primary_revoked(k) {
+        return Some(r);
+    }
+    if binding
+        .iter()
+        .any(|s| s.typ() == Some(SignatureType::SubkeyRevocation))
+    {
+        return Some("revoked".into());
+    }
+    let newest = binding
+        .iter()
+        .filter(|s| s.typ() != Some(SignatureType::SubkeyRevocation))
+        .max_by_key(|s| s.created().map(|t| t.as_secs()))?;
+    let flags = newest.key_flags();
+    if flags != pgp::packet::KeyFlags::default() && !flags.sign() {
+        return Some("not a signing key".into());
+    }
+    let expires = newest
+        .key_expiration_time()
+        .map(|d| d.as_secs())
+        .filter(|d| *d > 0)?;
+    let made = sig.created().map(|t| t.as_secs())?;
+    (u64::from(made) > u64::from(created.as_secs()) + u64::from(expires))
+        .then(|| "expired before the signature was made".to_string())
 }
 
 /// The sigstore public key in `pem` (an ECDSA P-256 `PUBLIC KEY`).
