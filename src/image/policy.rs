@@ -154,6 +154,18 @@ pub trait Signatures {
     fn sigstore(&mut self) -> Result<Vec<SigstoreSig>>;
 }
 
+/// The signatures of a source that has none (a local image).
+pub struct Unsigned;
+
+impl Signatures for Unsigned {
+    fn simple(&mut self) -> Result<Vec<Vec<u8>>> {
+        Ok(Vec::new())
+    }
+    fn sigstore(&mut self) -> Result<Vec<SigstoreSig>> {
+        Ok(Vec::new())
+    }
+}
+
 /// What an accepted image was accepted by, for the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
@@ -648,16 +660,6 @@ mod tests {
         }
     }
 
-    struct NoSigs;
-    impl Signatures for NoSigs {
-        fn simple(&mut self) -> Result<Vec<Vec<u8>>> {
-            Ok(Vec::new())
-        }
-        fn sigstore(&mut self) -> Result<Vec<SigstoreSig>> {
-            Ok(Vec::new())
-        }
-    }
-
     fn policy(text: &str) -> Policy {
         Policy::parse(text.as_bytes(), Path::new("/p.json")).unwrap()
     }
@@ -738,7 +740,7 @@ mod tests {
                     "*.example.com": [{"type": "reject"}]
                 }}}"#,
         );
-        let verdict = |r: &str| p.evaluate(&subject(r), "sha256:x", &mut NoSigs);
+        let verdict = |r: &str| p.evaluate(&subject(r), "sha256:x", &mut Unsigned);
         assert_eq!(
             verdict("r.example.com/team/open:1").unwrap().scope,
             "transports.docker[\"r.example.com/team/open\"] of /p.json"
@@ -764,7 +766,7 @@ mod tests {
         };
         let err = format!(
             "{:#}",
-            p.evaluate(&local, "sha256:x", &mut NoSigs).unwrap_err()
+            p.evaluate(&local, "sha256:x", &mut Unsigned).unwrap_err()
         );
         assert!(
             err.contains("requirement reject of default of /p.json"),
@@ -783,7 +785,7 @@ mod tests {
         ));
         let err = format!(
             "{:#}",
-            p.evaluate(&subject("r.example.com/a:1"), "sha256:x", &mut NoSigs)
+            p.evaluate(&subject("r.example.com/a:1"), "sha256:x", &mut Unsigned)
                 .unwrap_err()
         );
         assert!(err.contains("requirement signedBy of default"), "{err}");

@@ -5,7 +5,7 @@
 use super::import::{compression_of, LayerSpec};
 use super::lookaside;
 use super::name::{self, RegistriesConf, RegistryRef};
-use super::policy::{Policy, Signatures, Subject};
+use super::policy::{Policy, Signatures, Subject, Unsigned};
 use super::signature::SigstoreSig;
 use super::source::{self, Creds};
 use super::store::{Store, StoredImage};
@@ -106,18 +106,6 @@ impl Signatures for Found<'_> {
             }
             _ => Ok(Vec::new()),
         }
-    }
-}
-
-/// A local image's signatures: none.
-struct Unsigned;
-
-impl Signatures for Unsigned {
-    fn simple(&mut self) -> Result<Vec<Vec<u8>>> {
-        Ok(Vec::new())
-    }
-    fn sigstore(&mut self) -> Result<Vec<SigstoreSig>> {
-        Ok(Vec::new())
     }
 }
 
