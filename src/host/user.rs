@@ -130,6 +130,17 @@ impl UserDirs {
     }
 }
 
+/// `$HOME/.config/REL` of the calling user when they are not root and it
+/// exists: where the containers tools read a user's own policy.json and
+/// registries.d (root's home is no place for host policy).
+pub fn own_config(rel: &str) -> Option<PathBuf> {
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".config").join(rel))
+        .filter(|p| !root && p.exists())
+}
+
 /// The login name and home directory of `uid`, from the passwd database.
 fn passwd_entry(uid: u32) -> Result<(String, PathBuf)> {
     let mut buf = vec![0u8; 16384];

@@ -49,11 +49,7 @@ pub struct SignatureConfig {
 /// The user's own registries.d for a user other than root when it exists,
 /// else the system's.
 fn default_dir() -> PathBuf {
-    // SAFETY: geteuid cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    std::env::var_os("HOME")
-        .map(|h| PathBuf::from(h).join(".config/containers/registries.d"))
-        .filter(|d| !root && d.is_dir())
+    crate::host::user::own_config("containers/registries.d")
         .unwrap_or_else(|| PathBuf::from(SYSTEM_DIR))
 }
 

@@ -209,6 +209,23 @@ fn valid_host(h: &str) -> bool {
         && name.split('.').all(label)
 }
 
+/// Whether the first component of a name is a registry host rather than a
+/// namespace (`quay.io`, `127.0.0.1:5000`, `localhost`), as the containers
+/// tools decide it.
+fn names_registry(first: &str) -> bool {
+    first.contains('.') || first.contains(':') || first == "localhost"
+}
+
+/// The reference `name` is when it is fully qualified (its first component
+/// a registry host); None for a bare or local name.
+pub fn qualified(name: &str) -> Option<RegistryRef> {
+    let (first, _) = name.split_once('/')?;
+    if !names_registry(first) {
+        return None;
+    }
+    parse_reference(name, &RegistriesConf::default()).ok()
+}
+
 /// Parses and normalises a registry reference like the containers tools:
 /// `busybox` -> `docker.io/library/busybox:latest`.
 pub fn parse_reference(s: &str, conf: &RegistriesConf) -> Result<RegistryRef> {
@@ -234,11 +251,7 @@ pub fn parse_reference(s: &str, conf: &RegistriesConf) -> Result<RegistryRef> {
         None => (rest, None),
     };
     let (registry, repository) = match path.split_once('/') {
-        Some((first, repo))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
-        {
-            (first.to_string(), repo.to_string())
-        }
+        Some((first, repo)) if names_registry(first) => (first.to_string(), repo.to_string()),
         _ => {
             let registry = conf
                 .unqualified_search

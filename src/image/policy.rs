@@ -396,12 +396,8 @@ fn check_identity(i: &Identity) -> Result<()> {
 /// it exists (the containers tools take it from the home, not from
 /// `XDG_CONFIG_HOME`), else the system's.
 fn default_path() -> PathBuf {
-    // SAFETY: geteuid cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    let user = std::env::var_os("HOME")
-        .map(|h| PathBuf::from(h).join(".config/containers/policy.json"))
-        .filter(|p| !root && p.exists());
-    user.unwrap_or_else(|| PathBuf::from(SYSTEM_POLICY))
+    crate::host::user::own_config("containers/policy.json")
+        .unwrap_or_else(|| PathBuf::from(SYSTEM_POLICY))
 }
 
 fn scope_label(transport: &str, scope: &str) -> String {
@@ -453,10 +449,7 @@ fn signed_by(
         }
         (None, None) => keys.extend(signature::gpg_keys(&key_bytes(None, key_data.as_deref())?)?),
     }
-    let reference = subject
-        .reference
-        .as_ref()
-        .ok_or_else(|| anyhow!("{} images carry no signatures", subject.transport))?;
+    let reference = signed_reference(subject)?;
     let found = sigs.simple()?;
     if found.is_empty() {
         bail!("the image has no simple-signing signatures (registries.d names no lookaside for it, or it has none there)");
@@ -466,6 +459,14 @@ fn signed_by(
         accept(&payload, &identity, reference, manifest_digest)?;
         Ok(format!("signedBy (key {key})"))
     })
+}
+
+/// The registry reference signatures name; local images carry none.
+fn signed_reference(subject: &Subject) -> Result<&RegistryRef> {
+    subject
+        .reference
+        .as_ref()
+        .ok_or_else(|| anyhow!("{} images carry no signatures", subject.transport))
 }
 
 /// What the first signature `check` accepts says; else why each failed.
@@ -489,10 +490,7 @@ fn sigstore_signed(
     sigs: &mut dyn Signatures,
 ) -> Result<String> {
     let key = signature::sigstore_key(&key_bytes(key_path.as_deref(), key_data.as_deref())?)?;
-    let reference = subject
-        .reference
-        .as_ref()
-        .ok_or_else(|| anyhow!("{} images carry no signatures", subject.transport))?;
+    let reference = signed_reference(subject)?;
     let found = sigs.sigstore()?;
     if found.is_empty() {
         bail!("the image has no sigstore signatures (registries.d does not enable use-sigstore-attachments for it, or it has none)");

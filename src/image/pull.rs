@@ -74,19 +74,25 @@ struct Found<'a> {
     subject: &'a Subject,
     digest: &'a str,
     blobs: &'a dyn source::Blobs,
+    /// registries.d's settings for the image, read once.
+    config: Option<lookaside::SignatureConfig>,
 }
 
 impl Found<'_> {
-    fn config(&self) -> Result<Option<(&RegistryRef, lookaside::SignatureConfig)>> {
-        match &self.subject.reference {
-            Some(r) => Ok(Some((r, lookaside::config_for(r, &self.subject.scopes)?))),
-            None => Ok(None),
+    fn config(&mut self) -> Result<Option<(&RegistryRef, lookaside::SignatureConfig)>> {
+        let Some(r) = &self.subject.reference else {
+            return Ok(None);
+        };
+        if self.config.is_none() {
+            self.config = Some(lookaside::config_for(r, &self.subject.scopes)?);
         }
+        Ok(self.config.clone().map(|c| (r, c)))
     }
 }
 
 impl Signatures for Found<'_> {
     fn simple(&mut self) -> Result<Vec<Vec<u8>>> {
+        let digest = self.digest;
         match self.config()? {
             Some((
                 r,
@@ -94,7 +100,7 @@ impl Signatures for Found<'_> {
                     lookaside: Some(base),
                     ..
                 },
-            )) => lookaside::simple_signatures(&base, r, self.digest),
+            )) => lookaside::simple_signatures(&base, r, digest),
             _ => Ok(Vec::new()),
         }
     }
@@ -107,14 +113,6 @@ impl Signatures for Found<'_> {
             _ => Ok(Vec::new()),
         }
     }
-}
-
-/// The registry reference `name` is, when it names a registry host.
-fn registry_name(name: &str) -> Option<RegistryRef> {
-    let (first, _) = name.split_once('/')?;
-    let host = first.contains('.') || first.contains(':') || first == "localhost";
-    host.then(|| name::parse_reference(name, &RegistriesConf::default()).ok())
-        .flatten()
 }
 
 /// Pulls `image` into the repository and returns the stored image.
@@ -147,13 +145,14 @@ pub fn pull(
                 subject: &subject,
                 digest: &fetched.manifest_digest,
                 blobs: blobs.as_ref(),
+                config: None,
             },
         )
         .with_context(|| format!("image {name}"))?;
     // A local image its metadata names after a registry image would take
     // that image's place: it must also pass that registry's scope, with
     // the signatures it has there, none.
-    if let (None, Some(r)) = (&subject.reference, registry_name(&name)) {
+    if let (None, Some(r)) = (&subject.reference, name::qualified(&name)) {
         let as_registry = Subject {
             transport: "docker",
             scopes: super::policy::docker_scopes(&r),
