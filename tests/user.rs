@@ -10,7 +10,7 @@ mod bench;
 use bench::image::Image;
 use bench::registry::Registry;
 use bench::sandbox::Sandbox;
-use bench::{atomic_bin, closed, fixtures, greet, require_root};
+use bench::{closed, fixtures, greet, require_root};
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output};
@@ -51,7 +51,7 @@ impl User {
 
     fn atomic(&self, h: &Sandbox, args: &[&str]) -> Output {
         bench::run(
-            self.command(h, &atomic_bin().display().to_string())
+            self.command(h, &h.atomic_bin().display().to_string())
                 .args(args),
         )
     }

@@ -9,6 +9,11 @@
 //! Its mounts exist only in its own mount namespace, so they vanish with it.
 //! A directory `/var/tmp/atomic-sandbox-<pid>/share` is bound at the same
 //! path inside, for files both sides see; stale ones are removed at boot.
+//! The tool under test is linked (or copied) into it as `bin/atomic`: the
+//! checkout itself is never bound in, so wherever it lives (`/tmp`, which
+//! the sandbox mounts afresh; root's 0700 home; a path with a space; a path
+//! the image-based host's OS tree holds a link at) the sandbox sees the
+//! binary at a path of its own, which every user inside can execute.
 
 use super::{atomic_bin, check, run};
 use std::os::unix::process::CommandExt;
@@ -41,7 +46,7 @@ const MASKED: &[&str] = &[
 ];
 
 const BOOT: &str = r#"set -eu
-S=$1 SHARE=$2 BIN=$3 MASKED=$4
+S=$1 SHARE=$2 MASKED=$3
 mount -t tmpfs tmpfs "$S"
 mkdir -p "$S/upper" "$S/work" "$S/root"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$S/upper,workdir=$S/work" "$S/root"
@@ -49,7 +54,6 @@ for d in dev sys; do mount --rbind "/$d" "$S/root/$d"; done
 mount -t proc proc "$S/root/proc"
 mount -t tmpfs tmpfs "$S/root/tmp"
 mount --bind "$SHARE" "$S/root$SHARE"
-mount --bind -o ro "$BIN" "$S/root$BIN"
 mkdir -p "$S/root/etc/systemd/system"
 for u in $MASKED; do ln -sf /dev/null "$S/root/etc/systemd/system/$u"; done
 cd "$S/root"
@@ -71,7 +75,7 @@ exec env container=atomic-test /lib/systemd/systemd --system --unit=basic.target
 /// writable (the deployment's over the host's, an overlay too); `/boot`
 /// the sysroot's, with its boot entries; `/run/ostree-booted`.
 const BOOT_OSTREE: &str = r#"set -eu
-S=$1 SHARE=$2 BIN=$3 MASKED=$4 SYSROOT=$5 DEPLOY=$6
+S=$1 SHARE=$2 MASKED=$3 SYSROOT=$4 DEPLOY=$5
 D=$SYSROOT/$DEPLOY
 mount -t tmpfs tmpfs "$S"
 mkdir -p "$S/etc" "$S/etc.work" "$S/usr" "$S/usr.work"
@@ -87,9 +91,8 @@ mount -t proc proc "$D/proc"
 mount -t tmpfs tmpfs "$D/tmp"
 mount -t tmpfs tmpfs "$D/run"
 touch "$D/run/ostree-booted"
-mkdir -p "$D$SHARE" "$D$BIN"
+mkdir -p "$D$SHARE"
 mount --bind "$SHARE" "$D$SHARE"
-mount --bind -o ro "$BIN" "$D$BIN"
 mkdir -p "$D/etc/systemd/system"
 for u in $MASKED; do ln -sf /dev/null "$D/etc/systemd/system/$u"; done
 cd "$D"
@@ -107,7 +110,7 @@ exec env container=atomic-test /lib/systemd/systemd --system --unit=basic.target
 /// an rpm database in `/usr/share/rpm` whose one package provides
 /// `/bin/sh`, as an image-based host's OS packages do (rpm-ostree layers
 /// packages on it). Returns the deployment's path relative to `sysroot`.
-fn make_sysroot(sysroot: &Path, mount_points: &[&Path]) -> PathBuf {
+fn make_sysroot(sysroot: &Path) -> PathBuf {
     let tree = sysroot.with_extension("tree");
     for d in [&tree, sysroot] {
         let _ = std::fs::remove_dir_all(d);
@@ -130,9 +133,6 @@ fn make_sysroot(sysroot: &Path, mount_points: &[&Path]) -> PathBuf {
         "boot",
     ] {
         std::fs::create_dir_all(tree.join(d)).unwrap();
-    }
-    for p in mount_points {
-        std::fs::create_dir_all(tree.join(p.strip_prefix("/").unwrap())).unwrap();
     }
     std::fs::write(
         tree.join("usr/lib/modules/6.0.0-atomic-test/vmlinuz"),
@@ -329,8 +329,7 @@ impl Sandbox {
             let base = PathBuf::from(format!("{BASE_PREFIX}{}{suffix}", std::process::id()));
             let sysroot = base.join("sysroot");
             std::fs::create_dir_all(&sysroot).unwrap();
-            let bin_dir = atomic_bin().parent().unwrap().to_path_buf();
-            let deploy = make_sysroot(&sysroot, &[&bin_dir]);
+            let deploy = make_sysroot(&sysroot);
             let args = [sysroot.into_os_string(), deploy.into_os_string()];
             let s = Sandbox::boot(suffix, BOOT_OSTREE, &args);
             // SAFETY: registering a plain extern "C" function.
@@ -347,8 +346,17 @@ impl Sandbox {
         let base = PathBuf::from(format!("{BASE_PREFIX}{}{suffix}", std::process::id()));
         let share = base.join("share");
         std::fs::create_dir_all(base.join("mnt")).unwrap();
-        std::fs::create_dir_all(&share).unwrap();
-        let bin_dir = atomic_bin().parent().unwrap().to_path_buf();
+        std::fs::create_dir_all(share.join("bin")).unwrap();
+        let bin = share.join("bin/atomic");
+        if std::fs::hard_link(atomic_bin(), &bin).is_err() {
+            std::fs::copy(atomic_bin(), &bin).unwrap_or_else(|e| {
+                panic!(
+                    "cannot copy {} to {}: {e}",
+                    atomic_bin().display(),
+                    bin.display()
+                )
+            });
+        }
         let console = std::fs::File::create(base.join("console.log")).unwrap();
         let mut cmd = Command::new("unshare");
         cmd.args([
@@ -362,7 +370,6 @@ impl Sandbox {
         .args(["bash", "-c", script, "boot"])
         .arg(base.join("mnt"))
         .arg(&share)
-        .arg(&bin_dir)
         .arg(MASKED.join(" "))
         .args(extra)
         .stdin(Stdio::null())
@@ -401,8 +408,23 @@ impl Sandbox {
         s
     }
 
-    fn console(&self) -> String {
-        std::fs::read_to_string(self.base.join("console.log")).unwrap_or_default()
+    /// Fails the boot: the console log is kept outside the sandbox's
+    /// directory (which goes with the process), named, and its text shown.
+    fn failed(&self, what: &str) -> ! {
+        let log = self.base.join("console.log");
+        let kept = PathBuf::from(format!(
+            "/var/tmp/atomic-test-console-{}.log",
+            std::process::id()
+        ));
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let where_ = match std::fs::copy(&log, &kept) {
+            Ok(_) => format!("its console log is {}", kept.display()),
+            Err(e) => format!("its console log {} could not be kept: {e}", log.display()),
+        };
+        panic!(
+            "sandbox in {}: {what}; {where_}:\n{text}",
+            self.base.display()
+        );
     }
 
     fn wait_for_systemd(&self) -> u32 {
@@ -421,11 +443,12 @@ impl Sandbox {
                     return pid;
                 }
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "sandbox systemd did not start:\n{}",
-                self.console()
-            );
+            if !Path::new(&format!("/proc/{}", self.unshare)).exists() {
+                self.failed("its boot script exited before systemd started");
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                self.failed("systemd did not start within 30 s");
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -449,7 +472,7 @@ impl Sandbox {
                 _ => std::thread::sleep(Duration::from_millis(100)),
             }
         }
-        panic!("sandbox systemd stuck in {state:?}:\n{}", self.console());
+        self.failed(&format!("systemd stuck in {state:?} for 90 s"));
     }
 
     /// Host PID of the sandbox's systemd.
@@ -490,9 +513,15 @@ impl Sandbox {
         check(self.command(args[0]).args(&args[1..]))
     }
 
+    /// The path of the tool under test inside the sandbox (and on the
+    /// host): its copy in the share, executable by every user.
+    pub fn atomic_bin(&self) -> PathBuf {
+        self.share().join("bin/atomic")
+    }
+
     /// The `atomic` binary, run inside the sandbox.
     pub fn atomic(&self) -> Command {
-        self.command(atomic_bin())
+        self.command(self.atomic_bin())
     }
 
     /// The last lines of `unit`'s journal inside the sandbox, for messages.
