@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 struct Host {
+    /// Dropped first: unmounted before the root is removed.
+    own_mounts: Vec<Mounted>,
     root: Root,
     images: tempfile::TempDir,
 }
@@ -45,6 +47,17 @@ impl Host {
     fn new() -> Host {
         Host::on(Root::Dir(tmp("atomic-root-")))
     }
+    /// Such a root whose `/etc` is a filesystem of its own (a tmpfs), as
+    /// `/etc` and `/var` are on an image-based host.
+    fn with_etc_mounted() -> Host {
+        let root = tmp("atomic-root-");
+        let etc_dir = root.path().join("etc");
+        std::fs::create_dir_all(&etc_dir).unwrap();
+        let etc = Mounted::new(&["-t", "tmpfs", "tmpfs"], &etc_dir);
+        let mut h = Host::on(Root::Dir(root));
+        h.own_mounts.push(etc);
+        h
+    }
     /// Such a root whose software rpm manages, for RPM mode, with the
     /// directories its systemd and its rpm own.
     fn with_rpm() -> Host {
@@ -56,6 +69,7 @@ impl Host {
     }
     fn on(root: Root) -> Host {
         let h = Host {
+            own_mounts: Vec::new(),
             root,
             images: tmp("atomic-images-"),
         };
@@ -157,7 +171,12 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
             walk(root, &p, out);
             "dir".into()
         } else {
-            bench::image::sha256_hex(&std::fs::read(&p).unwrap())
+            use std::os::unix::fs::PermissionsExt;
+            let mode = e.metadata().unwrap().permissions().mode();
+            format!(
+                "{mode:o} {}",
+                bench::image::sha256_hex(&std::fs::read(&p).unwrap())
+            )
         };
         out.insert(rel, v);
     }
@@ -383,9 +402,20 @@ fn install_failures_and_crashes_at_every_step_converge() {
 
 #[test]
 fn update_failures_and_crashes_at_every_step_converge() {
+    update_failures_converge(Host::new);
+}
+
+/// The same, with `/etc` (units, tmpfiles, host files) on another
+/// filesystem than `/var` (the backups): nothing is lost on the way back.
+#[test]
+fn update_failures_and_crashes_converge_with_etc_on_its_own_mount() {
+    update_failures_converge(Host::with_etc_mounted);
+}
+
+fn update_failures_converge(new_host: fn() -> Host) {
     require_root();
     for step in UPDATE_STEPS {
-        let h = Host::new();
+        let h = new_host();
         let img = h.image("hostfs", fixtures::greeter_hostfs());
         h.ok(&install(&["--name", "c", &img]), &[]);
         let installed = h.snapshot();
@@ -953,4 +983,77 @@ fn image_based_host_a_failed_live_apply_is_staged_and_no_change_is_checked() {
     );
     h.ok(&["uninstall", "nc"], &with);
     assert_eq!(h.rpm_q("atomic-container-nc"), None);
+}
+
+/// A host file that is a symlink is hashed as the link it is (its target
+/// string), never followed: one to `/dev/zero` once held install, and the
+/// lock, for ever. It installs, updates and uninstalls in bounded time.
+#[test]
+fn a_host_file_symlink_is_never_followed() {
+    require_root();
+    let h = Host::new();
+    let manifest =
+        r#"{ "version": "1.0", "defaultValues": { "RECEIVER": "world", "PORT": "8081" } }"#;
+    let extra = "d exports/hostfs\nd exports/hostfs/etc\nd exports/hostfs/etc/greeter\n\
+        l exports/hostfs/etc/greeter/zero /dev/zero\n";
+    let img = h.image(
+        "zero",
+        Image::new(
+            vec![
+                fixtures::busybox_layer(bench::image::Compression::Gzip),
+                fixtures::greeter_layer(manifest, extra),
+            ],
+            fixtures::greeter_config("1.0"),
+        ),
+    );
+    let bounded = |args: &[&str]| {
+        let out = run(Command::new("timeout")
+            .arg("60")
+            .arg(atomic_bin())
+            .arg("--root")
+            .arg(h.root.path())
+            .args(args));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    bounded(&install(&["--name", "z", &img]));
+    assert_eq!(
+        std::fs::read_link(h.path("/etc/greeter/zero")).unwrap(),
+        Path::new("/dev/zero")
+    );
+    bounded(&["containers", "update", "z", "--set", "RECEIVER=moon"]);
+    bounded(&["uninstall", "z"]);
+    assert!(std::fs::symlink_metadata(h.path("/etc/greeter/zero")).is_err());
+}
+
+/// Root never writes through a link someone planted beside a host file:
+/// temporary files are new files of random names, so a symlink at the
+/// old, guessable temporary name is left alone and its target untouched.
+#[test]
+fn a_planted_symlink_beside_a_host_file_is_never_followed() {
+    require_root();
+    let h = Host::new();
+    let img = h.image("hostfs", fixtures::greeter_hostfs());
+    h.ok(&install(&["--name", "c", &img]), &[]);
+    let victim = h.path("/victim");
+    std::fs::write(&victim, "root's own file\n").unwrap();
+    for name in [".greeting.conf.tmp", ".plain.conf.tmp"] {
+        std::os::unix::fs::symlink("../../victim", h.path(&format!("/etc/greeter/{name}")))
+            .unwrap();
+    }
+    h.ok(
+        &["containers", "update", "c", "--set", "RECEIVER=moon"],
+        &[],
+    );
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "root's own file\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(h.path("/etc/greeter/greeting.conf")).unwrap(),
+        "greeting for moon on port 8081\n"
+    );
 }

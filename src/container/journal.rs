@@ -125,13 +125,8 @@ impl Journal {
             backup: backup.clone(),
         })?;
         failpoint("set-aside")?;
-        match std::fs::rename(path, &backup) {
-            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
-                std::fs::copy(path, &backup).and_then(|_| std::fs::remove_file(path))
-            }
-            r => r,
-        }
-        .with_context(|| format!("moving {} aside", path.display()))
+        crate::host::fs::move_aside(path, &backup)
+            .with_context(|| format!("moving {} aside", path.display()))
     }
 
     /// Whether this operation stopped `unit`.
@@ -158,11 +153,18 @@ impl Journal {
 
     /// Undoes every recorded change, newest first, as far as possible.
     /// A step that cannot be undone is reported and the others still are:
-    /// stopping half-way would leave more of the operation in place.
+    /// stopping half-way would leave more of the operation in place. When
+    /// a file could not be put back, its backup and the journal are kept
+    /// (and said): the next command on the container tries again, and
+    /// nothing that was there before is lost.
     pub fn undo(self, ctx: &Ctx) {
+        let mut unrestored = Vec::new();
         for step in self.record.steps.iter().rev() {
             if let Err(e) = undo_step(step, ctx) {
                 ctx.report.warn(format!("undoing {step:?}: {e:#}"));
+                if let Step::Replaced { backup, .. } = step {
+                    unrestored.push(backup.display().to_string());
+                }
             }
         }
         if let Some(s) = &ctx.systemd {
@@ -170,6 +172,15 @@ impl Journal {
                 ctx.report
                     .warn(format!("reloading systemd after the undo: {e:#}"));
             }
+        }
+        if !unrestored.is_empty() {
+            ctx.report.warn(format!(
+                "kept the journal {} and the backups {} that could not be put back; \
+                 the next command on this container tries again",
+                self.path.display(),
+                unrestored.join(", ")
+            ));
+            return;
         }
         for r in [
             crate::host::fs::remove_tree(&self.backups),
@@ -198,10 +209,9 @@ fn undo_step(step: &Step, ctx: &Ctx) -> Result<()> {
         }
         Step::CreatedTree(p) => gone(std::fs::remove_dir_all(p))?,
         Step::Replaced { path, backup } => {
-            if backup.exists() {
-                crate::host::fs::remove_file(path)?;
-                std::fs::rename(backup, path)
-                    .with_context(|| format!("putting {} back", path.display()))?;
+            // Recorded before the move: no backup means nothing was moved.
+            if crate::host::fs::exists(backup)? {
+                crate::host::fs::restore(backup, path)?;
             }
         }
         Step::Link { path, target } => match target {

@@ -17,28 +17,164 @@ use std::path::{Path, PathBuf};
 /// Replaces `path` with `data` (mode `mode`) atomically and durably: a
 /// temporary file beside it, flushed to disk, renamed over it, and the
 /// directory flushed, so after a power loss `path` is the old file or the
-/// new one, whole.
+/// new one, whole. The temporary file is created exclusively under a name
+/// nobody can guess (`O_CREAT|O_EXCL`: a symlink planted beside the target
+/// is never followed) and its mode set through its descriptor, never
+/// through a path.
 pub fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp",
-        path.file_name().unwrap_or_default().to_string_lossy()
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        f.write_all(data)?;
-        f.sync_all()
-    };
-    write().with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    let mut tmp = temp_beside(path, mode)?;
+    tmp.write_all(data)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("writing {}", tmp.path().display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("writing {}", path.display()))?;
     sync_parent(path)
+}
+
+/// A new, empty file of mode `mode` in the directory of `path`, created
+/// exclusively, removed again if it is dropped before it is persisted.
+/// Warns when that directory is writable by someone other than its owner
+/// or owned by another user than this process's: they could move what is
+/// written there.
+pub fn temp_beside(path: &Path, mode: u32) -> Result<tempfile::NamedTempFile> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    warn_if_shared(dir);
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file beside {}", path.display()))?;
+    // The umask applied at creation; the mode asked for is set exactly.
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting the mode of {}", tmp.path().display()))?;
+    Ok(tmp)
+}
+
+/// Warns when another user can rename entries of `dir` (it is theirs, or
+/// group/other-writable without the sticky bit): a file written there
+/// can be replaced by them once it is in place.
+fn warn_if_shared(dir: &Path) {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(m) = std::fs::metadata(dir) else {
+        return;
+    };
+    let me = rustix::process::geteuid().as_raw();
+    let open_to_others = m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0;
+    if m.uid() != me || open_to_others {
+        tracing::warn!(
+            "{} is writable by another user than the one writing into it (owner uid {}, mode {:o}): \
+             they can replace what is written there",
+            dir.display(),
+            m.uid(),
+            m.mode() & 0o7777
+        );
+    }
+}
+
+/// Moves the file or symlink `path` to `backup` durably, whatever the
+/// mounts: a rename where both are on one filesystem, otherwise a copy of
+/// the same type, bytes, mode and owner flushed to disk before `path` is
+/// removed (so a full disk fails the copy and leaves `path` untouched).
+pub fn move_aside(path: &Path, backup: &Path) -> Result<()> {
+    match std::fs::rename(path, backup) {
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            copy_entry(path, backup)?;
+            std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
+        }
+        r => r.with_context(|| format!("moving {} to {}", path.display(), backup.display()))?,
+    }
+    sync_parent(backup)?;
+    sync_parent(path)
+}
+
+/// Puts `backup` back at `path` durably, whatever the mounts: a rename, or
+/// a copy into a temporary file in `path`'s directory renamed over it. The
+/// backup is left where it is after a copy; removing it is the caller's,
+/// once every restore is done.
+pub fn restore(backup: &Path, path: &Path) -> Result<()> {
+    match std::fs::rename(backup, path) {
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => copy_entry(backup, path),
+        r => {
+            r.with_context(|| format!("putting {} back", path.display()))?;
+            sync_parent(path)
+        }
+    }
+}
+
+/// Replaces `dst` with a copy of the file or symlink `src` (a symlink is
+/// copied as a symlink; a file with its bytes, permission bits and owner),
+/// made in `dst`'s directory and renamed over it, flushed.
+fn copy_entry(src: &Path, dst: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta =
+        std::fs::symlink_metadata(src).with_context(|| format!("reading {}", src.display()))?;
+    if meta.file_type().is_symlink() {
+        let target =
+            std::fs::read_link(src).with_context(|| format!("reading {}", src.display()))?;
+        let tmp = temp_beside(dst, 0o600)?.into_temp_path();
+        let tmp_path = tmp.to_path_buf();
+        // The name is ours: replace the placeholder file with the link.
+        std::fs::remove_file(&tmp_path)
+            .and_then(|()| std::os::unix::fs::symlink(&target, &tmp_path))
+            .and_then(|()| std::fs::rename(&tmp_path, dst))
+            .with_context(|| {
+                format!("copying the symlink {} to {}", src.display(), dst.display())
+            })?;
+        std::mem::forget(tmp);
+        return sync_parent(dst);
+    }
+    if !meta.file_type().is_file() {
+        bail!(
+            "{} is not a file or a symlink; not copying it",
+            src.display()
+        );
+    }
+    let mut from = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags_nofollow()
+        .open(src)
+        .with_context(|| format!("reading {}", src.display()))?;
+    let mut tmp = temp_beside(dst, meta.mode() & 0o7777)?;
+    std::io::copy(&mut from, &mut tmp)
+        .and_then(|_| {
+            rustix::fs::fchown(
+                tmp.as_file(),
+                Some(rustix::fs::Uid::from_raw(meta.uid())),
+                Some(rustix::fs::Gid::from_raw(meta.gid())),
+            )
+            .map_err(std::io::Error::from)
+        })
+        // chown clears setuid/setgid bits: set the mode once more after it.
+        .and_then(|()| {
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777))
+        })
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
+    tmp.persist(dst)
+        .map_err(|e| e.error)
+        .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
+    sync_parent(dst)
+}
+
+/// `O_NOFOLLOW` on an open: the last component must not be a symlink.
+trait NoFollow {
+    fn custom_flags_nofollow(&mut self) -> &mut Self;
+}
+
+impl NoFollow for std::fs::OpenOptions {
+    fn custom_flags_nofollow(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        self.custom_flags(libc::O_NOFOLLOW)
+    }
 }
 
 /// Flushes the directory holding `path`, so a rename or a new entry in it
@@ -111,20 +247,39 @@ pub fn read_link(path: &Path) -> Result<Option<PathBuf>> {
     }
 }
 
-/// The SHA-256 (hex) of the file at `path` (following a symlink), or None
-/// when no file is there (nothing, or a directory).
+/// The SHA-256 (hex) of what is at `path`: a file's bytes, or for a
+/// symlink the bytes of its target string (the link is never followed:
+/// it may lead anywhere, `/dev/zero` included); None when nothing, or a
+/// directory, is there. Anything else (a device, a FIFO, a socket) is
+/// refused: it has no content to hash and reading it may never end.
 pub fn sha256_file(path: &Path) -> Result<Option<String>> {
-    let mut f = match File::open(path) {
-        Ok(f) => f,
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
-    if f.metadata()
-        .with_context(|| format!("reading {}", path.display()))?
-        .is_dir()
-    {
+    let ft = meta.file_type();
+    if ft.is_dir() {
         return Ok(None);
     }
+    if ft.is_symlink() {
+        let target =
+            std::fs::read_link(path).with_context(|| format!("reading {}", path.display()))?;
+        return Ok(Some(hex::encode(Sha256::digest(
+            target.into_os_string().into_vec(),
+        ))));
+    }
+    if !ft.is_file() {
+        bail!(
+            "{} is not a regular file, a symlink or a directory; not reading it",
+            path.display()
+        );
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags_nofollow()
+        .open(path)
+        .with_context(|| format!("reading {}", path.display()))?;
     let mut h = Sha256::new();
     let mut buf = vec![0; 64 * 1024];
     loop {

@@ -43,7 +43,7 @@ fn entry(path: &str, mode: &str, text: &str) -> String {
     format!("f {path} {mode} = {escaped}\n")
 }
 
-fn greeter_layer(manifest: &str, extra: &str) -> Layer {
+pub fn greeter_layer(manifest: &str, extra: &str) -> Layer {
     greeter_layer_with(
         manifest,
         &greeter_file("exports/config.json.template"),
@@ -51,7 +51,7 @@ fn greeter_layer(manifest: &str, extra: &str) -> Layer {
     )
 }
 
-fn greeter_layer_with(manifest: &str, config: &str, extra: &str) -> Layer {
+pub fn greeter_layer_with(manifest: &str, config: &str, extra: &str) -> Layer {
     let mut spec = String::from("d exports\n");
     spec.push_str(&entry("usr/bin/greet", "0755", &greeter_file("greet.sh")));
     spec.push_str(&entry("exports/manifest.json", "0644", manifest));
@@ -64,7 +64,7 @@ fn greeter_layer_with(manifest: &str, config: &str, extra: &str) -> Layer {
     Layer::parse(&spec, Compression::Gzip)
 }
 
-fn greeter_config(version: &str) -> Config {
+pub fn greeter_config(version: &str) -> Config {
     Config {
         cmd: vec!["/usr/bin/greet".into()],
         env: vec!["PATH=/usr/bin:/bin".into()],
