@@ -422,6 +422,72 @@ fn rpmbuild_of_the_spec_output_builds_the_same_package() {
     assert_eq!(requires(&built), requires(&file));
 }
 
+/// Nothing an image chooses is expanded by rpm: `rpmbuild -bb` expands
+/// `%files` paths twice, so a file named with a `%` is refused in spec mode
+/// (naming it, pointing at --rpm=build, writing nothing); labels holding
+/// `%(...)` or a template key stay literal text through a real rpmbuild.
+#[test]
+fn a_spec_runs_nothing_an_image_chose_under_rpmbuild() {
+    require_root();
+    let b = Build::new();
+    let marker = b.root.path().join("ran");
+    let evil = format!("usr/share/%(touch_{})", "x");
+    let img = with_hostfs(&format!("d usr\nd usr/share\nf {evil} = x"), &[]);
+    let out = b.build_as(&img, "pct", "--rpm=spec");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a % path was written into a spec");
+    assert!(
+        err.contains("/usr/share/%(touch_x)") && err.contains("--rpm=build"),
+        "{err}"
+    );
+    assert_eq!(b.outputs(), 0, "nothing written");
+
+    // Outputs are new files renamed into place: a link planted at an
+    // output's name is replaced, its target untouched.
+    let victim = b.root.path().join("victim");
+    std::fs::write(&victim, "keep\n").unwrap();
+    for name in ["lbl-payload.tar", "atomic-container-lbl.spec"] {
+        std::os::unix::fs::symlink(&victim, b.out.path().join(name)).unwrap();
+    }
+
+    let run_it = format!("%(touch {})", marker.display());
+    let img = with_hostfs(
+        "",
+        &[
+            ("atomic.summary", "@FILES@ and @CHANGELOG@"),
+            ("atomic.description", run_it.as_str()),
+        ],
+    );
+    let spec = b.spec(&img, "lbl");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    assert!(
+        text.contains("Summary:        @FILES@ and @CHANGELOG@\n"),
+        "the template was filled twice:\n{text}"
+    );
+    let top = tempfile::tempdir().unwrap();
+    check(
+        Command::new("rpmbuild")
+            .arg("-bb")
+            .arg("--define")
+            .arg(format!("_topdir {}", top.path().display()))
+            .arg("--define")
+            .arg(format!("_sourcedir {}", b.out.path().display()))
+            .arg(&spec),
+    );
+    assert!(!marker.exists(), "rpmbuild ran the image's %(...)");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep\n");
+    let built = std::fs::read_dir(top.path().join("RPMS/noarch"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(
+        rpm_q(&built, &["--qf", "%{SUMMARY}|%{DESCRIPTION}"]),
+        format!("@FILES@ and @CHANGELOG@|{run_it}")
+    );
+}
+
 #[test]
 fn a_published_repository_installs_with_dnf() {
     require_root();

@@ -18,16 +18,64 @@ fn text(what: &str, value: &str) -> Result<String> {
     Ok(value.replace('%', "%%"))
 }
 
-/// A payload path as `%files` takes it, quoted: `%` doubled; quotes,
-/// backslashes and glob characters, which `%files` would interpret, are
-/// refused.
+/// A payload path as `%files` takes it, quoted. `rpmbuild -bb` expands
+/// `%files` lines twice (a doubled `%` is a single one the second time),
+/// so no escaping keeps a `%` literal there: a path with one is refused,
+/// as are quotes, backslashes and glob characters, which `%files` would
+/// interpret, and control characters.
 fn path(p: &str) -> Result<String> {
     if p.chars()
-        .any(|c| c.is_control() || "\"\\*?[]{}".contains(c))
+        .any(|c| c.is_control() || "%\"\\*?[]{}".contains(c))
     {
-        bail!("the file {p:?} cannot be named in a spec (it has a quote, a backslash, a glob or a control character); --rpm=build packages it");
+        bail!("the file {p:?} cannot be named in a spec (it has a %, a quote, a backslash, a glob or a control character, which rpmbuild would interpret); --rpm=build packages it");
     }
-    Ok(p.replace('%', "%%"))
+    Ok(p.to_string())
+}
+
+/// A user or group name as `%attr` in `%files` takes it: expanded twice
+/// there too, so a `%` (or anything but a plain name) is refused.
+fn owner(what: &str, name: &str) -> Result<String> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        bail!("{what} {name:?} cannot be named in a spec's %attr; --rpm=build packages it");
+    }
+    Ok(name.to_string())
+}
+
+/// `template` with each `@KEY@` replaced by its value, in one pass: a
+/// value that holds `@KEY@` itself is copied as it is, never filled in.
+fn fill(template: &str, values: &[(&str, String)]) -> Result<String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(at) = rest.find('@') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let key = after
+            .find('@')
+            .map(|end| &after[..end])
+            .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_uppercase() || c == '_'));
+        match key {
+            Some(k) => {
+                let (_, v) = values
+                    .iter()
+                    .find(|(name, _)| *name == k)
+                    .with_context(|| {
+                        format!("the spec template names @{k}@, which has no value")
+                    })?;
+                out.push_str(v);
+                rest = &after[k.len() + 1..];
+            }
+            None => {
+                out.push('@');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 impl Prepared {
@@ -57,7 +105,9 @@ impl Prepared {
         std::fs::create_dir_all(output)
             .with_context(|| format!("creating {}", output.display()))?;
         let source = format!("{}-payload.tar", self.name);
-        let mut tar = tar::Builder::new(std::fs::File::create(output.join(&source))?);
+        let source_path = output.join(&source);
+        // Written as every output is: a new file of ours, renamed into place.
+        let mut tar = tar::Builder::new(crate::host::fs::temp_beside(&source_path, 0o644)?);
         let mut files = String::new();
         for e in &self.entries {
             let rel = e.path.trim_start_matches('/');
@@ -88,8 +138,8 @@ impl Prepared {
                 }
             }
             let (user, group) = (
-                text("a user name", &e.user)?,
-                text("a group name", &e.group)?,
+                owner("the user name", &e.user)?,
+                owner("the group name", &e.group)?,
             );
             let attr = if matches!(e.kind, Kind::Symlink(_)) {
                 format!("%attr(-,{user},{group})")
@@ -103,7 +153,15 @@ impl Prepared {
             };
             files.push_str(&format!("{prefix}{attr} \"{}\"\n", path(&e.path)?));
         }
-        tar.finish()?;
+        let tmp = tar
+            .into_inner()
+            .with_context(|| format!("writing {}", source_path.display()))?;
+        tmp.as_file()
+            .sync_all()
+            .with_context(|| format!("writing {}", source_path.display()))?;
+        tmp.persist(&source_path)
+            .map_err(|e| e.error)
+            .with_context(|| format!("writing {}", source_path.display()))?;
         let mut deps = String::new();
         if self.entries.iter().any(|e| e.config) {
             // What rpmbuild's automatic dependencies add for %config files.
@@ -130,31 +188,35 @@ impl Prepared {
                 .map(|(_, b)| b)
                 .unwrap_or_default()
         };
-        let spec = template
-            .replace("@NAME@", &self.name)
-            .replace("@VERSION@", &text("the version", &id.version)?)
-            .replace("@RELEASE@", &text("the release", &id.release)?)
-            .replace("@SUMMARY@", &text("the summary", &id.summary)?)
-            .replace("@LICENSE@", &text("the license", &id.license)?)
-            .replace(
-                "@URL@",
-                &text(
-                    "the URL",
-                    id.url
-                        .as_deref()
-                        .unwrap_or("https://github.com/projectatomic/atomic"),
-                )?,
-            )
-            // Checked by parse_dep: no `%`, no control character.
-            .replace("@DEPENDENCIES@", deps.trim_end())
-            .replace("@DESCRIPTION@", &text("the description", &id.description)?)
-            .replace("@POST@", script("post").trim_end())
-            .replace("@PREUN@", script("preun").trim_end())
-            .replace("@POSTUN@", script("postun").trim_end())
-            .replace("@FILES@", files.trim_end())
-            .replace("@CHANGELOG@", &self.spec_changelog()?);
+        let spec = fill(
+            template,
+            &[
+                ("NAME", self.name.to_string()),
+                ("VERSION", text("the version", &id.version)?),
+                ("RELEASE", text("the release", &id.release)?),
+                ("SUMMARY", text("the summary", &id.summary)?),
+                ("LICENSE", text("the license", &id.license)?),
+                (
+                    "URL",
+                    text(
+                        "the URL",
+                        id.url
+                            .as_deref()
+                            .unwrap_or("https://github.com/projectatomic/atomic"),
+                    )?,
+                ),
+                // Checked by parse_dep: no `%`, no control character.
+                ("DEPENDENCIES", deps.trim_end().to_string()),
+                ("DESCRIPTION", text("the description", &id.description)?),
+                ("POST", script("post").trim_end().to_string()),
+                ("PREUN", script("preun").trim_end().to_string()),
+                ("POSTUN", script("postun").trim_end().to_string()),
+                ("FILES", files.trim_end().to_string()),
+                ("CHANGELOG", self.spec_changelog()?),
+            ],
+        )?;
         let file = output.join(format!("{}.spec", id.name));
-        std::fs::write(&file, spec).with_context(|| format!("writing {}", file.display()))?;
+        crate::host::fs::write_file(&file, spec.as_bytes(), 0o644)?;
         Ok(file)
     }
 }
