@@ -158,9 +158,6 @@ pub fn payload(rootfs: &Path, rendered: &bundle::Rendered, name: &str) -> Result
         ));
     }
     let mut tmpfiles = rendered.tmpfiles.clone().unwrap_or_default();
-    for line in tmpfiles.lines() {
-        rules::check_tmpfiles_line(line)?;
-    }
     for f in &rendered.host_files {
         let is_dir = matches!(f.kind, HostKind::Dir);
         if is_dir && rules::is_system_dir(&f.path) {
@@ -188,6 +185,10 @@ pub fn payload(rootfs: &Path, rendered: &bundle::Rendered, name: &str) -> Result
                 out.push(e);
             }
         }
+    }
+    // The file as the package ships it is what is checked, not the template.
+    for line in tmpfiles.lines() {
+        rules::check_tmpfiles_line(line)?;
     }
     if !tmpfiles.is_empty() {
         let p = format!("/usr/lib/tmpfiles.d/{name}.conf");

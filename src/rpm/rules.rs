@@ -17,6 +17,12 @@ pub enum Placement {
 /// Checks one entry (`path` absolute on the host) against the rules.
 pub fn place(path: &Path, is_dir: bool, mode: u32, user: &str, group: &str) -> Result<Placement> {
     let shown = path.display();
+    if path.to_string_lossy().chars().any(char::is_control) {
+        bail!(
+            "host path {:?} has a control character",
+            path.display().to_string()
+        );
+    }
     let under = |p: &str| path.starts_with(p);
     if under("/usr/local") {
         bail!(
@@ -38,7 +44,8 @@ pub fn place(path: &Path, is_dir: bool, mode: u32, user: &str, group: &str) -> R
     if under("/var") || under("/run") {
         if is_dir {
             return Ok(Placement::Tmpfiles(format!(
-                "d {shown} {:04o} {user} {group} -",
+                "d {} {:04o} {user} {group} -",
+                tmpfiles_path(&path.to_string_lossy()),
                 mode & 0o7777
             )));
         }
@@ -50,10 +57,29 @@ pub fn place(path: &Path, is_dir: bool, mode: u32, user: &str, group: &str) -> R
     bail!("{shown}: rpm-ostree layers only /usr and /etc");
 }
 
+/// `path` as the path field of a tmpfiles.d line, which systemd-tmpfiles
+/// splits at whitespace, unquotes, C-unescapes and then expands `%`
+/// specifiers in: every byte outside a plain set is written `\xHH`, and
+/// `%` as `%%`.
+pub fn tmpfiles_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        match b {
+            b'%' => out.push_str("%%"),
+            b if b.is_ascii_alphanumeric() || b"/._-+@:,=~".contains(&b) => out.push(b as char),
+            b => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
+}
+
 /// Checks a line of the image's tmpfiles.d template for an image-based
 /// host, where it runs at boot on a deployed system that can write only
 /// `/etc`, `/var`, `/run` and `/tmp`.
 pub fn check_tmpfiles_line(line: &str) -> Result<()> {
+    if line.chars().any(char::is_control) {
+        bail!("tmpfiles.d line {line:?} has a control character");
+    }
     let line = line.trim();
     if line.is_empty() || line.starts_with('#') {
         return Ok(());
@@ -166,6 +192,22 @@ mod tests {
             err("/srv/x"),
             "/srv/x: rpm-ostree layers only /usr and /etc"
         );
+    }
+
+    #[test]
+    fn host_directory_names_become_one_escaped_tmpfiles_line() {
+        let err = place(Path::new("/var/lib/x\nR /usr"), true, 0o755, "root", "root")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("control character"), "{err}");
+        let Placement::Tmpfiles(line) =
+            place(Path::new("/var/lib/a b%n\"q"), true, 0o750, "root", "root").unwrap()
+        else {
+            panic!("a directory under /var is a tmpfiles line")
+        };
+        assert_eq!(line, "d /var/lib/a\\x20b%%n\\x22q 0750 root root -");
+        check_tmpfiles_line(&line).unwrap();
+        assert!(check_tmpfiles_line("d /var/x 0755\nR /usr").is_err());
     }
 
     #[test]
