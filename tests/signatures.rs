@@ -55,6 +55,11 @@ impl World {
     /// A new GPG key; returns its fingerprint, its public key exported to
     /// `NAME.gpg`.
     fn gpg_key(&self, name: &str) -> String {
+        self.gpg_key_expiring(name, "never")
+    }
+
+    /// [`World::gpg_key`] with gpg's expiry (`never`, `1d`, ...).
+    fn gpg_key_expiring(&self, name: &str, expiry: &str) -> String {
         let gpg = || {
             let mut c = Command::new("gpg");
             c.env("GNUPGHOME", self.path("gnupg")).args([
@@ -68,7 +73,7 @@ impl World {
             c
         };
         let uid = format!("{name} <{name}@example.com>");
-        check(gpg().args(["--quick-gen-key", &uid, "ed25519", "sign", "never"]));
+        check(gpg().args(["--quick-gen-key", &uid, "ed25519", "sign", expiry]));
         let listing = check(gpg().args(["--with-colons", "--list-keys", &uid]));
         let fpr = listing
             .lines()
@@ -568,4 +573,46 @@ fn a_revoked_key_signs_nothing() {
     std::fs::write(w.path("revoked.gpg"), out.stdout).unwrap();
     let policy = w.scoped(&signed_by(&w.path("revoked.gpg")));
     w.refused(&policy, &image, &[&format!("key {fpr}: revoked")]);
+}
+
+/// Expiry is judged now, as gpgme judges it, not at the signature's own
+/// creation time, which the signer chooses: a key that expired signs
+/// nothing even backdated into its lifetime; a signature past its own
+/// expiration, or made in the future, is refused. The signer's clock is
+/// gpg's `faked-system-time`, read from its gpg.conf by skopeo's gpgme.
+#[test]
+fn expired_keys_and_expired_or_future_signatures_sign_nothing() {
+    let w = World::new(false);
+    let conf = w.path("gnupg/gpg.conf");
+    let cases = [
+        (
+            "20200101T000000",
+            "1d",
+            "",
+            "backdated",
+            "expired on 2020-01-02",
+        ),
+        (
+            "20200101T000000",
+            "never",
+            "default-sig-expire 1d\n",
+            "sigexpired",
+            "the signature expired on 2020-01-02",
+        ),
+        (
+            "20991231T000000",
+            "never",
+            "",
+            "future",
+            "made in the future",
+        ),
+    ];
+    for (when, expiry, extra, name, expected) in cases {
+        std::fs::write(&conf, format!("faked-system-time {when}\n{extra}")).unwrap();
+        let fpr = w.gpg_key_expiring(name, expiry);
+        let image = w.push(&w.greeter(), name, Some(&fpr));
+        std::fs::remove_file(&conf).unwrap();
+        let policy = w.scoped(&signed_by(&w.path(&format!("{name}.gpg"))));
+        w.refused(&policy, &image, &[expected]);
+    }
 }

@@ -44,6 +44,15 @@ pub fn civil(secs: u64) -> Civil {
     }
 }
 
+/// `secs` since the epoch as `YYYY-MM-DD HH:MM UTC`, for messages.
+pub fn rfc3339(secs: u64) -> String {
+    let c = civil(secs);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        c.year, c.month, c.day, c.hour, c.minute
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

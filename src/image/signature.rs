@@ -114,11 +114,21 @@ pub fn verify_simple(sig: &[u8], keys: &[SignedPublicKey]) -> Result<(Payload, S
     if data.len() as u64 > SIGNATURE_LIMIT {
         bail!("the signed payload is larger than {SIGNATURE_LIMIT} bytes");
     }
+    // As gpgme's verification in containers/image: exactly one signature.
+    let count = match &msg {
+        Message::Signed { reader, .. } => reader.num_signatures(),
+        _ => 0,
+    };
+    if count != 1 {
+        bail!("the message holds {count} OpenPGP signatures; exactly one is accepted");
+    }
+    let now = crate::host::clock::now();
     let mut signer = None;
     let mut why = String::from("no key");
     'keys: for k in keys {
         match msg.verify(&k.primary_key) {
-            Ok(sig) => match unusable(k, &primary_binding(k), k.primary_key.created_at(), sig) {
+            Ok(sig) => match unusable(k, &primary_binding(k), k.primary_key.created_at(), sig, now)
+            {
                 None => {
                     signer = Some(k.fingerprint().to_string());
                     break;
@@ -133,7 +143,7 @@ pub fn verify_simple(sig: &[u8], keys: &[SignedPublicKey]) -> Result<(Payload, S
                 let unbound = binding
                     .is_empty()
                     .then(|| "not bound to its key".to_string());
-                match unbound.or_else(|| unusable(k, &binding, sub.key.created_at(), sig)) {
+                match unbound.or_else(|| unusable(k, &binding, sub.key.created_at(), sig, now)) {
                     None => {
                         signer = Some(k.fingerprint().to_string());
                         break 'keys;
@@ -178,14 +188,18 @@ fn primary_revoked(k: &SignedPublicKey) -> Option<String> {
 }
 
 /// Why a key (the primary, or a subkey with its binding signatures
-/// `binding`) that made `sig` may not have: revoked, not for signing (its
-/// newest binding's key flags, when it has any), or expired when `sig` was
-/// made. None when it may, as gpg judges it.
+/// `binding`) that made `sig` may not be trusted for it, judged at `now`
+/// (seconds since the epoch) as gpgme and containers/image judge it:
+/// revoked; not for signing (its newest binding's key flags, when it has
+/// any); expired now (not at the signature's own creation time, which the
+/// signer chooses and could backdate); or the signature itself expired or
+/// made in the future. None when it may.
 fn unusable(
     k: &SignedPublicKey,
     binding: &[&pgp::packet::Signature],
     created: pgp::types::Timestamp,
     sig: &pgp::packet::Signature,
+    now: u64,
 ) -> Option<String> {
     use pgp::packet::SignatureType;
     if let Some(r) = primary_revoked(k) {
@@ -197,6 +211,27 @@ fn unusable(
     {
         return Some("revoked".into());
     }
+    let Some(made) = sig.created().map(|t| u64::from(t.as_secs())) else {
+        return Some("the signature has no creation time".into());
+    };
+    if made > now {
+        return Some(format!(
+            "the signature was made in the future ({})",
+            crate::host::clock::rfc3339(made)
+        ));
+    }
+    if let Some(exp) = sig
+        .signature_expiration_time()
+        .map(|d| u64::from(d.as_secs()))
+        .filter(|d| *d > 0)
+    {
+        if made + exp <= now {
+            return Some(format!(
+                "the signature expired on {}",
+                crate::host::clock::rfc3339(made + exp)
+            ));
+        }
+    }
     let newest = binding
         .iter()
         .filter(|s| s.typ() != Some(SignatureType::SubkeyRevocation))
@@ -207,11 +242,10 @@ fn unusable(
     }
     let expires = newest
         .key_expiration_time()
-        .map(|d| d.as_secs())
+        .map(|d| u64::from(d.as_secs()))
         .filter(|d| *d > 0)?;
-    let made = sig.created().map(|t| t.as_secs())?;
-    (u64::from(made) > u64::from(created.as_secs()) + u64::from(expires))
-        .then(|| "expired before the signature was made".to_string())
+    let end = u64::from(created.as_secs()) + expires;
+    (end <= now).then(|| format!("expired on {}", crate::host::clock::rfc3339(end)))
 }
 
 /// The sigstore public key in `pem` (an ECDSA P-256 `PUBLIC KEY`).
