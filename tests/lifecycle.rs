@@ -602,6 +602,10 @@ fn a_files_only_image_links_its_host_files_and_runs_no_service() {
     assert!(!sb.exists("/etc/files-only.conf"));
 }
 
+/// The sandbox's one rpm database: rpm takes its transaction lock without
+/// waiting, so the tests that install packages there take turns.
+static RPM_DB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Records in the sandbox's rpm database that the system has a /bin/sh,
 /// as a Fedora host's bash package does.
 fn register_shell(sb: &Sb) {
@@ -633,6 +637,7 @@ fn register_shell(sb: &Sb) {
 #[test]
 fn rpm_installed_greeter_updates_rolls_back_and_uninstalls() {
     let sb = sandbox();
+    let _rpm_db = RPM_DB.lock().unwrap_or_else(|e| e.into_inner());
     register_shell(&sb);
     let dir = sb.0.tempdir();
     let w = fixtures::greeter().write_oci(&dir.path().join("rg"), "1.0");
@@ -738,6 +743,7 @@ fn foreign_package(sb: &Sb, name: &str, file: Option<(&str, &str)>) {
 #[test]
 fn rpm_mode_refuses_foreign_packages_and_files_and_leaves_nothing() {
     let sb = sandbox();
+    let _rpm_db = RPM_DB.lock().unwrap_or_else(|e| e.into_inner());
     register_shell(&sb);
     let dir = sb.0.tempdir();
     fixtures::greeter_hostfs().write_oci(&dir.path().join("hf"), "1.0");
