@@ -238,6 +238,16 @@ fn is_capability_set(v: &[u8]) -> bool {
 /// names that would leave it.
 pub fn components(raw: &[u8]) -> Result<Vec<String>> {
     let name = std::str::from_utf8(raw).map_err(|_| anyhow!("entry name {raw:?} is not UTF-8"))?;
+    if name.chars().any(char::is_control) {
+        bail!("entry {name:?} has a control character in its name");
+    }
+    if name.len() > PATH_MAX {
+        bail!(
+            "entry {:?}... has a name of {} bytes, longer than PATH_MAX ({PATH_MAX})",
+            name.chars().take(64).collect::<String>(),
+            name.len()
+        );
+    }
     if name.starts_with('/') {
         bail!("entry {name} has an absolute path");
     }
@@ -249,8 +259,24 @@ pub fn components(raw: &[u8]) -> Result<Vec<String>> {
             c => out.push(c.to_string()),
         }
     }
+    if out.len() > DEPTH_MAX {
+        bail!(
+            "entry {:?}... is {} directories deep, more than {DEPTH_MAX}",
+            name.chars().take(64).collect::<String>(),
+            out.len()
+        );
+    }
     Ok(out)
 }
+
+/// The longest entry name or link target taken, in bytes (Linux's
+/// PATH_MAX): a path no program on the host could open.
+pub const PATH_MAX: usize = 4096;
+
+/// The deepest entry taken, in path components: far beyond any real
+/// image, and shallow enough that nothing that walks a tree recursively
+/// (libostree's checkout, a copy) runs out of stack.
+pub const DEPTH_MAX: usize = 256;
 
 /// Builds a layer's tree in a `MutableTree` while writing content objects.
 struct TreeWriter<'r> {
@@ -405,6 +431,11 @@ impl<'r> TreeWriter<'r> {
                     .ok_or_else(|| anyhow!("symlink {shown} has no target"))?;
                 let target = String::from_utf8(target.into_owned())
                     .map_err(|_| anyhow!("symlink {shown} has a non UTF-8 target"))?;
+                if target.chars().any(char::is_control) || target.len() > PATH_MAX {
+                    bail!(
+                        "symlink {shown} has a target with a control character or longer than {PATH_MAX} bytes"
+                    );
+                }
                 let parent = self.parent(&path)?;
                 let checksum = self
                     .repo

@@ -15,4 +15,4 @@ pub mod refescape;
 pub mod signature;
 pub mod source;
 pub mod store;
-mod targuard;
+pub mod targuard;
