@@ -116,7 +116,7 @@ fn greeter_install_update_rollback_rebase_uninstall() {
     ] {
         assert!(info.get(key).is_some(), "info has no {key}: {info}");
     }
-    assert_eq!(info["image"], "greeter:1.0");
+    assert_eq!(info["image"], "localhost/greeter:1.0");
     let unit = std::fs::read_to_string(sb.0.path("/etc/systemd/system/greeter.service")).unwrap();
     assert!(
         unit.contains("WorkingDirectory=/var/lib/containers/atomic/greeter.0\n"),

@@ -125,14 +125,14 @@ fn oci_layout_pull_commits_each_layer_the_config_and_the_image() {
     let w = fixtures::greeter().write_oci(&layout, "1.0");
     let host = Host::new();
     host.pull(&format!("oci:{}:1.0", layout.display()));
-    assert_eq!(host.refs(), expected_refs("greeter:1.0", &w));
+    assert_eq!(host.refs(), expected_refs("localhost/greeter:1.0", &w));
 
     let show = |key: &str| {
         check(Command::new("ostree").args([
             &format!("--repo={}", host.repo().display()),
             "show",
             &format!("--print-metadata-key={key}"),
-            "ociimage/greeter_3A1.0",
+            &atomic::image::refescape::image_ref("localhost/greeter:1.0"),
         ]))
     };
     assert_eq!(
@@ -154,7 +154,7 @@ fn oci_layout_pull_commits_each_layer_the_config_and_the_image() {
         list.contains("greeter") && list.contains(&w.image_id[..12]),
         "{list}"
     );
-    let rootfs = host.checkout("greeter:1.0");
+    let rootfs = host.checkout("localhost/greeter:1.0");
     let greet = std::fs::read_to_string(rootfs.join("usr/bin/greet")).unwrap();
     assert_eq!(
         greet,
@@ -253,7 +253,7 @@ fn whiteouts_opaque_dirs_links_and_owners_compose() {
     Image::new(vec![lower, upper], Config::default()).write_oci(&t.path().join("l"), "t");
     let host = Host::new();
     host.pull(&format!("oci:{}:t", t.path().join("l").display()));
-    let rootfs = host.checkout("l:t");
+    let rootfs = host.checkout("localhost/l:t");
     assert!(!rootfs.join("etc/a").exists(), "whiteout removed etc/a");
     assert_eq!(std::fs::read_to_string(rootfs.join("etc/b")).unwrap(), "b2");
     let doc: Vec<String> = std::fs::read_dir(rootfs.join("usr/share/doc"))
@@ -294,12 +294,14 @@ fn docker_and_oci_archives_are_named_after_their_own_tags() {
     let w = img.write_docker_archive(&tar, "plain:v1");
     let host = Host::new();
     host.pull(&format!("dockertar:{}", tar.display()));
-    assert!(host.refs().contains(&atomic::image::refescape::image_ref(
-        "docker.io/library/plain:v1"
-    )));
+    // A local archive's image is stored in localhost/, whatever registry
+    // its own tag names.
+    assert!(host
+        .refs()
+        .contains(&atomic::image::refescape::image_ref("localhost/plain:v1")));
     let ids = host.ok(&["images", "list", "-q"]);
     assert_eq!(ids.trim(), &w.image_id[..12]);
-    let rootfs = host.checkout("docker.io/library/plain:v1");
+    let rootfs = host.checkout("localhost/plain:v1");
     assert_eq!(
         std::fs::read_to_string(rootfs.join("srv/hello.txt")).unwrap(),
         "hello from a plain image\n"
@@ -328,7 +330,7 @@ fn docker_and_oci_archives_are_named_after_their_own_tags() {
         .iter()
         .map(|i| i["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["docker.io/library/plain:v1", "example.org/plain:2"]);
+    assert_eq!(names, ["localhost/plain:2", "localhost/plain:v1"]);
 }
 
 #[test]
@@ -348,7 +350,7 @@ fn special_files_are_skipped_with_a_warning_naming_them() {
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("skipped special file dev/null"), "{stderr}");
-    let rootfs = host.checkout("l:t");
+    let rootfs = host.checkout("localhost/l:t");
     assert!(!rootfs.join("dev/null").exists());
     assert!(rootfs.join("ok").exists());
 }
@@ -385,7 +387,7 @@ fn hostile_layers_commit_nothing_and_write_nothing_outside() {
         let err = pull_hostile(&host, Layer::parse(spec, Compression::Gzip));
         assert!(err.contains(message), "{spec}: {err}");
         assert!(
-            err.starts_with("error: image l:t: importing layer sha256:"),
+            err.starts_with("error: image localhost/l:t: importing layer sha256:"),
             "{err}"
         );
         // The verified base layer may stay; no ref for the hostile layer, no image.
@@ -553,7 +555,14 @@ fn images_tag_info_delete_and_prune() {
     let host = Host::new();
     host.pull(&format!("oci:{}:1.0", layout.display()));
 
-    let info = host.ok(&["images", "info", "greeter:1.0"]);
+    // A local source's image lives in localhost/, where no registry name
+    // reaches it: docker.io's greeter:1.0 is another image.
+    let err = host.fails(&["images", "info", "greeter:1.0"]);
+    assert_eq!(
+        err,
+        "error: image greeter:1.0 is not in the repository; pull it first\n"
+    );
+    let info = host.ok(&["images", "info", "localhost/greeter:1.0"]);
     let must = info.split("must be set with --set:\n").nth(1).unwrap();
     let must: Vec<&str> = must
         .lines()
@@ -571,7 +580,12 @@ fn images_tag_info_delete_and_prune() {
         "{info}"
     );
 
-    host.ok(&["images", "tag", "greeter:1.0", "example.org/greeter:prod"]);
+    host.ok(&[
+        "images",
+        "tag",
+        "localhost/greeter:1.0",
+        "example.org/greeter:prod",
+    ]);
     let json: serde_json::Value =
         serde_json::from_str(&host.ok(&["images", "list", "--json"])).unwrap();
     let ids: Vec<&str> = json
@@ -584,11 +598,11 @@ fn images_tag_info_delete_and_prune() {
     let filtered = host.ok(&["images", "list", "-q", "-f", "repo=example.org"]);
     assert_eq!(filtered.lines().count(), 1);
 
-    host.ok(&["images", "delete", "greeter:1.0"]);
-    let err = host.fails(&["images", "info", "greeter:1.0"]);
+    host.ok(&["images", "delete", "localhost/greeter:1.0"]);
+    let err = host.fails(&["images", "info", "localhost/greeter:1.0"]);
     assert_eq!(
         err,
-        "error: image greeter:1.0 is not in the repository; pull it first\n"
+        "error: image localhost/greeter:1.0 is not in the repository; pull it first\n"
     );
     host.ok(&["images", "prune"]);
     assert_eq!(
@@ -723,46 +737,6 @@ fn docker_engine_source_through_podman() {
     );
 }
 
-/// Turns the tags of `layout` (architecture names) into one image index
-/// tagged `multi`, as multi-arch images are published.
-fn make_index(layout: &Path) {
-    let mut index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let manifests: Vec<serde_json::Value> = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            let arch = m["annotations"]["org.opencontainers.image.ref.name"]
-                .as_str()
-                .unwrap();
-            let mut m = m.clone();
-            m["platform"] = serde_json::json!({"os": "linux", "architecture": arch});
-            m.as_object_mut().unwrap().remove("annotations");
-            m
-        })
-        .collect();
-    let nested = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": manifests,
-    }))
-    .unwrap();
-    let d = bench::image::sha256_hex(&nested);
-    std::fs::write(layout.join("blobs/sha256").join(&d), &nested).unwrap();
-    index["manifests"] = serde_json::json!([{
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "digest": format!("sha256:{d}"),
-        "size": nested.len(),
-        "annotations": {"org.opencontainers.image.ref.name": "multi"},
-    }]);
-    std::fs::write(
-        layout.join("index.json"),
-        serde_json::to_vec(&index).unwrap(),
-    )
-    .unwrap();
-}
-
 #[test]
 fn an_image_index_resolves_to_this_hosts_platform() {
     require_root();
@@ -778,7 +752,7 @@ fn an_image_index_resolves_to_this_hosts_platform() {
     let other = if arch == "s390x" { "riscv64" } else { "s390x" };
     let mine = image(arch).write_oci(&layout, arch);
     image(other).write_oci(&layout, other);
-    make_index(&layout);
+    bench::image::make_index(&layout);
     let host = Host::new();
     host.pull(&format!("oci:{}:multi", layout.display()));
     let json: serde_json::Value =
@@ -1047,7 +1021,7 @@ fn file_capabilities_in_layers_are_kept() {
     .write_oci(&t.path().join("caps"), "1");
     let host = Host::new();
     host.pull(&format!("oci:{}:1", t.path().join("caps").display()));
-    let rootfs = host.checkout("caps:1");
+    let rootfs = host.checkout("localhost/caps:1");
     let mut buf = [0u8; 64];
     let n = rustix::fs::getxattr(rootfs.join("usr/bin/ping"), "security.capability", &mut buf)
         .unwrap_or_else(|e| panic!("no security.capability on the checked-out ping: {e}"));

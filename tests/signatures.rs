@@ -143,6 +143,18 @@ impl World {
             .args(args))
     }
 
+    /// `key` (`name`, `id`) of every stored image, as `images list --json` says.
+    fn images(&self, key: &str) -> Vec<String> {
+        let list = self.atomic(&["images", "list", "--json"]);
+        serde_json::from_slice::<serde_json::Value>(&list.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i[key].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
     fn pull(&self, policy: &Path, image: &str) -> Output {
         self.atomic(&[
             "pull",
@@ -514,15 +526,18 @@ fn a_missing_or_malformed_policy_is_an_error_naming_the_file() {
     );
 }
 
+/// A local image is stored as `localhost/NAME` whatever its metadata
+/// calls itself: one that names itself after a registry image passes its
+/// own (oci) scope, and the registry's name still means the registry's
+/// image, pulled and checked against the registry's scope.
 #[test]
-fn a_local_image_named_after_a_registry_image_must_pass_that_registrys_scope() {
+fn a_local_image_named_after_a_registry_image_never_takes_its_place() {
     let w = World::new(false);
     w.gpg_key("signer");
     let host = w.registry.host();
     // An OCI layout whose one image calls itself HOST/team/greeter:1.0.
     let layout = w.path("impostor");
     fixtures::greeter().write_oci(&layout, &format!("{host}/team/greeter:1.0"));
-    let image = format!("oci:{}", layout.display());
     let policy = w.policy(&format!(
         r#"{{"default": [{{"type": "reject"}}],
             "transports": {{
@@ -531,19 +546,21 @@ fn a_local_image_named_after_a_registry_image_must_pass_that_registrys_scope() {
             }}}}"#,
         signed_by(&w.path("signer.gpg"))
     ));
-    w.refused(
-        &policy,
-        &image,
-        &[
-            "is named after a registry image",
-            &format!("requirement signedBy of transports.docker[\"{host}\"]"),
-            "no simple-signing signatures",
-        ],
+    w.accepted(&policy, &format!("oci:{}", layout.display()));
+    let names = w.images("name");
+    assert!(
+        names.contains(&"localhost/team/greeter:1.0".to_string()),
+        "{names:?}"
     );
-    // Under its own name it passes the oci scope.
-    let plain = w.path("greeter-local");
-    fixtures::greeter().write_oci(&plain, "1.0");
-    w.accepted(&policy, &format!("oci:{}:1.0", plain.display()));
+    let reference = format!("{host}/team/greeter:1.0");
+    let info = w.atomic(&["images", "info", &reference]);
+    assert!(
+        !info.status.success(),
+        "the registry's name found the local image"
+    );
+    // The registry's image of that name, unsigned, is the registry's scope's.
+    let unsigned = w.push(&w.greeter(), "greeter", None);
+    w.refused(&policy, &unsigned, &["no simple-signing signatures"]);
 }
 
 #[test]

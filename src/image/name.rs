@@ -308,23 +308,38 @@ pub fn local_name(path: &Path, tag: Option<&str>) -> String {
     }
 }
 
-/// The names a user's image string may be stored under, most specific
-/// first: the string itself (local names), then its normalised form.
+/// The name an image from a local source (an OCI layout or archive, a
+/// `docker save` archive) is stored under: in `localhost/`, a namespace of
+/// its own, as podman keeps local images, so that no registry reference
+/// ever finds it (`busybox:latest` is docker.io's busybox, never a local
+/// one). A registry host the source's own tag names is dropped, and so is
+/// docker.io's `library/`: `quay.io/team/x:1` is `localhost/team/x:1`.
+pub fn local(name: &str) -> String {
+    if name.starts_with("localhost/") {
+        return name.to_string();
+    }
+    let rest = match name.split_once('/') {
+        Some((first, rest)) if names_registry(first) => rest,
+        _ => name,
+    };
+    let rest = rest.strip_prefix("library/").unwrap_or(rest);
+    format!("localhost/{rest}")
+}
+
+/// The names a user's image string may be stored under: its normalised
+/// registry reference (a local image is found by its `localhost/` name,
+/// or by its source's string, see `lookup::find`); a string that is no
+/// reference, as itself.
 pub fn candidates(image: &str, conf: &RegistriesConf) -> Vec<String> {
-    let mut out = vec![image.to_string()];
     let bare = image
         .strip_prefix("docker://")
         .or_else(|| image.strip_prefix("http:"))
         .map(|s| s.trim_start_matches("//"))
         .unwrap_or(image);
-    if bare != image {
-        out.push(bare.to_string());
+    match parse_reference(bare, conf) {
+        Ok(r) => vec![r.name()],
+        Err(_) => vec![image.to_string()],
     }
-    if let Ok(r) = parse_reference(bare, conf) {
-        out.push(r.name());
-    }
-    out.dedup();
-    out
 }
 
 #[cfg(test)]
@@ -458,11 +473,27 @@ insecure = true
         let c = RegistriesConf::default();
         assert_eq!(
             candidates("http:127.0.0.1:5000/g:1", &c),
-            ["http:127.0.0.1:5000/g:1", "127.0.0.1:5000/g:1"]
+            ["127.0.0.1:5000/g:1"]
         );
         assert_eq!(
             candidates("busybox", &c),
-            ["busybox", "docker.io/library/busybox:latest"]
+            ["docker.io/library/busybox:latest"]
         );
+        assert_eq!(
+            candidates("localhost/busybox:1", &c),
+            ["localhost/busybox:1"]
+        );
+    }
+
+    #[test]
+    fn local_images_live_in_localhost_which_no_registry_name_reaches() {
+        assert_eq!(local("busybox:latest"), "localhost/busybox:latest");
+        assert_eq!(local("docker.io/library/busybox:1"), "localhost/busybox:1");
+        assert_eq!(local("quay.io/team/x:1"), "localhost/team/x:1");
+        assert_eq!(local("localhost/x:1"), "localhost/x:1");
+        let c = RegistriesConf::default();
+        for short in ["busybox", "busybox:latest", "docker.io/busybox"] {
+            assert!(!candidates(short, &c).contains(&local("busybox:latest")));
+        }
     }
 }

@@ -155,8 +155,10 @@ pub trait Signatures {
 }
 
 /// The signatures of a source that has none (a local image).
+#[cfg(test)]
 pub struct Unsigned;
 
+#[cfg(test)]
 impl Signatures for Unsigned {
     fn simple(&mut self) -> Result<Vec<Vec<u8>>> {
         Ok(Vec::new())

@@ -5,7 +5,7 @@
 use super::import::{compression_of, LayerSpec};
 use super::lookaside;
 use super::name::{self, RegistriesConf, RegistryRef};
-use super::policy::{Policy, Signatures, Subject, Unsigned};
+use super::policy::{Policy, Signatures, Subject};
 use super::signature::SigstoreSig;
 use super::source::{self, Creds};
 use super::store::{Store, StoredImage};
@@ -149,24 +149,9 @@ pub fn pull(
             },
         )
         .with_context(|| format!("image {name}"))?;
-    // A local image its metadata names after a registry image would take
-    // that image's place: it must also pass that registry's scope, with
-    // the signatures it has there, none.
-    if let (None, Some(r)) = (&subject.reference, name::qualified(&name)) {
-        let as_registry = Subject {
-            transport: "docker",
-            scopes: super::policy::docker_scopes(&r),
-            reference: Some(r),
-        };
-        policy
-            .evaluate(&as_registry, &fetched.manifest_digest, &mut Unsigned)
-            .with_context(|| {
-                format!(
-                    "image {name}, from a {} source, is named after a registry image",
-                    subject.transport
-                )
-            })?;
-    }
+    // A local source's image is stored as `localhost/NAME` (see
+    // `name::local`): no registry reference finds it, so its own scope is
+    // the only one it needs to pass.
     tracing::info!("image {name} accepted: {}", verdict.describe());
     let layers = fetched.manifest.layers();
     for l in layers {

@@ -275,10 +275,10 @@ fn oci_layout<S: Store>(
     let config_digest = manifest.config().digest().to_string();
     let config_raw = store.read(&blob_path(&config_digest)?)?;
     verify("config", &config_raw, &config_digest)?;
-    let name = match ref_name(entry) {
+    let name = name::local(&match ref_name(entry) {
         Some(n) if n.contains('/') => n,
         _ => name::local_name(path, tag),
-    };
+    });
     let fetched = Fetched {
         name,
         manifest_raw: raw,
@@ -363,7 +363,7 @@ fn docker_archive(path: &Path) -> Result<(Fetched, Box<dyn Blobs>)> {
         "layers": descs,
     }))?;
     let manifest = ImageManifest::from_reader(&manifest_raw[..])?;
-    let name = match entry["RepoTags"].get(0).and_then(Value::as_str) {
+    let name = name::local(&match entry["RepoTags"].get(0).and_then(Value::as_str) {
         Some(tag) => name::parse_reference(tag, &name::RegistriesConf::load()?)
             .map(|r| r.name())
             .unwrap_or_else(|_| tag.to_string()),

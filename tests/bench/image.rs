@@ -437,3 +437,43 @@ pub fn tar_with_capability(cap: &[u8]) -> Vec<u8> {
     b.append(&h, &data[..]).unwrap();
     b.into_inner().unwrap()
 }
+
+/// Turns the tags of `layout` (architecture names) into one image index
+/// tagged `multi`, as multi-arch images are published.
+pub fn make_index(layout: &Path) {
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifests: Vec<serde_json::Value> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let arch = m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap();
+            let mut m = m.clone();
+            m["platform"] = serde_json::json!({"os": "linux", "architecture": arch});
+            m.as_object_mut().unwrap().remove("annotations");
+            m
+        })
+        .collect();
+    let nested = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests,
+    }))
+    .unwrap();
+    let d = sha256_hex(&nested);
+    std::fs::write(layout.join("blobs/sha256").join(&d), &nested).unwrap();
+    index["manifests"] = serde_json::json!([{
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "digest": format!("sha256:{d}"),
+        "size": nested.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "multi"},
+    }]);
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+}
