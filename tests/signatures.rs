@@ -110,6 +110,18 @@ impl World {
         format!("http:{reference}")
     }
 
+    /// Pushes `layout:tag` unsigned as `team/NAME:1.0`; the reference.
+    fn push_tag(&self, layout: &Path, tag: &str, name: &str) -> String {
+        let reference = format!("{}/team/{name}:1.0", self.registry.host());
+        check(
+            Command::new("skopeo")
+                .args(["copy", "--quiet", "--all", "--dest-tls-verify=false"])
+                .arg(format!("oci:{}:{tag}", layout.display()))
+                .arg(format!("docker://{reference}")),
+        );
+        format!("http:{reference}")
+    }
+
     /// The lookaside directory of the image `name` pushed as `digest`.
     fn lookaside_of(&self, name: &str, digest: &str) -> PathBuf {
         self.path(&format!(
@@ -632,4 +644,109 @@ fn expired_keys_and_expired_or_future_signatures_sign_nothing() {
         let policy = w.scoped(&signed_by(&w.path(&format!("{name}.gpg"))));
         w.refused(&policy, &image, &[expected]);
     }
+}
+
+/// A tag that resolves to an image index is verified at the index's
+/// digest, as `cosign sign` and `skopeo copy --all --sign-by` sign it:
+/// with only the index signed, this host's instance is accepted; a
+/// signature for another index is not.
+#[test]
+fn a_multi_arch_image_is_verified_at_its_index_digest() {
+    let w = World::new(false);
+    let fpr = w.gpg_key("signer");
+    let layout = w.path("multi");
+    let arch = atomic::image::source::host_arch();
+    let other = if arch == "s390x" { "riscv64" } else { "s390x" };
+    fixtures::greeter().write_oci(&layout, arch);
+    fixtures::greeter_needs_var().write_oci(&layout, other);
+    bench::image::make_index(&layout);
+    let reference = format!("{}/team/multi:1.0", w.registry.host());
+    check(
+        Command::new("skopeo")
+            .env("GNUPGHOME", w.path("gnupg"))
+            .args([
+                "copy",
+                "--quiet",
+                "--all",
+                "--dest-tls-verify=false",
+                "--registries.d",
+            ])
+            .arg(w.path("registries.d"))
+            .args(["--sign-by", &fpr])
+            .arg(format!("oci:{}:multi", layout.display()))
+            .arg(format!("docker://{reference}")),
+    );
+    let image = format!("http:{reference}");
+    let index = digest_of(&image);
+    // Only the index's signature stays, as cosign leaves it.
+    for e in std::fs::read_dir(w.path("lookaside/team")).unwrap() {
+        let p = e.unwrap().path();
+        if !p.ends_with(format!("multi@{}", index.replacen(':', "=", 1))) {
+            std::fs::remove_dir_all(&p).unwrap();
+        }
+    }
+    assert!(w.lookaside_of("multi", &index).join("signature-1").exists());
+    let policy = w.scoped(&signed_by(&w.path("signer.gpg")));
+    w.accepted(&policy, &image);
+
+    // The same signature placed for another index signs nothing there.
+    let other_layout = w.path("multi2");
+    fixtures::greeter_needs_var().write_oci(&other_layout, arch);
+    bench::image::make_index(&other_layout);
+    let second = w.push_tag(&other_layout, "multi", "multi2");
+    std::fs::create_dir_all(w.lookaside_of("multi2", &digest_of(&second))).unwrap();
+    std::fs::copy(
+        w.lookaside_of("multi", &index).join("signature-1"),
+        w.lookaside_of("multi2", &digest_of(&second))
+            .join("signature-1"),
+    )
+    .unwrap();
+    w.refused(&policy, &second, &[&format!("it signs manifest {index}")]);
+}
+
+/// A local path is resolved once, and everything is read through what it
+/// resolved to: a symlink its owner flips between a trusted and a
+/// rejected directory while pulls run never gets the rejected directory's
+/// image accepted under the trusted directory's scope.
+#[test]
+fn a_local_path_flipped_during_pulls_is_judged_by_what_was_read() {
+    let w = World::new(false);
+    let (trusted, incoming) = (w.path("trusted"), w.path("incoming"));
+    fixtures::greeter().write_oci(&trusted.join("img"), "1.0");
+    let rejected = fixtures::greeter_needs_var().write_oci(&incoming.join("img"), "1.0");
+    let policy = w.policy(&format!(
+        r#"{{"default": [{{"type": "reject"}}],
+            "transports": {{"oci": {{"{}": [{{"type": "insecureAcceptAnything"}}]}}}}}}"#,
+        trusted.display()
+    ));
+    let link = w.path("link");
+    std::os::unix::fs::symlink(&trusted, &link).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flipper = {
+        let (stop, link, tmp) = (stop.clone(), link.clone(), w.path("link.tmp"));
+        std::thread::spawn(move || {
+            let targets = [trusted, incoming];
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                i += 1;
+                let _ = std::fs::remove_file(&tmp);
+                std::os::unix::fs::symlink(&targets[i % 2], &tmp).unwrap();
+                std::fs::rename(&tmp, &link).unwrap();
+            }
+        })
+    };
+    let image = format!("oci:{}:1.0", link.join("img").display());
+    let mut accepted = 0;
+    for _ in 0..30 {
+        if w.pull(&policy, &image).status.success() {
+            accepted += 1;
+        }
+        assert!(
+            !w.images("id").contains(&rejected.image_id),
+            "the rejected directory's image was accepted under the trusted scope"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flipper.join().unwrap();
+    eprintln!("{accepted} of 30 pulls read the trusted directory and were accepted");
 }

@@ -73,8 +73,9 @@ fuzz_target!(|data: &[u8]| {
         manifest_digest: format!("sha256:{}", hex::encode(Sha256::digest(&manifest_raw))),
         manifest_raw,
         config_raw: config,
+        index_digest: None,
     };
-    store.write_image(&fetched).unwrap();
+    store.write_image(&fetched, "fuzz").unwrap();
     let img = store.image("localhost/fuzz:1").unwrap().unwrap();
     let dest = t.path().join("checkout/rootfs");
     let _ = store.checkout(&img, &dest);

@@ -117,11 +117,17 @@ pub struct Subject {
 }
 
 impl Subject {
-    /// The transport and scopes of `source`.
-    pub fn of(source: &Source) -> Subject {
+    /// The transport and scopes of `source`; a local source's scopes come
+    /// from `pinned`, the path its file or directory resolved to when it
+    /// was opened for reading (see `source::Fetched::local_path`), never
+    /// from resolving its path again.
+    pub fn of(source: &Source, pinned: Option<&Path>) -> Subject {
         let local = |transport, path: &Path, tag: Option<&str>| Subject {
             transport,
-            scopes: path_scopes(path, tag),
+            scopes: match pinned {
+                Some(real) => resolved_scopes(real, tag),
+                None => path_scopes(path, tag),
+            },
             reference: None,
         };
         match source {
@@ -635,6 +641,11 @@ pub fn path_scopes(path: &Path, tag: Option<&str>) -> Vec<String> {
     let abs = std::fs::canonicalize(path)
         .or_else(|_| std::path::absolute(path))
         .unwrap_or_else(|_| path.to_path_buf());
+    resolved_scopes(&abs, tag)
+}
+
+/// The scopes of `abs`, an absolute path resolved already.
+fn resolved_scopes(abs: &Path, tag: Option<&str>) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(t) = tag {
         out.push(format!("{}:{t}", abs.display()));
@@ -714,7 +725,7 @@ mod tests {
                 trusted.display()
             );
         }
-        let daemon = Subject::of(&Source::DockerEngine("busybox:latest".into()));
+        let daemon = Subject::of(&Source::DockerEngine("busybox:latest".into()), None);
         assert_eq!(daemon.scopes[0], "docker.io/library/busybox:latest");
         assert!(daemon.scopes.contains(&"docker.io/library".to_string()));
         assert_eq!(

@@ -135,15 +135,15 @@ pub fn pull(
     let (fetched, blobs) = source::open(&source, creds, &known)?;
     let name = fetched.name.clone();
     // Before anything is written: a refused image leaves the repository as it was.
-    let subject = Subject::of(&source);
+    let subject = Subject::of(&source, fetched.local_path.as_deref());
     let policy = Policy::load(paths.signature_policy())?;
     let verdict = policy
         .evaluate(
             &subject,
-            &fetched.manifest_digest,
+            fetched.signed_digest(),
             &mut Found {
                 subject: &subject,
-                digest: &fetched.manifest_digest,
+                digest: fetched.signed_digest(),
                 blobs: blobs.as_ref(),
                 config: None,
             },

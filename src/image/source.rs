@@ -25,9 +25,25 @@ pub struct Fetched {
     pub manifest_digest: String,
     /// The config blob; its sha256 is the image id.
     pub config_raw: Vec<u8>,
+    /// When the name resolved to an image index: the `sha256:` digest of
+    /// the index as served, which listed `manifest_digest`.
+    pub index_digest: Option<String>,
+    /// For a local source: the path of the file or directory everything
+    /// was read from, as the kernel resolved it once when it was opened
+    /// (see [`Pinned`]). The policy's path scopes are judged on it.
+    pub local_path: Option<PathBuf>,
 }
 
 impl Fetched {
+    /// The digest signatures are for, as containers/image verifies them:
+    /// the top-level manifest's (the index when the name resolved to one;
+    /// `cosign sign` and `skopeo copy --all --sign-by` sign it).
+    pub fn signed_digest(&self) -> &str {
+        self.index_digest
+            .as_deref()
+            .unwrap_or(&self.manifest_digest)
+    }
+
     /// The image id: sha256 hex of the config blob.
     pub fn image_id(&self) -> String {
         sha256_hex(&self.config_raw)
@@ -82,7 +98,7 @@ pub fn open(
             insecure,
         } => registry::open(reference, *insecure, creds, known),
         Source::OciLayout { path, tag } => {
-            let store = DirStore(path.clone());
+            let store = DirStore(Pinned::open(path)?);
             oci_layout(store, path, tag.as_deref())
         }
         Source::OciArchive { path, tag } => {
@@ -122,8 +138,41 @@ fn read_metadata(mut r: impl Read, what: &str) -> Result<Vec<u8>> {
     Ok(v)
 }
 
+/// A local source's file or directory, opened once: every later read goes
+/// through this descriptor (as `/proc/self/fd/N`), so a symlink or a
+/// directory its owner swaps after the open changes nothing that is read,
+/// and the path it resolved to is the one the policy judges.
+struct Pinned {
+    fd: std::os::fd::OwnedFd,
+    /// The path the kernel resolved, for the policy's scopes.
+    real: PathBuf,
+}
+
+impl Pinned {
+    fn open(path: &Path) -> Result<Pinned> {
+        use std::os::fd::AsRawFd as _;
+        let fd = rustix::fs::open(
+            path,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .with_context(|| format!("opening {}", path.display()))?;
+        let real = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .with_context(|| format!("resolving {}", path.display()))?;
+        Ok(Pinned { fd, real })
+    }
+
+    /// A path that names the opened file or directory itself.
+    fn at(&self) -> PathBuf {
+        use std::os::fd::AsRawFd as _;
+        PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+    }
+}
+
 /// Files of a local image: a directory or an indexed tar.
 trait Store: Send + Sync + 'static {
+    /// The path the source resolved to when it was opened.
+    fn real(&self) -> &Path;
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>>;
     /// A metadata file (index, manifest, config), size-capped.
     fn read(&self, path: &str) -> Result<Vec<u8>> {
@@ -132,57 +181,83 @@ trait Store: Send + Sync + 'static {
     fn has(&self, path: &str) -> bool;
 }
 
-struct DirStore(PathBuf);
+struct DirStore(Pinned);
 
 impl Store for DirStore {
+    fn real(&self) -> &Path {
+        &self.0.real
+    }
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>> {
-        let p = self.0.join(path);
-        Ok(Box::new(
-            File::open(&p).with_context(|| format!("opening {}", p.display()))?,
-        ))
+        Ok(Box::new(File::open(self.0.at().join(path)).with_context(
+            || format!("opening {}", self.0.real.join(path).display()),
+        )?))
     }
     fn has(&self, path: &str) -> bool {
-        self.0.join(path).exists()
+        self.0.at().join(path).exists()
     }
 }
 
 /// A tar archive indexed by member name, read in place.
 struct TarStore {
     path: PathBuf,
+    file: Pinned,
     members: HashMap<String, (u64, u64)>,
 }
 
+/// The most members an image archive's index holds.
+const ARCHIVE_MEMBERS_MAX: usize = 1 << 16;
+
 impl TarStore {
     fn index(path: &Path) -> Result<TarStore> {
-        let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let mut a = tar::Archive::new(f);
+        let file = Pinned::open(path)?;
+        let f = File::open(file.at()).with_context(|| format!("opening {}", path.display()))?;
+        // Through the guard, as every tar the tool reads.
+        let mut a = tar::Archive::new(super::targuard::TarGuard::new(std::io::BufReader::new(f)));
         let mut members = HashMap::new();
         for e in a
             .entries()
             .with_context(|| format!("reading {}", path.display()))?
         {
             let e = e.with_context(|| format!("reading {}", path.display()))?;
-            let name = e
-                .path()?
-                .to_string_lossy()
+            let raw = e.path_bytes();
+            if raw.len() > super::import::PATH_MAX {
+                bail!(
+                    "{} has a member name of {} bytes, longer than {}",
+                    path.display(),
+                    raw.len(),
+                    super::import::PATH_MAX
+                );
+            }
+            let name = String::from_utf8_lossy(&raw)
                 .trim_start_matches("./")
                 .to_string();
+            if members.len() >= ARCHIVE_MEMBERS_MAX {
+                bail!(
+                    "{} has more than {ARCHIVE_MEMBERS_MAX} members; an image archive has a few per layer",
+                    path.display()
+                );
+            }
             members.insert(name, (e.raw_file_position(), e.size()));
         }
         Ok(TarStore {
             path: path.to_path_buf(),
+            file,
             members,
         })
     }
 }
 
 impl Store for TarStore {
+    fn real(&self) -> &Path {
+        &self.file.real
+    }
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>> {
         let (offset, size) = *self
             .members
             .get(path)
             .ok_or_else(|| anyhow!("{} has no {path}", self.path.display()))?;
-        let mut f = File::open(&self.path)?;
+        let mut f = File::open(self.file.at())
+            .with_context(|| format!("opening {}", self.path.display()))?;
         f.seek(SeekFrom::Start(offset))?;
         Ok(Box::new(f.take(size)))
     }
@@ -264,8 +339,10 @@ fn oci_layout<S: Store>(
     let mut digest = entry["digest"].as_str().unwrap_or_default().to_string();
     let mut raw = store.read(&blob_path(&digest)?)?;
     verify("manifest", &raw, &digest)?;
+    let mut index_digest = None;
     if is_index(entry["mediaType"].as_str().unwrap_or_default()) {
         let nested: Value = serde_json::from_slice(&raw).context("parsing the image index")?;
+        index_digest = Some(digest.clone());
         digest = pick_platform(&nested)?;
         raw = store.read(&blob_path(&digest)?)?;
         verify("manifest", &raw, &digest)?;
@@ -285,6 +362,8 @@ fn oci_layout<S: Store>(
         manifest,
         manifest_digest: digest,
         config_raw,
+        index_digest,
+        local_path: Some(store.real().to_path_buf()),
     };
     Ok((fetched, Box::new(StoreBlobs(store))))
 }
@@ -368,13 +447,15 @@ fn docker_archive(path: &Path) -> Result<(Fetched, Box<dyn Blobs>)> {
             .map(|r| r.name())
             .unwrap_or_else(|_| tag.to_string()),
         None => name::local_name(path, None),
-    };
+    });
     let fetched = Fetched {
         name,
         manifest_digest: format!("sha256:{}", sha256_hex(&manifest_raw)),
         manifest_raw,
         manifest,
         config_raw,
+        index_digest: None,
+        local_path: Some(store.real().to_path_buf()),
     };
     Ok((fetched, Box::new(DockerBlobs { store, paths })))
 }
@@ -522,14 +603,20 @@ mod registry {
         }));
         let auth = auth_for(&r.registry, creds)?;
         let reference = reference(r);
-        let (manifest_raw, manifest_digest, config_raw) = rt.block_on(async {
+        let (manifest_raw, manifest_digest, config_raw, index_digest) = rt.block_on(async {
             let (raw, digest) = client
                 .pull_manifest_raw(&reference, &auth, ACCEPT)
                 .await
                 .with_context(|| format!("fetching the manifest of {name} from {}", r.registry))?;
             let v: Value = serde_json::from_slice(&raw)
                 .with_context(|| format!("parsing the manifest of {name}"))?;
-            let (raw, digest) = if is_index(v["mediaType"].as_str().unwrap_or_default()) {
+            let (raw, digest, index_digest) = if is_index(v["mediaType"].as_str().unwrap_or_default()) {
+                // The index as served is what signatures sign: its digest is
+                // computed here, not taken from the registry's header.
+                let index_digest = format!("sha256:{}", sha256_hex(&raw));
+                if r.digest.as_ref().is_some_and(|d| *d != index_digest) {
+                    bail!("image {name}: the registry sent an index of digest {index_digest}");
+                }
                 let d = pick_platform(&v).with_context(|| format!("image {name}"))?;
                 let by_digest =
                     Reference::with_digest(r.registry.clone(), r.repository.clone(), d.clone());
@@ -537,9 +624,9 @@ mod registry {
                     .pull_manifest_raw(&by_digest, &auth, ACCEPT)
                     .await
                     .with_context(|| format!("fetching manifest {d} of {name}"))?;
-                (raw, d)
+                (raw, d, Some(index_digest))
             } else {
-                (raw, digest)
+                (raw, digest, None)
             };
 if raw.len() as u64 > METADATA_LIMIT {
                 bail!("the manifest of {name} is larger than {METADATA_LIMIT} bytes");
@@ -554,7 +641,7 @@ if raw.len() as u64 > METADATA_LIMIT {
                 );
             }
             if let Some(config) = known(manifest.config().digest().digest()) {
-                return anyhow::Ok((raw.to_vec(), digest, config));
+                return anyhow::Ok((raw.to_vec(), digest, config, index_digest));
             }
             let mut config = Vec::new();
             let mut stream = client
@@ -570,7 +657,7 @@ if raw.len() as u64 > METADATA_LIMIT {
             }
             verify("config", &config, manifest.config().digest().as_ref())
                 .with_context(|| format!("image {name}"))?;
-            anyhow::Ok((raw.to_vec(), digest, config))
+            anyhow::Ok((raw.to_vec(), digest, config, index_digest))
         })?;
         let manifest = ImageManifest::from_reader(&manifest_raw[..])?;
         let fetched = Fetched {
@@ -579,6 +666,8 @@ if raw.len() as u64 > METADATA_LIMIT {
             manifest,
             manifest_digest,
             config_raw,
+            index_digest,
+            local_path: None,
         };
         Ok((
             fetched,
