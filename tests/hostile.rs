@@ -59,8 +59,25 @@ impl Arena {
         walk(self.dir.path(), self.dir.path(), &mut out);
         out
     }
+    /// `install --system --rpm=spec` of `image` as `name` into `dir`.
+    fn spec(&self, dir: &Path, name: &str, image: &str) -> Output {
+        self.atomic(&[
+            "install",
+            "--system",
+            "--rpm=spec",
+            "--output",
+            dir.to_str().unwrap(),
+            "--name",
+            name,
+            image,
+        ])
+    }
     /// Writes `layers` as an image and pulls it; the pull's output.
     fn pull(&self, name: &str, layers: Vec<Layer>) -> (String, Output) {
+        self.pull_with(name, layers, &[])
+    }
+    /// [`Arena::pull`] with environment variables set.
+    fn pull_with(&self, name: &str, layers: Vec<Layer>, env: &[(&str, &Path)]) -> (String, Output) {
         let img = Image::new(
             layers,
             Config {
@@ -71,7 +88,12 @@ impl Arena {
         let layout = self.path("images").join(name);
         img.write_oci(&layout, "1");
         let image = format!("oci:{}:1", layout.display());
-        let out = self.atomic(&["pull", "--storage", "ostree", "-q", &image]);
+        let mut c = Command::new(atomic_bin());
+        c.arg("--root").arg(self.path("root"));
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = run(c.args(["pull", "--storage", "ostree", "-q", &image]));
         (image, out)
     }
 }
@@ -272,6 +294,38 @@ fn exports_links_resolve_inside_the_image_never_to_host_files() {
     let out = a.atomic(&["uninstall", "h"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(a.snapshot(), before);
+}
+
+/// In a repository other users can reach (`/ostree/repo`, or one named
+/// by ATOMIC_OSTREE_REPO), files go in as a bare-user-only repository
+/// keeps them: no setuid/setgid bit, no file capability; the pull says so.
+#[test]
+fn a_shared_repository_holds_no_setuid_object() {
+    require_root();
+    let a = Arena::new();
+    let shared = a.path("shared-repo");
+    let (_, out) = a.pull_with(
+        "shared",
+        vec![
+            bench::fixtures::busybox_layer(Compression::Gzip),
+            layer("x bin/su /bin/busybox 4755\nx bin/sg /bin/busybox 2755"),
+        ],
+        &[("ATOMIC_OSTREE_REPO", &shared)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    for f in ["bin/su", "bin/sg"] {
+        assert!(
+            stderr(&out).contains(&format!("{f} is stored without its setuid/setgid bits")),
+            "{}",
+            stderr(&out)
+        );
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let privileged: Vec<PathBuf> = walk_files(&shared.join("objects"))
+        .into_iter()
+        .filter(|p| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o6000 != 0)
+        .collect();
+    assert!(privileged.is_empty(), "{privileged:?}");
 }
 
 #[test]
@@ -568,19 +622,18 @@ fn a_generated_spec_runs_nothing_the_image_chose() {
     let s = a.sentinels();
     // rpmbuild -bb expands %files twice: no escaping survives, so a file
     // named with a % is refused in spec mode, naming it, writing nothing.
-    let named = labelled(&a, "specfile", "d srv\nf srv/%(>pwned-by-a-file-name) = x", &[]);
+    let named = labelled(
+        &a,
+        "specfile",
+        "d srv\nf srv/%(>pwned-by-a-file-name) = x",
+        &[],
+    );
     let refused_dir = a.path("spec-refused");
-    let out = a.atomic(&[
-        "install",
-        "--system",
-        "--rpm=spec",
-        "--output",
-        refused_dir.to_str().unwrap(),
-        "--name",
-        "sf",
-        &named,
-    ]);
-    assert!(!out.status.success(), "a file named with % went into a spec");
+    let out = a.spec(&refused_dir, "sf", &named);
+    assert!(
+        !out.status.success(),
+        "a file named with % went into a spec"
+    );
     assert!(
         stderr(&out).contains("srv/%(>pwned-by-a-file-name)\" cannot be named in a spec"),
         "{}",
@@ -602,17 +655,7 @@ fn a_generated_spec_runs_nothing_the_image_chose() {
         ],
     );
     let out_dir = a.path("spec-out");
-    let out = a.atomic(&[
-        "install",
-        "--system",
-        "--now",
-        "--rpm=spec",
-        "--output",
-        out_dir.to_str().unwrap(),
-        "--name",
-        "s",
-        &image,
-    ]);
+    let out = a.spec(&out_dir, "s", &image);
     assert!(out.status.success(), "{}", stderr(&out));
     let spec = out_dir.join("atomic-container-s.spec");
     let cwd = a.path("rpmspec-cwd");

@@ -25,6 +25,9 @@ pub struct Imported {
     pub uncompressed_size: u64,
     /// Entries skipped (device nodes, fifos, sockets), by path.
     pub skipped: Vec<String>,
+    /// Files stored without their setuid/setgid bits or file capabilities
+    /// (see [`import_layer`]'s `unprivileged`), by path.
+    pub stripped: Vec<String>,
 }
 
 /// How a layer blob is compressed.
@@ -134,10 +137,16 @@ impl Read for Chunks {
 ///
 /// Decompression and both digests run on a second thread while this one
 /// parses the tar and writes objects, so the two halves overlap.
+///
+/// With `unprivileged`, files are stored without setuid/setgid bits and
+/// file capabilities, as a `bare-user-only` repository stores them: for a
+/// repository whose objects other users can reach, where an image's
+/// setuid-root file would be anyone's way to root.
 pub fn import_layer(
     repo: &ostree::Repo,
     blob: impl Read + Send,
     spec: &LayerSpec,
+    unprivileged: bool,
 ) -> Result<Imported> {
     let compression = compression_of(spec.media_type)?;
     let (tx, rx) = sync_channel(CHUNKS_IN_FLIGHT);
@@ -154,7 +163,7 @@ pub fn import_layer(
             current: Vec::new(),
             pos: 0,
         };
-        let mut writer = TreeWriter::new(repo)?;
+        let mut writer = TreeWriter::new(repo, unprivileged)?;
         let parsed = (|| -> Result<()> {
             let mut archive = tar::Archive::new(TarGuard::new(&mut chunks));
             for entry in archive.entries().context("reading the layer tar")? {
@@ -189,6 +198,7 @@ pub fn import_layer(
             size,
             uncompressed_size,
             skipped: writer.skipped,
+            stripped: writer.stripped,
         })
     })
 }
@@ -286,6 +296,9 @@ struct TreeWriter<'r> {
     /// Content object headers by owner and mode (no xattrs).
     headers: HashMap<(u32, u32, u32), Vec<u8>>,
     skipped: Vec<String>,
+    /// Store files without setuid/setgid bits and capabilities.
+    unprivileged: bool,
+    stripped: Vec<String>,
     buf: Vec<u8>,
 }
 
@@ -315,13 +328,15 @@ const BUFFERED_MAX: u64 = 16 * 1024 * 1024;
 const CHUNK_MAX: usize = 64 * 1024;
 
 impl<'r> TreeWriter<'r> {
-    fn new(repo: &'r ostree::Repo) -> Result<Self> {
+    fn new(repo: &'r ostree::Repo, unprivileged: bool) -> Result<Self> {
         let mut w = TreeWriter {
             repo,
             root: ostree::MutableTree::new(),
             dirmeta: HashMap::new(),
             headers: HashMap::new(),
             skipped: Vec::new(),
+            unprivileged,
+            stripped: Vec::new(),
             buf: vec![0; CHUNK_MAX],
         };
         let meta = w.dirmeta(0, 0, 0o755)?;
@@ -400,7 +415,13 @@ impl<'r> TreeWriter<'r> {
             E::Regular | E::Continuous => {
                 let parent = self.parent(&path)?;
                 let size = entry.size();
-                let xattrs = kept_xattrs(&mut entry, &shown)?;
+                let mut xattrs = kept_xattrs(&mut entry, &shown)?;
+                let mut mode = mode;
+                if self.unprivileged && (mode & 0o6000 != 0 || xattrs.is_some()) {
+                    mode &= !0o6000;
+                    xattrs = None;
+                    self.stripped.push(shown.clone());
+                }
                 // Files with xattrs are rare (an image's `ping`): libostree
                 // checksums them, as it does the largest files.
                 let checksum = if xattrs.is_none() && size <= BUFFERED_MAX {
@@ -579,7 +600,7 @@ mod tests {
             (1000, 100, 0o104755, &big),
             (65534, 65534, 0o100600, b"secret"),
         ];
-        let mut writer = TreeWriter::new(&repo).unwrap();
+        let mut writer = TreeWriter::new(&repo, false).unwrap();
         for (uid, gid, mode, data) in cases {
             // Ours first, so that the object read back below is the one
             // written as trusted.

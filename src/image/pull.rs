@@ -227,6 +227,13 @@ pub fn pull(
         for path in &imported.skipped {
             report.warn(format!("layer {digest}: skipped special file {path}"));
         }
+        for path in &imported.stripped {
+            report.warn(format!(
+                "layer {digest}: {path} is stored without its setuid/setgid bits and file \
+                 capabilities: other users can reach the objects of the shared repository {}",
+                store.path().display()
+            ));
+        }
     }
     store.write_image(&fetched, &verdict.describe())?;
     store

@@ -30,6 +30,11 @@ pub struct Store {
     path: PathBuf,
     /// The tool created this repository (and so may prune its objects).
     ours: bool,
+    /// A `bare` repository other than the private one under the 0700
+    /// checkout root (`/ostree/repo`, `ATOMIC_OSTREE_REPO`): other users
+    /// can reach its objects, so files go in without setuid/setgid bits
+    /// and file capabilities.
+    shared: bool,
 }
 
 /// The file that marks a repository the tool created.
@@ -82,6 +87,12 @@ impl StoredImage {
     }
 }
 
+/// Whether `repo` at `path` is a `bare` repository outside the private
+/// one, whose objects other users can reach.
+fn shared(repo: &ostree::Repo, path: &Path, paths: &HostPaths) -> bool {
+    repo.mode() == ostree::RepoMode::Bare && path != paths.private_repo()
+}
+
 fn meta_str(dict: &glib::VariantDict, key: &str) -> Option<String> {
     dict.lookup::<String>(key).ok().flatten()
 }
@@ -120,6 +131,7 @@ impl Store {
         // are renamed into place and refs move, no fsync per object.
         Ok(Store {
             ours: path == paths.private_repo() || path.join(CREATED_MARK).exists(),
+            shared: shared(&repo, &path, paths),
             repo,
             path,
         })
@@ -136,6 +148,7 @@ impl Store {
             .with_context(|| format!("opening OSTree repository {}", path.display()))?;
         Ok(Some(Store {
             ours: path == paths.private_repo() || path.join(CREATED_MARK).exists(),
+            shared: shared(&repo, &path, paths),
             repo,
             path,
         }))
@@ -179,12 +192,16 @@ impl Store {
     pub fn import_layer(&self, blob: impl Read + Send, spec: &LayerSpec) -> Result<Imported> {
         let hex = spec.digest.strip_prefix("sha256:").unwrap_or(spec.digest);
         self.repo.prepare_transaction(NONE)?;
-        let result = import::import_layer(&self.repo, blob, spec).and_then(|imported| {
-            self.repo
-                .transaction_set_ref(None, &refescape::blob_ref(hex), Some(&imported.commit));
-            self.repo.commit_transaction(NONE)?;
-            Ok(imported)
-        });
+        let result =
+            import::import_layer(&self.repo, blob, spec, self.shared).and_then(|imported| {
+                self.repo.transaction_set_ref(
+                    None,
+                    &refescape::blob_ref(hex),
+                    Some(&imported.commit),
+                );
+                self.repo.commit_transaction(NONE)?;
+                Ok(imported)
+            });
         if result.is_err() {
             self.abort();
         }
