@@ -1057,3 +1057,43 @@ fn a_planted_symlink_beside_a_host_file_is_never_followed() {
         "greeting for moon on port 8081\n"
     );
 }
+
+/// `Alias=` names are systemd's own reading of the unit: spaces around
+/// '=' and a continuation line no longer hide one. An alias taking over
+/// a unit the host has is refused on install and on update, and nothing
+/// changes.
+#[test]
+fn an_alias_of_a_host_unit_is_refused_however_it_is_spelled() {
+    require_root();
+    let h = Host::new();
+    std::fs::create_dir_all(h.path("/usr/lib/systemd/system")).unwrap();
+    std::fs::write(
+        h.path("/usr/lib/systemd/system/sshd.service"),
+        "[Service]\nExecStart=/bin/true\n",
+    )
+    .unwrap();
+    let manifest =
+        r#"{ "version": "1.0", "defaultValues": { "RECEIVER": "world", "PORT": "8081" } }"#;
+    let aliased = |v: &str| {
+        let unit = fixtures::greeter_file("exports/service.template")
+            + "Alias = greeter-extra.service \\\n  sshd.service\n";
+        Image::new(
+            vec![
+                fixtures::busybox_layer(bench::image::Compression::Gzip),
+                fixtures::greeter_layer(
+                    manifest,
+                    &fixtures::entry("exports/service.template", "0644", &unit),
+                ),
+            ],
+            fixtures::greeter_config(v),
+        )
+    };
+    let bad = h.image("aliased", aliased("1.0"));
+    let err = h.refused(&install(&["--name", "c", &bad]));
+    assert!(err.contains("Alias=sshd.service"), "{err}");
+
+    let good = h.image("hostfs", fixtures::greeter_hostfs());
+    h.ok(&install(&["--name", "c", &good]), &[]);
+    let err = h.refused(&["containers", "update", "c", "--rebase", &bad]);
+    assert!(err.contains("Alias=sshd.service"), "{err}");
+}

@@ -1,10 +1,11 @@
 //! `containers rollback`: back to the other slot, as it was deployed.
 
-use super::delivery::Replacing;
+use super::delivery::{Delivery, Replacing};
+use super::layout::SlotDir;
 use super::state;
 use super::steps::{activate, stop_running};
 use super::{txn, Ctx, Name};
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 
 pub fn rollback(ctx: &Ctx, name: &Name) -> Result<()> {
     txn::recover(ctx, name)?;
@@ -15,6 +16,13 @@ pub fn rollback(ctx: &Ctx, name: &Name) -> Result<()> {
         .ok_or_else(|| anyhow!("container {name} has no previous deployment to roll back to"))?;
     let delivery = current.delivery();
     let mut prepared = delivery.reopen(&dir, info)?;
+    let unit = SlotDir(&dir).unit(name);
+    let unit = match std::fs::read_to_string(&unit) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", unit.display())),
+    };
+    Delivery::check_aliases(ctx, name, unit.as_deref())?;
     ctx.note_relocated();
     let active_dir = ctx.layout.slot(name, active);
     let outcome = || {

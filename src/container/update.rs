@@ -2,7 +2,7 @@
 //! values) in the other slot, then the link flips; `--all` updates each
 //! container, one that fails being rolled back by its own journal.
 
-use super::delivery::{Replacing, Request};
+use super::delivery::{Delivery, Replacing, Request};
 use super::journal::failpoint;
 use super::steps::{activate, replace_slot, staging_slot, stop_running};
 use super::{txn, Ctx, Name};
@@ -56,6 +56,7 @@ pub fn update(
             runtime: &runtime,
         };
         let mut prepared = delivery.prepare(ctx, &req)?;
+        Delivery::check_aliases(ctx, name, prepared.unit.as_deref())?;
         failpoint("prepare")?;
         let dir = replace_slot(ctx, name, target, &staging, j)?;
         stop_running(ctx, name, &current, j)?;

@@ -29,13 +29,13 @@ pub fn busybox_layer(compression: Compression) -> Layer {
     Layer::parse(&spec, compression)
 }
 
-fn greeter_file(name: &str) -> String {
+pub fn greeter_file(name: &str) -> String {
     std::fs::read_to_string(format!("{GREETER}/{name}"))
         .unwrap_or_else(|e| panic!("{GREETER}/{name}: {e}"))
 }
 
 /// `f PATH MODE = TEXT` for a file of contrib/greeter.
-fn entry(path: &str, mode: &str, text: &str) -> String {
+pub fn entry(path: &str, mode: &str, text: &str) -> String {
     let escaped = text
         .replace('\\', "\\\\")
         .replace('\n', "\\n")

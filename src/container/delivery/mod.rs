@@ -144,15 +144,27 @@ impl Delivery {
     }
 
     /// Refuses the `Alias=` names of the rendered unit that systemd has
-    /// already: enabling would take them over.
+    /// already: enabling would take them over. The names are systemd's
+    /// own reading of the unit (see [`aliases`]); an alias that is already
+    /// a link to this container's own unit (an update, a rollback) is its.
     pub fn check_aliases(ctx: &Ctx, name: &Name, unit: Option<&str>) -> Result<()> {
-        for alias in unit.map(aliases).unwrap_or_default() {
+        let Some(unit) = unit else {
+            return Ok(());
+        };
+        for alias in aliases(&name.unit(), unit)? {
+            let mut ours = false;
             for f in ctx.layout.unit_paths(&alias)? {
-                if crate::host::fs::exists(&f)? {
-                    bail!("the unit of {name} has Alias={alias}, but {} already exists; not taking it over", f.display());
+                match crate::host::fs::read_link(&f) {
+                    Ok(Some(t)) if t.file_name() == Some(name.unit().as_ref()) => ours = true,
+                    _ if crate::host::fs::exists(&f)? => {
+                        bail!("the unit of {name} has Alias={alias}, but {} already exists; not taking it over", f.display());
+                    }
+                    _ => {}
                 }
             }
-            check_unit_unknown(ctx, &alias, name)?;
+            if !ours {
+                check_unit_unknown(ctx, &alias, name)?;
+            }
         }
         Ok(())
     }
@@ -275,20 +287,40 @@ fn check_unit_unknown(ctx: &Ctx, unit: &str, name: &Name) -> Result<()> {
     Ok(())
 }
 
-/// The `Alias=` names of a unit's `[Install]` section.
-fn aliases(unit: &str) -> Vec<String> {
-    let mut section = "";
-    let mut out = Vec::new();
-    for line in unit.lines().map(str::trim) {
-        if line.starts_with('[') {
-            section = line;
-        } else if section == "[Install]" {
-            if let Some(v) = line.strip_prefix("Alias=") {
-                out.extend(v.split_whitespace().map(str::to_string));
-            }
+/// The names systemd gives the unit `unit_name` (text `unit`) when it is
+/// enabled: its own reading of the `[Install]` section (quoting,
+/// continuation lines, specifiers), got by enabling it offline in a
+/// scratch root and listing the links that made beside it. A unit whose
+/// enabling fails there is refused with systemctl's words.
+fn aliases(unit_name: &str, unit: &str) -> Result<Vec<String>> {
+    use anyhow::Context as _;
+    let scratch = tempfile::tempdir().context("creating a scratch root for systemctl")?;
+    let dir = scratch.path().join("etc/systemd/system");
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(dir.join(unit_name), unit))
+        .with_context(|| format!("writing {unit_name} into {}", scratch.path().display()))?;
+    let out = std::process::Command::new("systemctl")
+        .arg(format!("--root={}", scratch.path().display()))
+        .args(["enable", "--", unit_name])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("running systemctl (systemd) to read the unit's [Install] section")?;
+    if !out.status.success() {
+        bail!(
+            "the unit {unit_name} cannot be enabled: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let e = e.with_context(|| format!("reading {}", dir.display()))?;
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n != unit_name && e.file_type().is_ok_and(|t| t.is_symlink()) {
+            names.push(n);
         }
     }
-    out
+    names.sort();
+    Ok(names)
 }
 
 fn nvr(info: &Info) -> &str {
@@ -317,10 +349,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn aliases_come_from_the_install_section() {
-        let unit = "[Unit]\nAlias=not-here.service\n[Service]\nExecStart=x\n[Install]\nWantedBy=multi-user.target\nAlias=a.service b.service\nAlias=c.service\n";
-        assert_eq!(aliases(unit), ["a.service", "b.service", "c.service"]);
-        assert!(aliases("[Install]\nWantedBy=x\n").is_empty());
+    fn aliases_are_systemds_own_reading_of_the_install_section() {
+        let unit = "[Unit]\nAlias=not-here.service\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\nAlias=a.service b.service\nAlias=c.service\n";
+        assert_eq!(
+            aliases("g.service", unit).unwrap(),
+            ["a.service", "b.service", "c.service"]
+        );
+        // What a hand parser missed: spaces around '=', a continuation
+        // line, a specifier.
+        let unit = "[Service]\nExecStart=/bin/true\n[Install]\nAlias = sshd.service \\\n  getty.service\nAlias=%N-x.service\n";
+        assert_eq!(
+            aliases("g.service", unit).unwrap(),
+            ["g-x.service", "getty.service", "sshd.service"]
+        );
+        assert!(aliases("g.service", "[Install]\nWantedBy=x.target\n")
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
