@@ -362,6 +362,26 @@ fn layering_rules_and_bad_labels_are_refused_and_write_nothing() {
     assert!(requires.contains("glibc >= 2.36"), "{requires}");
 }
 
+/// Builds `spec` (its source in `b`'s output) with rpmbuild -bb under
+/// `top`; the package file.
+fn rpmbuild(b: &Build, spec: &Path, top: &Path) -> PathBuf {
+    check(
+        Command::new("rpmbuild")
+            .arg("-bb")
+            .arg("--define")
+            .arg(format!("_topdir {}", top.display()))
+            .arg("--define")
+            .arg(format!("_sourcedir {}", b.out.path().display()))
+            .arg(spec),
+    );
+    std::fs::read_dir(top.join("RPMS/noarch"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
 #[test]
 fn rpmbuild_of_the_spec_output_builds_the_same_package() {
     require_root();
@@ -374,21 +394,7 @@ fn rpmbuild_of_the_spec_output_builds_the_same_package() {
     let spec = b.spec(&img, "hf");
     assert!(b.out.path().join("hf-payload.tar").exists());
     let top = tempfile::tempdir().unwrap();
-    check(
-        Command::new("rpmbuild")
-            .arg("-bb")
-            .arg("--define")
-            .arg(format!("_topdir {}", top.path().display()))
-            .arg("--define")
-            .arg(format!("_sourcedir {}", b.out.path().display()))
-            .arg(&spec),
-    );
-    let built = std::fs::read_dir(top.path().join("RPMS/noarch"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let built = rpmbuild(&b, &spec, top.path());
     assert_eq!(
         built.file_name(),
         file.file_name(),
@@ -465,23 +471,9 @@ fn a_spec_runs_nothing_an_image_chose_under_rpmbuild() {
         "the template was filled twice:\n{text}"
     );
     let top = tempfile::tempdir().unwrap();
-    check(
-        Command::new("rpmbuild")
-            .arg("-bb")
-            .arg("--define")
-            .arg(format!("_topdir {}", top.path().display()))
-            .arg("--define")
-            .arg(format!("_sourcedir {}", b.out.path().display()))
-            .arg(&spec),
-    );
+    let built = rpmbuild(&b, &spec, top.path());
     assert!(!marker.exists(), "rpmbuild ran the image's %(...)");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep\n");
-    let built = std::fs::read_dir(top.path().join("RPMS/noarch"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
     assert_eq!(
         rpm_q(&built, &["--qf", "%{SUMMARY}|%{DESCRIPTION}"]),
         format!("@FILES@ and @CHANGELOG@|{run_it}")
