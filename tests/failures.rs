@@ -1097,3 +1097,22 @@ fn an_alias_of_a_host_unit_is_refused_however_it_is_spelled() {
     let err = h.refused(&["containers", "update", "c", "--rebase", &bad]);
     assert!(err.contains("Alias=sshd.service"), "{err}");
 }
+
+/// A local source's string names the content at its path: an image pulled
+/// before from another layout of the same name and tag is not it, and
+/// install pulls the one the string names.
+#[test]
+fn a_local_image_string_means_the_content_at_its_path() {
+    require_root();
+    let h = Host::new();
+    h.image("greeter", fixtures::greeter());
+    let other = h.images.path().join("elsewhere/greeter");
+    fixtures::greeter_hostfs().write_oci(&other, "1.0");
+    let second = format!("oci:{}:1.0", other.display());
+    h.ok(&install(&["--name", "c", &second]), &[]);
+    assert_eq!(
+        std::fs::read_to_string(h.path("/etc/greeter/greeting.conf")).unwrap(),
+        "greeting for world on port 8081\n",
+        "installed from the layout the string names"
+    );
+}

@@ -28,7 +28,12 @@ pub fn find(store: &Store, image: &str) -> Result<Option<StoredImage>> {
         _ => return Ok(None),
     };
     match super::source::open(&src, None, &|_| None) {
-        Ok((fetched, _)) => store.image(&fetched.name),
+        // The image stored under that name is this source's only if it is
+        // the same manifest: another layout of the same name and tag is
+        // another image, to be pulled.
+        Ok((fetched, _)) => Ok(store
+            .image(&fetched.name)?
+            .filter(|img| img.manifest_digest == fetched.manifest_digest)),
         Err(e) => {
             // Safe to treat as not stored: pulling it opens the source
             // again and reports this error to the user.
