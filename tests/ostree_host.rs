@@ -48,8 +48,14 @@ fn the_bench_host_is_booted_as_libostree_sees_it() {
     assert!(h.path("/run/ostree-booted").exists());
 }
 
+/// The bench host's one rpm database: rpm takes its transaction lock
+/// without waiting (no terminal), and the tool queries it in every mode,
+/// so the tests that install there take turns.
+static RPM_DB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn plain_mode_lifecycle_on_an_image_based_host() {
+    let _rpm_db = RPM_DB.lock().unwrap_or_else(|e| e.into_inner());
     let h = host();
     let dir = h.tempdir();
     fixtures::greeter().write_oci(&dir.path().join("greeter"), "1.0");
@@ -96,6 +102,7 @@ fn rpm_mode_takes_the_rpm_ostree_path_and_stops_and_disables_the_service_itself(
     // (bench::RPM_OSTREE_STAND_IN), applying live under an overlay of /usr
     // and running no scriptlet, as on a real image-based host, where
     // %preun/%postun never run. Stopping and disabling is the tool's own.
+    let _rpm_db = RPM_DB.lock().unwrap_or_else(|e| e.into_inner());
     let h = host();
     let dir = h.tempdir();
     let bin = bench::rpm_ostree_stand_in(dir.path());
@@ -109,7 +116,7 @@ fn rpm_mode_takes_the_rpm_ostree_path_and_stops_and_disables_the_service_itself(
             .args(args));
         bench::succeeded(args, out)
     };
-    fixtures::greeter().write_oci(&dir.path().join("greeter"), "1.0");
+    fixtures::greeter_hostfs().write_oci(&dir.path().join("greeter"), "1.0");
     let image = format!("oci:{}:1.0", dir.path().join("greeter").display());
     let out = with(&[
         "install",
@@ -139,8 +146,39 @@ fn rpm_mode_takes_the_rpm_ostree_path_and_stops_and_disables_the_service_itself(
         h.check(&["systemctl", "is-enabled", "orpm.service"]).trim(),
         "enabled"
     );
+    assert!(h
+        .exec(&["rpm", "-q", "atomic-container-orpm"])
+        .status
+        .success());
+    // An /etc file of the package the operator edits outlives the package.
+    let conf = h.path("/etc/greeter/greeting.conf");
+    std::fs::write(&conf, "edited by the operator\n").unwrap();
 
-    with(&["uninstall", "orpm"]);
+    let out = run(h
+        .atomic()
+        .env("PATH", &path)
+        .env("STANDIN_STATE", &state)
+        .args(["uninstall", "orpm"]));
+    assert!(out.status.success(), "{out:?}");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !h.exec(&["rpm", "-q", "atomic-container-orpm"])
+            .status
+            .success(),
+        "the package is gone from the host's rpm database"
+    );
+    assert!(
+        out.contains("/etc/greeter/greeting.conf was edited since it was installed; saved as /etc/greeter/greeting.conf.rpmsave"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(h.path("/etc/greeter/greeting.conf.rpmsave")).unwrap(),
+        "edited by the operator\n"
+    );
     assert!(closed(8202), "stopped by the tool: no %preun ran");
     assert_ne!(h.unit_state("orpm.service"), "active");
     let enabled = h.exec(&["systemctl", "is-enabled", "orpm.service"]);
@@ -271,11 +309,12 @@ fn rpm_mode_against_a_real_rpm_ostree() {
         "layered as a local package"
     );
     assert!(h.path("/usr/lib/systemd/system/real.service").exists());
-    // An /etc file the operator edits is theirs through an update.
-    let conf = h.path("/etc/greeter/plain.conf");
+    // An /etc file the operator edits is theirs through an update that
+    // changes it (its template has RECEIVER) and after the uninstall.
+    let conf = h.path("/etc/greeter/greeting.conf");
     assert_eq!(
         std::fs::read_to_string(&conf).unwrap(),
-        "receiver=$RECEIVER\n"
+        "greeting for world on port 8211\n"
     );
     std::fs::write(&conf, "edited by the operator\n").unwrap();
 
@@ -298,8 +337,16 @@ fn rpm_mode_against_a_real_rpm_ostree() {
         "downgraded the same way"
     );
 
-    with(&["uninstall", "real"]);
+    let out = with(&["uninstall", "real"]);
     assert!(closed(8211), "stopped by the tool: %preun never runs here");
+    let kept = [
+        "/etc/greeter/greeting.conf",
+        "/etc/greeter/greeting.conf.rpmsave",
+    ]
+    .into_iter()
+    .find(|p| std::fs::read_to_string(h.path(p)).is_ok_and(|t| t == "edited by the operator\n"))
+    .unwrap_or_else(|| panic!("the operator's edit is lost: {out}"));
+    assert!(out.contains(kept), "the message says where: {out}");
     assert!(!h
         .exec(&["rpm", "-q", "atomic-container-real"])
         .status

@@ -180,18 +180,58 @@ fn apply_live() -> Result<()> {
     command::run(Command::new("rpm-ostree").args(["apply-live", "--allow-replacement"]))
 }
 
-/// Whether the host (or `--root` target) has an rpm database. rpm is asked
-/// nothing where there is none, since a query may create one.
+/// Whether the host (or `--root` target) has an rpm database where rpm's
+/// own `%_dbpath` says it is (`/usr/lib/sysimage/rpm` on Fedora,
+/// `/usr/share/rpm` where rpm-ostree keeps it, `~/.rpmdb` with Debian's
+/// rpm). rpm is asked nothing else where there is none, since a query may
+/// create one.
 fn has_database(paths: &HostPaths) -> Result<bool> {
-    // Debian's rpm keeps root's database in ~/.rpmdb.
-    for d in ["usr/lib/sysimage/rpm", "var/lib/rpm", "root/.rpmdb"] {
-        for f in ["rpmdb.sqlite", "Packages"] {
-            if super::fs::exists(&paths.root().join(d).join(f))? {
-                return Ok(true);
-            }
+    let dbpath = command::output(rpm(paths).args(["--eval", "%{_dbpath}"]))?;
+    let dir = paths.root().join(dbpath.trim().trim_start_matches('/'));
+    for f in ["rpmdb.sqlite", "Packages", "Packages.db"] {
+        if super::fs::exists(&dir.join(f))? {
+            return Ok(true);
         }
     }
     Ok(false)
+}
+
+/// The configuration files of package `name` whose content differs from
+/// what the package installed (`rpm -V`: digest changed, a `c` file), as
+/// the target sees them: what rpm keeps as `.rpmsave` when it erases them.
+pub fn changed_config(paths: &HostPaths, name: &str) -> Result<Vec<std::path::PathBuf>> {
+    if !has_database(paths)? {
+        return Ok(Vec::new());
+    }
+    let out = rpm(paths)
+        .args(["-V", "--nodeps", "--noscripts", name])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run rpm -V {name}"))?;
+    // rpm -V exits 1 when something differs; its lines say what.
+    if !matches!(out.status.code(), Some(0 | 1)) {
+        bail!(
+            "rpm -V {name} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(parse_verify(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The changed configuration files in `rpm -V` output: lines of the
+/// attributes that differ (nine characters, `5` third when the digest
+/// does; or `missing`), the file's type (`c` for configuration, or
+/// nothing), and the path.
+fn parse_verify(text: &str) -> Vec<std::path::PathBuf> {
+    text.lines()
+        .filter_map(|l| {
+            let (attrs, rest) = l.split_once(' ')?;
+            let path = rest.trim_start().strip_prefix("c ")?;
+            (attrs.len() == 9 && attrs.as_bytes()[2] == b'5' && path.starts_with('/'))
+                .then(|| std::path::PathBuf::from(path))
+        })
+        .collect()
 }
 
 /// The installed `name-version-release` of package `name`, or None when
@@ -262,4 +302,26 @@ pub fn host_uses_rpm(paths: &HostPaths) -> Result<bool> {
         return Ok(true);
     }
     Ok(installed(paths, "rpm")?.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_configuration_files_from_rpm_verify() {
+        // As rpm 4.18 prints them.
+        let out = "S.5....T.  c /etc/greeter/plain.conf\n\
+                   .......T.  c /etc/greeter/touched.conf\n\
+                   S.5....T.    /usr/bin/greet\n\
+                   missing   c /etc/greeter/gone.conf\n\
+                   ..5......  c /etc/greeter/a b.conf\n";
+        assert_eq!(
+            parse_verify(out),
+            [
+                std::path::PathBuf::from("/etc/greeter/plain.conf"),
+                std::path::PathBuf::from("/etc/greeter/a b.conf")
+            ]
+        );
+    }
 }

@@ -153,6 +153,14 @@ fn make_sysroot(sysroot: &Path) -> PathBuf {
             .arg(tree.join("usr/lib")),
     );
     os_rpmdb(&tree);
+    // Where an image-based OS's rpm finds its database, as rpm-ostree
+    // writes it: rpm on the host asks this, not a path of its own.
+    std::fs::create_dir_all(tree.join("usr/lib/rpm/macros.d")).unwrap();
+    std::fs::write(
+        tree.join("usr/lib/rpm/macros.d/macros.atomic-test-os"),
+        "%_dbpath /usr/share/rpm\n",
+    )
+    .unwrap();
     os_selinux_policy(&tree);
     std::fs::write(
         tree.join("usr/etc/os-release"),

@@ -145,17 +145,79 @@ pub(super) fn place(
 }
 
 /// Erases the container's package, if it is installed, or staged for the
-/// next boot (`staged`).
+/// next boot (`staged`). Configuration files the operator edited survive
+/// as rpm keeps them, as `FILE.rpmsave`, and the report says where: rpm
+/// and dnf save them themselves; on an image-based host, where
+/// rpm-ostree's live apply removes the package's `/etc` files whatever
+/// became of them, the tool saves them first.
 pub(super) fn remove(ctx: &Ctx, name: &Name, staged: bool) -> Result<()> {
     let package = name.package();
-    if staged || packages::installed(ctx.paths, &package)?.is_some() {
-        if let Applied::Staged(why) = Manager::of(ctx.paths).erase(ctx.paths, &package)? {
+    if !staged && packages::installed(ctx.paths, &package)?.is_none() {
+        return Ok(());
+    }
+    let manager = Manager::of(ctx.paths);
+    let edited = packages::changed_config(ctx.paths, &package)?;
+    let mut ours = Vec::new();
+    for path in &edited {
+        let host = ctx.paths.resolve(path)?;
+        let save = rpmsave(&host);
+        if manager == Manager::RpmOstree && !crate::host::fs::exists(&save)? {
+            save_copy(&host, &save)?;
+            ours.push(save);
+        }
+    }
+    if let Applied::Staged(why) = manager.erase(ctx.paths, &package)? {
+        ctx.report.warn(format!(
+            "the removal of {package} is staged; it is gone after reboot (the live apply did not take: {why})"
+        ));
+    }
+    for path in &edited {
+        let host = ctx.paths.resolve(path)?;
+        let save = rpmsave(&host);
+        let shown = path.display();
+        if crate::host::fs::exists(&host)? {
+            // Kept where it was (rpm-ostree merged it, or the removal is
+            // only staged): the copy is the operator's to remove, or ours.
+            if ours.contains(&save)
+                && crate::host::fs::sha256_file(&host)? == crate::host::fs::sha256_file(&save)?
+            {
+                crate::host::fs::remove_file(&save)?;
+            }
+            ctx.report.note(format!(
+                "keeping {shown}: it was edited since it was installed"
+            ));
+        } else if crate::host::fs::exists(&save)? {
+            ctx.report.note(format!(
+                "{shown} was edited since it was installed; saved as {shown}.rpmsave"
+            ));
+        } else {
             ctx.report.warn(format!(
-                "the removal of {package} is staged; it is gone after reboot (the live apply did not take: {why})"
+                "{shown} was edited since it was installed, and the package manager removed it without saving it"
             ));
         }
     }
     Ok(())
+}
+
+/// Where rpm keeps an edited configuration file it erases: `FILE.rpmsave`.
+fn rpmsave(host: &Path) -> std::path::PathBuf {
+    let mut s = host.as_os_str().to_owned();
+    s.push(".rpmsave");
+    s.into()
+}
+
+/// Copies the edited file `host` (a regular file; a link is not followed)
+/// to `save`, with its mode.
+fn save_copy(host: &Path, save: &Path) -> Result<()> {
+    use anyhow::Context as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta =
+        std::fs::symlink_metadata(host).with_context(|| format!("reading {}", host.display()))?;
+    if !meta.is_file() {
+        return Ok(());
+    }
+    let data = std::fs::read(host).with_context(|| format!("reading {}", host.display()))?;
+    crate::host::fs::write_file(save, &data, meta.permissions().mode() & 0o7777)
 }
 
 #[cfg(test)]
