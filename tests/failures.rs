@@ -1116,3 +1116,164 @@ fn a_local_image_string_means_the_content_at_its_path() {
         "installed from the layout the string names"
     );
 }
+
+/// Root writes no host file into a directory another user can move
+/// things in (theirs, or writable without the sticky bit): they could put
+/// a link where root writes, or swap a directory root just made. Refused,
+/// naming the directory; nothing changes.
+#[test]
+fn host_files_are_never_written_into_a_directory_another_user_controls() {
+    require_root();
+    let h = Host::new();
+    let img = h.image("hostfs", fixtures::greeter_hostfs());
+    let dir = h.path("/etc/greeter");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+    let err = h.refused(&install(&["--name", "c", &img]));
+    assert!(err.contains("/etc/greeter belongs to uid 65534"), "{err}");
+}
+
+/// Uninstall removes a runtime directory of the container only where no
+/// symlink is on its way: a directory the service's user swapped for a
+/// link to somewhere else leaves that somewhere else alone, and is said.
+#[test]
+fn uninstall_never_removes_a_tree_through_a_swapped_link() {
+    require_root();
+    let h = Host::new();
+    let manifest =
+        r#"{ "version": "1.0", "defaultValues": { "RECEIVER": "world", "PORT": "8081" } }"#;
+    // Deepest first, so the first removal goes through the swapped link.
+    let tmpfiles = "d /run/app/state/cache 0755 root root -\nd /run/app/state 0755 root root -\nd /run/app 0777 root root -\n";
+    let img = h.image(
+        "runtime",
+        Image::new(
+            vec![
+                fixtures::busybox_layer(bench::image::Compression::Gzip),
+                fixtures::greeter_layer(
+                    manifest,
+                    &fixtures::entry("exports/tmpfiles.template", "0644", tmpfiles),
+                ),
+            ],
+            fixtures::greeter_config("1.0"),
+        ),
+    );
+    h.ok(&install(&["--name", "t", &img]), &[]);
+    std::fs::create_dir_all(h.path("/run/app/state/cache")).unwrap();
+    let precious = h.path("/victim/cache/precious");
+    std::fs::create_dir_all(precious.parent().unwrap()).unwrap();
+    std::fs::write(&precious, "keep").unwrap();
+    std::fs::rename(h.path("/run/app/state"), h.path("/run/app/old")).unwrap();
+    std::os::unix::fs::symlink("../../victim", h.path("/run/app/state")).unwrap();
+    let out = h.atomic(&["uninstall", "t"], &[]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("a symlink is on its path"),
+        "{out:?}"
+    );
+}
+
+/// A set-aside file that cannot be put back (a full /etc) keeps its backup
+/// and the journal, and the next command goes no further until it can:
+/// once there is room again, the container is back on the old file.
+#[test]
+fn a_restore_that_fails_keeps_the_backup_until_it_succeeds() {
+    require_root();
+    let root = tmp("atomic-root-");
+    let etc_dir = root.path().join("etc");
+    std::fs::create_dir_all(&etc_dir).unwrap();
+    let etc = Mounted::new(&["-t", "tmpfs", "-o", "size=1m", "tmpfs"], &etc_dir);
+    let mut h = Host::on(Root::Dir(root));
+    h.own_mounts.push(etc);
+    let sized = |v: &str, n: usize| {
+        let manifest =
+            r#"{ "version": "1.0", "defaultValues": { "RECEIVER": "world", "PORT": "8081" } }"#;
+        let extra = format!(
+            "d exports/hostfs\nd exports/hostfs/etc\nf exports/hostfs/etc/big.conf = {}\n",
+            v.repeat(n)
+        );
+        Image::new(
+            vec![
+                fixtures::busybox_layer(bench::image::Compression::Gzip),
+                fixtures::greeter_layer(manifest, &extra),
+            ],
+            fixtures::greeter_config("1.0"),
+        )
+    };
+    let v1 = h.image("v1", sized("a", 400 * 1024));
+    let v2 = h.image("v2", sized("b", 700 * 1024));
+    h.ok(&install(&["--name", "g", &v1]), &[]);
+    let installed = h.snapshot();
+    let update = ["containers", "update", "g", "--rebase", &v2];
+    let out = h.atomic(&update, &[("ATOMIC_FAILPOINT", "unit")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("could not be put back"), "{err}");
+    // The next command does not go on over the missing file.
+    let err = h.fails_with(&update);
+    assert!(err.contains("could not be put back"), "{err}");
+    // With room, the next command undoes it whole.
+    bench::check(
+        Command::new("mount")
+            .args(["-o", "remount,size=4m"])
+            .arg(h.path("/etc")),
+    );
+    let out = h.atomic(&["containers", "rollback", "g"], &[]);
+    assert!(
+        !out.status.success(),
+        "nothing to roll back to: still on the first slot"
+    );
+    assert_eq!(h.snapshot(), installed);
+}
+
+/// `useLinks` host files are hard links to the slot's own copy, made
+/// under a new name and renamed into place (never through what is at the
+/// host path), on install, update and rollback alike.
+#[test]
+fn use_links_host_files_follow_update_and_rollback() {
+    require_root();
+    use std::os::unix::fs::MetadataExt;
+    let h = Host::new();
+    let linked = |text: &str| {
+        let manifest = r#"{ "version": "1.0", "noContainerService": true, "useLinks": true }"#;
+        let layer = bench::image::Layer::parse(
+            &format!(
+                "d exports\n{}d exports/hostfs\nd exports/hostfs/etc\nf exports/hostfs/etc/files-only.conf = {text}\\n\n",
+                fixtures::entry("exports/manifest.json", "0644", manifest)
+            ),
+            bench::image::Compression::Gzip,
+        );
+        Image::new(
+            vec![
+                fixtures::busybox_layer(bench::image::Compression::Gzip),
+                layer,
+            ],
+            bench::image::Config::default(),
+        )
+    };
+    let v1 = h.image("v1", linked("first"));
+    let v2 = h.image("v2", linked("second"));
+    let conf = h.path("/etc/files-only.conf");
+    let own = |slot: &str| {
+        h.path(&format!(
+            "/var/lib/containers/atomic/{slot}/hostfs/etc/files-only.conf"
+        ))
+    };
+    h.ok(&install(&["--name", "fo", &v1]), &[]);
+    assert_eq!(
+        conf.metadata().unwrap().ino(),
+        own("fo.0").metadata().unwrap().ino()
+    );
+    h.ok(&["containers", "update", "fo", "--rebase", &v2], &[]);
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), "second\n");
+    assert_eq!(
+        conf.metadata().unwrap().ino(),
+        own("fo.1").metadata().unwrap().ino()
+    );
+    h.ok(&["containers", "rollback", "fo"], &[]);
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), "first\n");
+    assert_eq!(
+        conf.metadata().unwrap().ino(),
+        own("fo.0").metadata().unwrap().ino()
+    );
+}

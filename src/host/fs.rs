@@ -142,7 +142,9 @@ fn copy_entry(src: &Path, dst: &Path) -> Result<()> {
         .custom_flags_nofollow()
         .open(src)
         .with_context(|| format!("reading {}", src.display()))?;
-    let mut tmp = temp_beside(dst, meta.mode() & 0o7777)?;
+    // Made 0600 and set to the owner before the mode: never, even for a
+    // moment, a setuid file of root's with someone else's bytes.
+    let mut tmp = temp_beside(dst, 0o600)?;
     std::io::copy(&mut from, &mut tmp)
         .and_then(|_| {
             rustix::fs::fchown(
@@ -163,6 +165,166 @@ fn copy_entry(src: &Path, dst: &Path) -> Result<()> {
         .map_err(|e| e.error)
         .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
     sync_parent(dst)
+}
+
+/// Puts a copy of the regular file `src` (not followed if it is a link)
+/// at `dst` with mode `mode`: a new file beside `dst`, renamed over it.
+pub fn copy_file(src: &Path, dst: &Path, mode: u32) -> Result<()> {
+    let mut from = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags_nofollow()
+        .open(src)
+        .with_context(|| format!("reading {}", src.display()))?;
+    let mut tmp = temp_beside(dst, mode)?;
+    std::io::copy(&mut from, &mut tmp)
+        .and_then(|_| tmp.as_file().sync_all())
+        .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
+    tmp.persist(dst)
+        .map_err(|e| e.error)
+        .with_context(|| format!("writing {}", dst.display()))?;
+    sync_parent(dst)
+}
+
+/// Puts the file `src` at `dst` as a hard link (a copy when they are on
+/// different filesystems): made under a new name beside `dst` and renamed
+/// over it, so whatever is at `dst` (a link someone planted) is replaced,
+/// never followed.
+pub fn link_or_copy(src: &Path, dst: &Path, mode: u32) -> Result<()> {
+    let tmp = temp_beside(dst, 0o600)?.into_temp_path();
+    let at = tmp.to_path_buf();
+    // The name is ours: the placeholder goes and the link takes its place.
+    std::fs::remove_file(&at).with_context(|| format!("removing {}", at.display()))?;
+    match std::fs::hard_link(src, &at) {
+        Ok(()) => {
+            std::fs::rename(&at, dst).with_context(|| format!("writing {}", dst.display()))?;
+            std::mem::forget(tmp);
+            sync_parent(dst)
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            drop(tmp);
+            copy_file(src, dst, mode)
+        }
+        Err(e) => Err(e).with_context(|| format!("linking {} to {}", dst.display(), src.display())),
+    }
+}
+
+/// Creates the directory `path` with mode `mode` (set through its own
+/// descriptor, not followed through a link put in its place).
+pub fn make_dir(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    let fd = rustix::fs::open(
+        path,
+        OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("opening {}", path.display()))?;
+    rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
+        .with_context(|| format!("setting the mode of {}", path.display()))
+}
+
+/// Refuses a directory that root is about to write a host file into when
+/// another user could move things in it: theirs, or writable by group or
+/// others without the sticky bit. Such a user could put a link where root
+/// then writes, or swap the directory itself.
+pub fn check_not_shared(dir: &Path, what: &str) -> Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m =
+        std::fs::symlink_metadata(dir).with_context(|| format!("looking at {}", dir.display()))?;
+    let me = rustix::process::geteuid().as_raw();
+    if m.file_type().is_symlink() {
+        bail!(
+            "{what}: {} is a symlink; not writing through it",
+            dir.display()
+        );
+    }
+    if m.uid() != me || (m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0) {
+        bail!(
+            "{what}: {} belongs to uid {} (mode {:o}) and another user could move what is written there; not writing into it as uid {me}",
+            dir.display(),
+            m.uid(),
+            m.mode() & 0o7777
+        );
+    }
+    Ok(())
+}
+
+/// Removes the tree `rel` under `root` without following a symlink on the
+/// way to it (`RESOLVE_NO_SYMLINKS`) or inside it; true if it existed. A
+/// path through a symlink is an error naming it.
+pub fn remove_tree_beneath(root: &Path, rel: &Path) -> Result<bool> {
+    let rel = rel.strip_prefix("/").unwrap_or(rel);
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+        bail!("not removing {}: it is the root", root.display());
+    };
+    let shown = root.join(rel);
+    let rootfd = rustix::fs::open(
+        root,
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("opening {}", root.display()))?;
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let dir = match rustix::fs::openat2(
+        &rootfd,
+        parent,
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::NO_SYMLINKS | ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(false),
+        Err(rustix::io::Errno::LOOP) => {
+            bail!("not removing {}: a symlink is on its path", shown.display())
+        }
+        Err(e) => return Err(e).with_context(|| format!("opening {}", shown.display())),
+    };
+    match remove_at(&dir, name, 0) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("removing {}", shown.display())),
+    }
+}
+
+/// Removes `name` in `dir`, a directory recursively, following no link.
+fn remove_at(dir: &OwnedFd, name: &std::ffi::OsStr, depth: usize) -> std::io::Result<()> {
+    use rustix::fs::AtFlags;
+    match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+        Ok(()) => return Ok(()),
+        Err(rustix::io::Errno::ISDIR) | Err(rustix::io::Errno::PERM) => {}
+        Err(e) => return Err(e.into()),
+    }
+    if depth > 1024 {
+        return Err(std::io::Error::other(
+            "a directory tree more than 1024 deep",
+        ));
+    }
+    let sub = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut names = Vec::new();
+    for entry in rustix::fs::Dir::read_from(&sub)? {
+        let entry = entry?;
+        let n = entry.file_name().to_bytes();
+        if n != b"." && n != b".." {
+            names.push(std::ffi::OsString::from_vec(n.to_vec()));
+        }
+    }
+    for n in names {
+        remove_at(&sub, &n, depth + 1)?;
+    }
+    rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?;
+    Ok(())
 }
 
 /// `O_NOFOLLOW` on an open: the last component must not be a symlink.

@@ -16,7 +16,6 @@ use crate::render::exports::Manifest;
 use crate::render::summary::HostFacing;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
@@ -222,7 +221,11 @@ pub(super) fn remove(ctx: &Ctx, name: &Name, info: &Info) -> Result<()> {
             .with_context(|| format!("reading {}", tmpfiles.display()))?;
         for dir in tmpfiles_dirs(&lines) {
             if is_runtime(&dir) {
-                fs::remove_tree(&ctx.paths.resolve(&dir)?)?;
+                // Never through a link: a directory on the way may be the
+                // service's, and so its user's to swap.
+                if let Err(e) = fs::remove_tree_beneath(ctx.paths.root(), &dir) {
+                    ctx.report.warn(format!("{e:#}"));
+                }
             } else if fs::exists(&ctx.paths.resolve(&dir)?)? {
                 ctx.report.note(format!(
                     "keeping {}: state and configuration outlive the container",
@@ -460,16 +463,21 @@ fn apply_host_files(
         match action {
             HostAction::MakeDir { path, mode } => {
                 let host = ctx.paths.resolve_dir(Path::new(path))?;
-                std::fs::create_dir(&host)
-                    .with_context(|| format!("creating host directory {path}"))?;
+                if let Some(parent) = host.parent() {
+                    fs::check_not_shared(parent, &format!("host directory {path}"))?;
+                }
+                // Recorded first: a crash between the two leaves nothing unknown.
                 j.push(Step::CreatedDir(host.clone()))?;
-                std::fs::set_permissions(&host, std::fs::Permissions::from_mode(*mode))
-                    .with_context(|| format!("setting the mode of host directory {path}"))?;
+                fs::make_dir(&host, *mode)
+                    .with_context(|| format!("creating host directory {path}"))?;
                 dirs.push(path.clone());
             }
             HostAction::Create { file } | HostAction::Replace { file } => {
                 let f = &plan.files[*file];
                 let host = ctx.paths.resolve(&f.path)?;
+                if let Some(parent) = host.parent() {
+                    fs::check_not_shared(parent, &format!("host file {}", f.path.display()))?;
+                }
                 if matches!(action, HostAction::Replace { .. }) {
                     j.set_aside(&host)?;
                 } else {
@@ -505,21 +513,21 @@ fn write_host_file(dir: &Path, f: &HostFile, host: &PathBuf) -> Result<()> {
     let shown = f.path.display();
     match &f.kind {
         HostKind::File(data) => write_file(host, data, f.mode),
-        HostKind::Link(src) => {
+        HostKind::Link(_) => {
+            // The image's file in this slot (the path rendering saw was the
+            // staging directory's, renamed to the slot since).
+            let src = SlotDir(dir)
+                .rootfs()
+                .join("exports/hostfs")
+                .join(f.image_path.trim_start_matches('/'));
             let own = SlotDir(dir).hostfs(&f.path);
             let parent = own.parent().expect("under the slot");
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
-            fs::remove_file(&own)?;
-            std::fs::copy(src, &own)
+            fs::copy_file(&src, &own, f.mode)
                 .with_context(|| format!("copying {shown} into {}", dir.display()))?;
-            if let Err(e) = std::fs::hard_link(&own, host) {
-                // Another filesystem: a copy serves the same purpose.
-                tracing::info!("hard-linking {shown}: {e}; copying it");
-                std::fs::copy(&own, host)
-                    .with_context(|| format!("installing host file {shown}"))?;
-            }
-            Ok(())
+            fs::link_or_copy(&own, host, f.mode)
+                .with_context(|| format!("installing host file {shown}"))
         }
         HostKind::Symlink(t) => std::os::unix::fs::symlink(t, host)
             .with_context(|| format!("installing host file {shown}")),
