@@ -155,9 +155,10 @@ impl Journal {
     /// A step that cannot be undone is reported and the others still are:
     /// stopping half-way would leave more of the operation in place. When
     /// a file could not be put back, its backup and the journal are kept
-    /// (and said): the next command on the container tries again, and
-    /// nothing that was there before is lost.
-    pub fn undo(self, ctx: &Ctx) {
+    /// (and the error says so): the next command on the container tries
+    /// again, and goes no further until it can; nothing that was there
+    /// before is lost.
+    pub fn undo(self, ctx: &Ctx) -> Result<()> {
         let mut unrestored = Vec::new();
         for step in self.record.steps.iter().rev() {
             if let Err(e) = undo_step(step, ctx) {
@@ -174,13 +175,12 @@ impl Journal {
             }
         }
         if !unrestored.is_empty() {
-            ctx.report.warn(format!(
+            anyhow::bail!(
                 "kept the journal {} and the backups {} that could not be put back; \
                  the next command on this container tries again",
                 self.path.display(),
                 unrestored.join(", ")
-            ));
-            return;
+            );
         }
         for r in [
             crate::host::fs::remove_tree(&self.backups),
@@ -190,6 +190,7 @@ impl Journal {
                 ctx.report.warn(format!("{e:#}"));
             }
         }
+        Ok(())
     }
 }
 
@@ -291,7 +292,9 @@ impl Journal {
             "undoing an interrupted {} of {name}",
             self.record.operation
         ));
-        self.undo(ctx);
+        let operation = self.record.operation.clone();
+        self.undo(ctx)
+            .with_context(|| format!("undoing the interrupted {operation} of {name}"))?;
         Ok(Recovered::Undone)
     }
 }

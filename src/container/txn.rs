@@ -32,10 +32,11 @@ pub fn run<T>(
             j.commit()?;
             Ok(v)
         }
-        Err(e) => {
-            j.undo(ctx);
-            Err(e.context(outcome()))
-        }
+        Err(e) => match j.undo(ctx) {
+            Ok(()) => Err(e.context(outcome())),
+            // Not back where it was: say that, not the outcome.
+            Err(undo) => Err(e.context(format!("{operation} of {name} failed, and {undo:#}"))),
+        },
     }
 }
 
