@@ -448,6 +448,24 @@ fn a_spec_runs_nothing_an_image_chose_under_rpmbuild() {
     );
     assert_eq!(b.outputs(), 0, "nothing written");
 
+    // A description line that, expanded once, starts a section: rpm would
+    // expand that section's options a second time.
+    let img = with_hostfs(
+        "",
+        &[(
+            "atomic.description",
+            "fine\n%files -f %{lua:os.execute('touch /tmp/x')}",
+        )],
+    );
+    let out = b.build_as(&img, "sect", "--rpm=spec");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a section line went into a spec");
+    assert!(
+        err.contains("has a line starting with %") && err.contains("--rpm=build"),
+        "{err}"
+    );
+    assert_eq!(b.outputs(), 0, "nothing written");
+
     // Outputs are new files renamed into place: a link planted at an
     // output's name is replaced, its target untouched.
     let victim = b.root.path().join("victim");

@@ -18,6 +18,17 @@ fn text(what: &str, value: &str) -> Result<String> {
     Ok(value.replace('%', "%%"))
 }
 
+/// `value` as the body of a section (`%description`, `%changelog`): as
+/// [`text`], and no line may start with `%` once expanded, since rpm then
+/// reads it as the start of another section and expands its options a
+/// second time (`%files -f %{lua:...}`).
+fn body(what: &str, value: &str) -> Result<String> {
+    if value.lines().any(|l| l.trim_start().starts_with('%')) {
+        bail!("{what} {value:?} has a line starting with %, which rpmbuild would read as a section of the spec; --rpm=build packages it");
+    }
+    text(what, value)
+}
+
 /// A payload path as `%files` takes it, quoted. `rpmbuild -bb` expands
 /// `%files` lines twice (a doubled `%` is a single one the second time),
 /// so no escaping keeps a `%` literal there: a path with one is refused,
@@ -94,7 +105,7 @@ impl Prepared {
             c.day,
             c.year,
             text("the changelog", &who)?,
-            text("the changelog", &what)?
+            body("the changelog", &what)?
         ))
     }
 
@@ -207,7 +218,7 @@ impl Prepared {
                 ),
                 // Checked by parse_dep: no `%`, no control character.
                 ("DEPENDENCIES", deps.trim_end().to_string()),
-                ("DESCRIPTION", text("the description", &id.description)?),
+                ("DESCRIPTION", body("the description", &id.description)?),
                 ("POST", script("post").trim_end().to_string()),
                 ("PREUN", script("preun").trim_end().to_string()),
                 ("POSTUN", script("postun").trim_end().to_string()),
