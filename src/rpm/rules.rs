@@ -45,7 +45,7 @@ pub fn place(path: &Path, is_dir: bool, mode: u32, user: &str, group: &str) -> R
         if is_dir {
             return Ok(Placement::Tmpfiles(format!(
                 "d {} {:04o} {user} {group} -",
-                tmpfiles_path(&path.to_string_lossy()),
+                tmpfiles_path(&path.to_string_lossy())?,
                 mode & 0o7777
             )));
         }
@@ -57,20 +57,19 @@ pub fn place(path: &Path, is_dir: bool, mode: u32, user: &str, group: &str) -> R
     bail!("{shown}: rpm-ostree layers only /usr and /etc");
 }
 
-/// `path` as the path field of a tmpfiles.d line, which systemd-tmpfiles
-/// splits at whitespace, unquotes, C-unescapes and then expands `%`
-/// specifiers in: every byte outside a plain set is written `\xHH`, and
-/// `%` as `%%`.
-pub fn tmpfiles_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        match b {
-            b'%' => out.push_str("%%"),
-            b if b.is_ascii_alphanumeric() || b"/._-+@:,=~".contains(&b) => out.push(b as char),
-            b => out.push_str(&format!("\\x{b:02x}")),
-        }
+/// `path` as the path field of a tmpfiles.d line: systemd-tmpfiles splits
+/// the line at whitespace and expands `%` specifiers in the path (a `%` is
+/// written `%%`); whether it also unquotes and C-unescapes depends on its
+/// version (252, as RHEL 9 ships, does not), so a path that would need
+/// either is refused, naming it.
+pub fn tmpfiles_path(path: &str) -> Result<String> {
+    if let Some(c) = path
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "/._-+@:,=~%".contains(*c)))
+    {
+        bail!("host directory {path:?} has {c:?}, which a tmpfiles.d line cannot hold the same way in every systemd; rename it");
     }
-    out
+    Ok(path.replace('%', "%%"))
 }
 
 /// Checks a line of the image's tmpfiles.d template for an image-based
@@ -200,12 +199,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("control character"), "{err}");
+        let err = place(Path::new("/var/lib/a b"), true, 0o755, "root", "root")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/var/lib/a b"), "{err}");
         let Placement::Tmpfiles(line) =
-            place(Path::new("/var/lib/a b%n\"q"), true, 0o750, "root", "root").unwrap()
+            place(Path::new("/var/lib/a%n"), true, 0o750, "root", "root").unwrap()
         else {
             panic!("a directory under /var is a tmpfiles line")
         };
-        assert_eq!(line, "d /var/lib/a\\x20b%%n\\x22q 0750 root root -");
+        assert_eq!(line, "d /var/lib/a%%n 0750 root root -");
         check_tmpfiles_line(&line).unwrap();
         assert!(check_tmpfiles_line("d /var/x 0755\nR /usr").is_err());
     }
