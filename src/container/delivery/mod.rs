@@ -300,15 +300,22 @@ fn aliases(unit_name: &str, unit: &str) -> Result<Vec<String>> {
         .and_then(|()| std::fs::write(dir.join(unit_name), unit))
         .with_context(|| format!("writing {unit_name} into {}", scratch.path().display()))?;
     let out = std::process::Command::new("systemctl")
+        .env("LC_ALL", "C")
         .arg(format!("--root={}", scratch.path().display()))
         .args(["enable", "--", unit_name])
         .stdin(std::process::Stdio::null())
         .output()
         .context("running systemctl (systemd) to read the unit's [Install] section")?;
+    let said = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
+        bail!("the unit {unit_name} cannot be enabled: {}", said.trim());
+    }
+    // `Also=`: enabling it would enable units of the host too (systemctl
+    // only warns offline, where they do not exist).
+    if let Some(line) = said.lines().find(|l| l.contains("auxiliary unit")) {
         bail!(
-            "the unit {unit_name} cannot be enabled: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            "the unit {unit_name} would enable other units with it (Also=): {}",
+            line.trim()
         );
     }
     let mut names = Vec::new();
@@ -365,6 +372,16 @@ mod tests {
         assert!(aliases("g.service", "[Install]\nWantedBy=x.target\n")
             .unwrap()
             .is_empty());
+        let err = aliases(
+            "g.service",
+            "[Service]\nExecStart=/bin/true\n[Install]\nAlso=debug-shell.service\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("would enable other units with it (Also=)"),
+            "{err}"
+        );
     }
 
     #[test]
