@@ -337,7 +337,13 @@ fn rpm_mode_against_a_real_rpm_ostree() {
         "downgraded the same way"
     );
 
-    let out = with(&["uninstall", "real"]);
+    let out = run(h.atomic().env("PATH", &path).args(["uninstall", "real"]));
+    assert!(out.status.success(), "{out:?}");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(closed(8211), "stopped by the tool: %preun never runs here");
     let kept = [
         "/etc/greeter/greeting.conf",

@@ -147,9 +147,10 @@ pub(super) fn place(
 /// Erases the container's package, if it is installed, or staged for the
 /// next boot (`staged`). Configuration files the operator edited survive
 /// as rpm keeps them, as `FILE.rpmsave`, and the report says where: rpm
-/// and dnf save them themselves; on an image-based host, where
-/// rpm-ostree's live apply removes the package's `/etc` files whatever
-/// became of them, the tool saves them first.
+/// and dnf save them themselves; rpm-ostree's live apply removes the
+/// package's `/etc` directories whole, edited files and all, so on an
+/// image-based host the tool keeps a copy of each under the checkout root
+/// first and puts it back as `FILE.rpmsave` afterwards.
 pub(super) fn remove(ctx: &Ctx, name: &Name, staged: bool) -> Result<()> {
     let package = name.package();
     if !staged && packages::installed(ctx.paths, &package)?.is_none() {
@@ -157,13 +158,11 @@ pub(super) fn remove(ctx: &Ctx, name: &Name, staged: bool) -> Result<()> {
     }
     let manager = Manager::of(ctx.paths);
     let edited = packages::changed_config(ctx.paths, &package)?;
-    let mut ours = Vec::new();
-    for path in &edited {
-        let host = ctx.paths.resolve(path)?;
-        let save = rpmsave(&host);
-        if manager == Manager::RpmOstree && !crate::host::fs::exists(&save)? {
-            save_copy(&host, &save)?;
-            ours.push(save);
+    let stash = ctx.paths.checkout_root().join(format!(".rpmsave-{name}"));
+    let stashed = |path: &Path| stash.join(path.strip_prefix("/").unwrap_or(path));
+    if manager == Manager::RpmOstree {
+        for path in &edited {
+            save_copy(&ctx.paths.resolve(path)?, &stashed(path))?;
         }
     }
     if let Applied::Staged(why) = manager.erase(ctx.paths, &package)? {
@@ -175,16 +174,22 @@ pub(super) fn remove(ctx: &Ctx, name: &Name, staged: bool) -> Result<()> {
         let host = ctx.paths.resolve(path)?;
         let save = rpmsave(&host);
         let shown = path.display();
+        let copy = stashed(path);
         if crate::host::fs::exists(&host)? {
-            // Kept where it was (rpm-ostree merged it, or the removal is
-            // only staged): the copy is the operator's to remove, or ours.
-            if ours.contains(&save)
-                && crate::host::fs::sha256_file(&host)? == crate::host::fs::sha256_file(&save)?
-            {
-                crate::host::fs::remove_file(&save)?;
-            }
             ctx.report.note(format!(
                 "keeping {shown}: it was edited since it was installed"
+            ));
+        } else if crate::host::fs::exists(&copy)? {
+            if let Some(parent) = save.parent() {
+                for dir in parent.ancestors().collect::<Vec<_>>().into_iter().rev() {
+                    if !crate::host::fs::exists(dir)? {
+                        crate::host::fs::make_dir(dir, 0o755)?;
+                    }
+                }
+            }
+            crate::host::fs::copy_file(&copy, &save, file_mode(&copy)?)?;
+            ctx.report.note(format!(
+                "{shown} was edited since it was installed; saved as {shown}.rpmsave"
             ));
         } else if crate::host::fs::exists(&save)? {
             ctx.report.note(format!(
@@ -196,6 +201,7 @@ pub(super) fn remove(ctx: &Ctx, name: &Name, staged: bool) -> Result<()> {
             ));
         }
     }
+    crate::host::fs::remove_tree(&stash)?;
     Ok(())
 }
 
@@ -206,18 +212,30 @@ fn rpmsave(host: &Path) -> std::path::PathBuf {
     s.into()
 }
 
-/// Copies the edited file `host` (a regular file; a link is not followed)
-/// to `save`, with its mode.
-fn save_copy(host: &Path, save: &Path) -> Result<()> {
+fn file_mode(path: &Path) -> Result<u32> {
     use anyhow::Context as _;
     use std::os::unix::fs::PermissionsExt as _;
+    Ok(std::fs::symlink_metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .permissions()
+        .mode()
+        & 0o7777)
+}
+
+/// Copies the edited file `host` (a regular file; a link is not followed)
+/// to `copy`, with its mode, making the directories it needs (root's).
+fn save_copy(host: &Path, copy: &Path) -> Result<()> {
+    use anyhow::Context as _;
     let meta =
         std::fs::symlink_metadata(host).with_context(|| format!("reading {}", host.display()))?;
     if !meta.is_file() {
         return Ok(());
     }
-    let data = std::fs::read(host).with_context(|| format!("reading {}", host.display()))?;
-    crate::host::fs::write_file(save, &data, meta.permissions().mode() & 0o7777)
+    if let Some(parent) = copy.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    crate::host::fs::copy_file(host, copy, file_mode(host)?)
 }
 
 #[cfg(test)]
