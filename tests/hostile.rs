@@ -648,7 +648,7 @@ fn a_generated_spec_runs_nothing_the_image_chose() {
             ("atomic.summary", &format!("x%(touch {s}/pwned-by-summary)")),
             (
                 "atomic.description",
-                &format!("%{{lua: os.execute('touch {s}/pwned-by-lua')}}"),
+                &format!("see %{{lua: os.execute('touch {s}/pwned-by-lua')}}"),
             ),
             ("atomic.license", &format!("%(touch {s}/pwned-by-license)")),
             ("atomic.url", "https://x/%(>pwned-by-url)"),

@@ -454,7 +454,7 @@ fn a_spec_runs_nothing_an_image_chose_under_rpmbuild() {
         "",
         &[(
             "atomic.description",
-            "fine\n%files -f %{lua:os.execute('touch /tmp/x')}",
+            "%files -f %{lua:os.execute('touch /tmp/x')}",
         )],
     );
     let out = b.build_as(&img, "sect", "--rpm=spec");
@@ -474,7 +474,7 @@ fn a_spec_runs_nothing_an_image_chose_under_rpmbuild() {
         std::os::unix::fs::symlink(&victim, b.out.path().join(name)).unwrap();
     }
 
-    let run_it = format!("%(touch {})", marker.display());
+    let run_it = format!("see %(touch {})", marker.display());
     let img = with_hostfs(
         "",
         &[

@@ -167,12 +167,6 @@ impl Prepared {
         let tmp = tar
             .into_inner()
             .with_context(|| format!("writing {}", source_path.display()))?;
-        tmp.as_file()
-            .sync_all()
-            .with_context(|| format!("writing {}", source_path.display()))?;
-        tmp.persist(&source_path)
-            .map_err(|e| e.error)
-            .with_context(|| format!("writing {}", source_path.display()))?;
         let mut deps = String::new();
         if self.entries.iter().any(|e| e.config) {
             // What rpmbuild's automatic dependencies add for %config files.
@@ -226,6 +220,13 @@ impl Prepared {
                 ("CHANGELOG", self.spec_changelog()?),
             ],
         )?;
+        // Both outputs only once the spec is whole: a refusal writes nothing.
+        tmp.as_file()
+            .sync_all()
+            .with_context(|| format!("writing {}", source_path.display()))?;
+        tmp.persist(&source_path)
+            .map_err(|e| e.error)
+            .with_context(|| format!("writing {}", source_path.display()))?;
         let file = output.join(format!("{}.spec", id.name));
         crate::host::fs::write_file(&file, spec.as_bytes(), 0o644)?;
         Ok(file)
