@@ -392,6 +392,16 @@ enum Serve {
     Forever,
     /// Part of its bytes, then nothing, the connection kept open.
     Stall,
+    /// Its bytes a few at a time, never quite stalling.
+    Drip,
+    /// The manifest without end (a 4 GiB one, as far as anyone reads).
+    HugeManifest,
+    /// The manifest one byte a second.
+    DripManifest,
+    /// Every request refused with an error body without end.
+    HugeError,
+    /// A bearer challenge whose token service answers without end.
+    HugeToken,
 }
 
 /// A stand-in for a hostile registry (a fault the real one cannot be made
@@ -413,11 +423,13 @@ fn hostile_registry(layout: &Path, w: &bench::image::Written, serve: Serve) -> S
                 let mut line = String::new();
                 let mut reader = BufReader::new(conn.try_clone().unwrap());
                 reader.read_line(&mut line).unwrap_or(0);
+                let mut authorized = false;
                 loop {
                     let mut h = String::new();
                     if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
                         break;
                     }
+                    authorized |= h.to_ascii_lowercase().starts_with("authorization:");
                 }
                 let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
                 let ok = |conn: &mut std::net::TcpStream, ctype: &str, body: &[u8]| {
@@ -428,6 +440,41 @@ fn hostile_registry(layout: &Path, w: &bench::image::Written, serve: Serve) -> S
                     );
                     let _ = conn.write_all(body);
                 };
+                let endless = |conn: &mut std::net::TcpStream, status: &str, pause: u64| {
+                    let _ = write!(conn, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+                    let chunk = if pause > 0 {
+                        vec![b' '; 1]
+                    } else {
+                        vec![b' '; 64 * 1024]
+                    };
+                    let started = std::time::Instant::now();
+                    while started.elapsed() < std::time::Duration::from_secs(60) {
+                        if write!(conn, "{:x}\r\n", chunk.len()).is_err()
+                            || conn.write_all(&chunk).is_err()
+                            || conn.write_all(b"\r\n").is_err()
+                        {
+                            return;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(pause));
+                    }
+                };
+                match serve {
+                    Serve::HugeError => return endless(&mut conn, "500 Internal Server Error", 0),
+                    Serve::HugeToken if path.starts_with("/token") => {
+                        return endless(&mut conn, "200 OK", 0)
+                    }
+                    Serve::HugeToken if !line.is_empty() && !authorized => {
+                        let _ = write!(conn, "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://{addr}/token\",service=\"hostile\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                        return;
+                    }
+                    Serve::HugeManifest if path.contains("/manifests/") => {
+                        return endless(&mut conn, "200 OK", 0)
+                    }
+                    Serve::DripManifest if path.contains("/manifests/") => {
+                        return endless(&mut conn, "200 OK", 1000)
+                    }
+                    _ => {}
+                }
                 if path == "/v2/" {
                     ok(&mut conn, "application/json", b"{}");
                 } else if path.contains("/manifests/") {
@@ -457,11 +504,22 @@ fn hostile_registry(layout: &Path, w: &bench::image::Written, serve: Serve) -> S
                                 chunk = vec![0; 64 * 1024];
                             }
                         }
+                        Serve::Drip => {
+                            let _ = write!(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n", data.len());
+                            for b in &data {
+                                if conn.write_all(std::slice::from_ref(b)).is_err() {
+                                    return;
+                                }
+                                std::thread::sleep(std::time::Duration::from_millis(500));
+                            }
+                        }
                         Serve::Stall => {
                             let _ = write!(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n", data.len());
                             let _ = conn.write_all(&data[..data.len() / 2]);
                             std::thread::sleep(std::time::Duration::from_secs(60));
                         }
+                        // Metadata faults: the layer as it is.
+                        _ => ok(&mut conn, "application/octet-stream", &data),
                     }
                 } else {
                     let _ = write!(
@@ -497,13 +555,34 @@ fn a_registry_that_streams_forever_or_stalls_fails_the_pull_in_bounded_time() {
             "the source sent more bytes than the layer's descriptor states",
         ),
         (Serve::Stall, "timed out"),
+        (
+            Serve::Drip,
+            "slower than the minimum of 1024 (ATOMIC_MIN_RATE, ATOMIC_MIN_RATE_WINDOW)",
+        ),
+        (
+            Serve::HugeManifest,
+            "is larger than 4194304 bytes; not reading it",
+        ),
+        (
+            Serve::DripManifest,
+            "not done within 3 s (ATOMIC_METADATA_DEADLINE)",
+        ),
+        (Serve::HugeError, "HTTP 500 Internal Server Error"),
+        (
+            Serve::HugeToken,
+            "is larger than 4194304 bytes; not reading it",
+        ),
     ] {
         let image = hostile_registry(&layout, &w, serve);
         let start = std::time::Instant::now();
-        let out = run(Command::new(atomic_bin())
+        let out = run(Command::new("/usr/bin/time")
+            .args(["-f", "maxrss=%M"])
+            .arg(atomic_bin())
             .arg("--root")
             .arg(a.path("root"))
             .env("ATOMIC_READ_TIMEOUT", "3")
+            .env("ATOMIC_METADATA_DEADLINE", "3")
+            .env("ATOMIC_MIN_RATE_WINDOW", "3")
             .args(["pull", "--storage", "ostree", "-q", &image]));
         assert!(!out.status.success(), "{serve:?}: pulled");
         assert!(
@@ -511,6 +590,12 @@ fn a_registry_that_streams_forever_or_stalls_fails_the_pull_in_bounded_time() {
             "{serve:?}: {}",
             stderr(&out)
         );
+        let rss: u64 = stderr(&out)
+            .lines()
+            .find_map(|l| l.strip_prefix("maxrss="))
+            .and_then(|k| k.trim().parse().ok())
+            .expect("time -f printed the peak RSS");
+        assert!(rss < 200 * 1024, "{serve:?}: peak RSS {rss} KiB");
         assert!(
             start.elapsed() < std::time::Duration::from_secs(30),
             "{serve:?}: took {:?}",

@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod compose;
+pub mod distribution;
 pub mod import;
 pub mod lookaside;
 pub mod lookup;

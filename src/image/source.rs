@@ -114,17 +114,6 @@ pub fn open(
 /// limit).
 pub const METADATA_LIMIT: u64 = 4 << 20;
 
-/// How long a registry may send nothing before the pull fails:
-/// `ATOMIC_READ_TIMEOUT` seconds, 60 by default.
-fn read_timeout() -> Result<std::time::Duration> {
-    match std::env::var("ATOMIC_READ_TIMEOUT") {
-        Ok(v) => Ok(std::time::Duration::from_secs_f64(v.parse().with_context(
-            || format!("ATOMIC_READ_TIMEOUT={v} is not a number of seconds"),
-        )?)),
-        Err(_) => Ok(std::time::Duration::from_secs(60)),
-    }
-}
-
 /// Reads at most [`METADATA_LIMIT`] bytes of `what` from `r`.
 fn read_metadata(mut r: impl Read, what: &str) -> Result<Vec<u8>> {
     let mut v = Vec::new();
@@ -461,14 +450,10 @@ fn docker_archive(path: &Path) -> Result<(Fetched, Box<dyn Blobs>)> {
 }
 
 mod registry {
-    //! The OCI distribution API through `oci-client`, bridged to blocking
-    //! readers so layer import stays a plain streaming pipeline.
+    //! The OCI distribution API through [`Session`]: metadata capped and
+    //! within a deadline, layers as plain blocking streams at a minimum rate.
     use super::*;
-    use futures_util::StreamExt;
-    use oci_client::client::{ClientConfig, ClientProtocol};
-    use oci_client::secrets::RegistryAuth;
-    use oci_client::{Client, Reference};
-    use std::sync::Arc;
+    use crate::image::distribution::{Limits, Session};
 
     const ACCEPT: &[&str] = &[
         "application/vnd.oci.image.manifest.v1+json",
@@ -478,60 +463,18 @@ mod registry {
     ];
 
     pub(super) struct RegistryBlobs {
-        rt: Arc<tokio::runtime::Runtime>,
-        client: Arc<Client>,
-        reference: Reference,
-        auth: RegistryAuth,
+        session: Session,
     }
 
     /// The annotation of a sigstore attachment's layer that holds its
     /// signature.
     const COSIGN_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
 
-    /// Whether `e` says the registry has no such manifest.
-    fn manifest_unknown(e: &oci_client::errors::OciDistributionError) -> bool {
-        use oci_client::errors::{OciDistributionError as E, OciErrorCode};
-        match e {
-            E::ImageManifestNotFoundError(_) => true,
-            E::RegistryError { envelope, .. } => envelope.errors.iter().any(|x| {
-                matches!(
-                    x.code,
-                    OciErrorCode::ManifestUnknown | OciErrorCode::NotFound
-                )
-            }),
-            _ => false,
-        }
-    }
-
-    impl RegistryBlobs {
-        /// A blob of at most `limit` bytes whose digest is checked.
-        async fn small_blob(&self, digest: &str, limit: u64) -> Result<Vec<u8>> {
-            let mut data = Vec::new();
-            let mut stream = self
-                .client
-                .pull_blob_stream(&self.reference, digest)
-                .await
-                .with_context(|| format!("fetching blob {digest}"))?
-                .stream;
-            while let Some(chunk) = stream.next().await {
-                data.extend_from_slice(&chunk.with_context(|| format!("fetching blob {digest}"))?);
-                if data.len() as u64 > limit {
-                    bail!("blob {digest} is larger than {limit} bytes");
-                }
-            }
-            verify("blob", &data, digest)?;
-            Ok(data)
-        }
-    }
-
-    fn auth_for(registry: &str, creds: Option<&Creds>) -> Result<RegistryAuth> {
+    fn auth_for(registry: &str, creds: Option<&Creds>) -> Result<Option<(String, String)>> {
         if let Some(c) = creds {
-            return Ok(RegistryAuth::Basic(c.user.clone(), c.password.clone()));
+            return Ok(Some((c.user.clone(), c.password.clone())));
         }
-        Ok(match auth_file_entry(registry)? {
-            Some((u, p)) => RegistryAuth::Basic(u, p),
-            None => RegistryAuth::Anonymous,
-        })
+        auth_file_entry(registry)
     }
 
     /// Credentials for `registry` from the containers auth file, then Docker's.
@@ -564,17 +507,12 @@ mod registry {
         Ok(None)
     }
 
-    fn reference(r: &RegistryRef) -> Reference {
+    /// The tag or digest `r` names.
+    fn reference(r: &RegistryRef) -> String {
         match (&r.tag, &r.digest) {
-            (_, Some(d)) => {
-                Reference::with_digest(r.registry.clone(), r.repository.clone(), d.clone())
-            }
-            (Some(t), None) => {
-                Reference::with_tag(r.registry.clone(), r.repository.clone(), t.clone())
-            }
-            (None, None) => {
-                Reference::with_tag(r.registry.clone(), r.repository.clone(), "latest".into())
-            }
+            (_, Some(d)) => d.clone(),
+            (Some(t), None) => t.clone(),
+            (None, None) => "latest".to_string(),
         }
     }
 
@@ -585,220 +523,109 @@ mod registry {
         known: KnownConfig,
     ) -> Result<(Fetched, Box<dyn Blobs>)> {
         let name = r.name();
-        let rt = Arc::new(
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?,
-        );
-        let client = Arc::new(Client::new(ClientConfig {
-            protocol: if insecure {
-                ClientProtocol::Http
-            } else {
-                ClientProtocol::Https
-            },
-            connect_timeout: Some(std::time::Duration::from_secs(30)),
-            read_timeout: Some(read_timeout()?),
-            ..ClientConfig::default()
-        }));
-        let auth = auth_for(&r.registry, creds)?;
-        let reference = reference(r);
-        let (manifest_raw, manifest_digest, config_raw, index_digest) = rt.block_on(async {
-            let (raw, digest) = client
-                .pull_manifest_raw(&reference, &auth, ACCEPT)
-                .await
-                .with_context(|| format!("fetching the manifest of {name} from {}", r.registry))?;
-            let v: Value = serde_json::from_slice(&raw)
-                .with_context(|| format!("parsing the manifest of {name}"))?;
-            let (raw, digest, index_digest) = if is_index(v["mediaType"].as_str().unwrap_or_default()) {
-                // The index as served is what signatures sign: its digest is
-                // computed here, not taken from the registry's header.
-                let index_digest = format!("sha256:{}", sha256_hex(&raw));
-                if r.digest.as_ref().is_some_and(|d| *d != index_digest) {
-                    bail!("image {name}: the registry sent an index of digest {index_digest}");
-                }
-                let d = pick_platform(&v).with_context(|| format!("image {name}"))?;
-                let by_digest =
-                    Reference::with_digest(r.registry.clone(), r.repository.clone(), d.clone());
-                let (raw, _) = client
-                    .pull_manifest_raw(&by_digest, &auth, ACCEPT)
-                    .await
-                    .with_context(|| format!("fetching manifest {d} of {name}"))?;
-                (raw, d, Some(index_digest))
-            } else {
-                (raw, digest, None)
+        let session = Session::new(
+            &r.registry,
+            &r.repository,
+            insecure,
+            auth_for(&r.registry, creds)?,
+            Limits::from_env()?,
+        )?;
+        let manifest = |reference: &str| -> Result<Vec<u8>> {
+            session
+                .manifest(reference, ACCEPT, METADATA_LIMIT)?
+                .ok_or_else(|| anyhow!("the registry has no manifest {reference}"))
+        };
+        let raw = manifest(&reference(r))
+            .with_context(|| format!("fetching the manifest of {name} from {}", r.registry))?;
+        let v: Value = serde_json::from_slice(&raw)
+            .with_context(|| format!("parsing the manifest of {name}"))?;
+        let (raw, digest, index_digest) = if is_index(v["mediaType"].as_str().unwrap_or_default()) {
+            // The index as served is what signatures sign.
+            let index_digest = format!("sha256:{}", sha256_hex(&raw));
+            if r.digest.as_ref().is_some_and(|d| *d != index_digest) {
+                bail!("image {name}: the registry sent an index of digest {index_digest}");
+            }
+            let d = pick_platform(&v).with_context(|| format!("image {name}"))?;
+            let raw = manifest(&d).with_context(|| format!("fetching manifest {d} of {name}"))?;
+            (raw, d, Some(index_digest))
+        } else {
+            let digest = match &r.digest {
+                Some(d) => d.clone(),
+                None => format!("sha256:{}", sha256_hex(&raw)),
             };
-if raw.len() as u64 > METADATA_LIMIT {
-                bail!("the manifest of {name} is larger than {METADATA_LIMIT} bytes");
+            (raw, digest, None)
+        };
+        verify("manifest", &raw, &digest).with_context(|| format!("image {name}"))?;
+        let manifest = ImageManifest::from_reader(&raw[..])
+            .with_context(|| format!("parsing the manifest of {name}"))?;
+        let config = manifest.config();
+        if config.size() > METADATA_LIMIT {
+            bail!(
+                "the config of {name} is {} bytes, more than {METADATA_LIMIT}",
+                config.size()
+            );
+        }
+        let config_raw = match known(config.digest().digest()) {
+            Some(c) => c,
+            None => {
+                let c = session
+                    .small_blob(config.digest().as_ref(), config.size())
+                    .with_context(|| format!("fetching the config of {name}"))?;
+                verify("config", &c, config.digest().as_ref())
+                    .with_context(|| format!("image {name}"))?;
+                c
             }
-            verify("manifest", &raw, &digest).with_context(|| format!("image {name}"))?;
-            let manifest = ImageManifest::from_reader(&raw[..])
-                .with_context(|| format!("parsing the manifest of {name}"))?;
-            if manifest.config().size() > METADATA_LIMIT {
-                bail!(
-                    "the config of {name} is {} bytes, more than {METADATA_LIMIT}",
-                    manifest.config().size()
-                );
-            }
-            if let Some(config) = known(manifest.config().digest().digest()) {
-                return anyhow::Ok((raw.to_vec(), digest, config, index_digest));
-            }
-            let mut config = Vec::new();
-            let mut stream = client
-                .pull_blob_stream(&reference, manifest.config().digest().to_string().as_str())
-                .await
-                .with_context(|| format!("fetching the config of {name}"))?
-                .stream;
-            while let Some(chunk) = stream.next().await {
-                config.extend_from_slice(&chunk.with_context(|| format!("fetching the config of {name}"))?);
-                if config.len() as u64 > manifest.config().size() {
-                    bail!("image {name}: the registry sent more of the config than its descriptor states");
-                }
-            }
-            verify("config", &config, manifest.config().digest().as_ref())
-                .with_context(|| format!("image {name}"))?;
-            anyhow::Ok((raw.to_vec(), digest, config, index_digest))
-        })?;
-        let manifest = ImageManifest::from_reader(&manifest_raw[..])?;
+        };
         let fetched = Fetched {
             name,
-            manifest_raw,
+            manifest_raw: raw,
             manifest,
-            manifest_digest,
+            manifest_digest: digest,
             config_raw,
             index_digest,
             local_path: None,
         };
-        Ok((
-            fetched,
-            Box::new(RegistryBlobs {
-                rt,
-                client,
-                reference,
-                auth,
-            }),
-        ))
-    }
-
-    /// An error and its sources, as one line.
-    fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-        let mut out = e.to_string();
-        let mut source = e.source();
-        while let Some(s) = source {
-            let text = s.to_string();
-            if !out.ends_with(&text) {
-                out = format!("{out}: {text}");
-            }
-            source = s.source();
-        }
-        out
-    }
-
-    /// A blocking reader fed by an HTTP body stream on the runtime. The
-    /// stream's task awaits room in the channel, so a reader that is not
-    /// being read (a layer fetched ahead) holds no runtime thread.
-    struct ChannelReader {
-        rx: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
-        current: bytes::Bytes,
-    }
-
-    impl Read for ChannelReader {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            while self.current.is_empty() {
-                match self.rx.blocking_recv() {
-                    Some(chunk) => self.current = chunk?,
-                    None => return Ok(0),
-                }
-            }
-            let n = buf.len().min(self.current.len());
-            buf[..n].copy_from_slice(&self.current[..n]);
-            self.current = self.current.slice(n..);
-            Ok(n)
-        }
+        Ok((fetched, Box::new(RegistryBlobs { session })))
     }
 
     impl Blobs for RegistryBlobs {
         fn sigstore_attachments(&self, digest: &str) -> Result<Vec<SigstoreSig>> {
             let limit = super::super::signature::SIGNATURE_LIMIT;
             let tag = format!("{}.sig", digest.replacen(':', "-", 1));
-            let at = Reference::with_tag(
-                self.reference.registry().to_string(),
-                self.reference.repository().to_string(),
-                tag.clone(),
-            );
             let what = || format!("the sigstore signatures of {digest} (tag {tag})");
-            self.rt.block_on(async {
-                let raw = match self
-                    .client
-                    .pull_manifest_raw(
-                        &at,
-                        &self.auth,
-                        &["application/vnd.oci.image.manifest.v1+json"],
-                    )
-                    .await
-                {
-                    Ok((raw, _)) => raw,
-                    Err(e) if manifest_unknown(&e) => return Ok(Vec::new()),
-                    Err(e) => return Err(anyhow!(e).context(format!("fetching {}", what()))),
+            let Some(raw) = self
+                .session
+                .manifest(
+                    &tag,
+                    &["application/vnd.oci.image.manifest.v1+json"],
+                    METADATA_LIMIT,
+                )
+                .with_context(|| format!("fetching {}", what()))?
+            else {
+                return Ok(Vec::new());
+            };
+            let m: Value = serde_json::from_slice(&raw)
+                .with_context(|| format!("parsing the manifest of {}", what()))?;
+            let mut out = Vec::new();
+            for layer in m["layers"].as_array().into_iter().flatten().take(64) {
+                let Some(sig) = layer["annotations"][COSIGN_SIGNATURE].as_str() else {
+                    continue;
                 };
-                if raw.len() as u64 > METADATA_LIMIT {
-                    bail!(
-                        "{} has a manifest larger than {METADATA_LIMIT} bytes",
-                        what()
-                    );
-                }
-                let m: Value = serde_json::from_slice(&raw)
-                    .with_context(|| format!("parsing the manifest of {}", what()))?;
-                let mut out = Vec::new();
-                for layer in m["layers"].as_array().into_iter().flatten().take(64) {
-                    let Some(sig) = layer["annotations"][COSIGN_SIGNATURE].as_str() else {
-                        continue;
-                    };
-                    let digest = layer["digest"]
-                        .as_str()
-                        .ok_or_else(|| anyhow!("{}: a layer has no digest", what()))?;
-                    let payload = self.small_blob(digest, limit).await.with_context(what)?;
-                    out.push(SigstoreSig {
-                        payload,
-                        signature_b64: sig.to_string(),
-                    });
-                }
-                Ok(out)
-            })
+                let digest = layer["digest"]
+                    .as_str()
+                    .ok_or_else(|| anyhow!("{}: a layer has no digest", what()))?;
+                let payload = self.session.small_blob(digest, limit).with_context(what)?;
+                verify("blob", &payload, digest).with_context(what)?;
+                out.push(SigstoreSig {
+                    payload,
+                    signature_b64: sig.to_string(),
+                });
+            }
+            Ok(out)
         }
 
         fn open(&self, layer: &Descriptor) -> Result<Box<dyn Read + Send>> {
-            let digest = layer.digest().to_string();
-            let client = self.client.clone();
-            let reference = self.reference.clone();
-            let (tx, rx) = tokio::sync::mpsc::channel(32);
-            self.rt.spawn(async move {
-                let stream = client.pull_blob_stream(&reference, digest.as_str()).await;
-                let mut stream = match stream {
-                    Ok(s) => s.stream,
-                    Err(e) => {
-                        let _ = tx
-                            .send(Err(std::io::Error::other(format!(
-                                "fetching blob {digest}: {e}"
-                            ))))
-                            .await;
-                        return;
-                    }
-                };
-                while let Some(chunk) = stream.next().await {
-                    let failed = chunk.is_err();
-                    // The HTTP client's messages leave the cause (a timeout)
-                    // to their sources: keep the whole chain.
-                    let chunk = chunk.map_err(|e| std::io::Error::other(chain(&e)));
-                    if tx.send(chunk).await.is_err() || failed {
-                        return;
-                    }
-                }
-            });
-            Ok(Box::new(ChannelReader {
-                rx,
-                current: bytes::Bytes::new(),
-            }))
+            self.session.blob(layer.digest().as_ref())
         }
     }
 }
