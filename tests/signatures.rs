@@ -726,18 +726,22 @@ fn a_local_path_flipped_during_pulls_is_judged_by_what_was_read() {
         let (stop, link, tmp) = (stop.clone(), link.clone(), w.path("link.tmp"));
         std::thread::spawn(move || {
             let targets = [trusted, incoming];
-            let mut i = 0;
+            let mut i = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 i += 1;
                 let _ = std::fs::remove_file(&tmp);
-                std::os::unix::fs::symlink(&targets[i % 2], &tmp).unwrap();
+                std::os::unix::fs::symlink(&targets[(i % 2) as usize], &tmp).unwrap();
                 std::fs::rename(&tmp, &link).unwrap();
+                // Flips a few milliseconds apart, varied: long enough for a
+                // pull to read one side whole, short enough to land between
+                // its reads and its judging.
+                std::thread::sleep(std::time::Duration::from_micros(500 + (i * 7919) % 4000));
             }
         })
     };
     let image = format!("oci:{}:1.0", link.join("img").display());
     let mut accepted = 0;
-    for _ in 0..30 {
+    for _ in 0..40 {
         if w.pull(&policy, &image).status.success() {
             accepted += 1;
         }
@@ -748,5 +752,5 @@ fn a_local_path_flipped_during_pulls_is_judged_by_what_was_read() {
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     flipper.join().unwrap();
-    eprintln!("{accepted} of 30 pulls read the trusted directory and were accepted");
+    eprintln!("{accepted} of 40 pulls read the trusted directory and were accepted");
 }
