@@ -102,6 +102,10 @@ pub struct PullOpts {
     /// Registry credentials
     #[arg(long, value_name = "USER[:PASS]")]
     pub src_creds: Option<String>,
+    /// Registry credentials file searched first (default: the search of
+    /// containers-auth.json(5), REGISTRY_AUTH_FILE first)
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
     /// Signature policy to check the image against (default:
     /// /etc/containers/policy.json, or a user's own
     /// ~/.config/containers/policy.json)
@@ -217,6 +221,10 @@ pub struct InstallOpts {
     /// (default: /etc/containers/policy.json)
     #[arg(long, value_name = "FILE")]
     pub signature_policy: Option<PathBuf>,
+    /// Registry credentials file searched first when the image is pulled
+    /// (default: the search of containers-auth.json(5))
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
     /// Also start the service, and wait until it is up (ATOMIC_JOB_TIMEOUT
     /// bounds the wait; default: the unit's own start timeout)
     #[arg(long)]
@@ -277,6 +285,10 @@ pub enum ContainersCommand {
         /// /etc/containers/policy.json)
         #[arg(long, value_name = "FILE")]
         signature_policy: Option<PathBuf>,
+        /// Registry credentials file searched first when an image is pulled
+        /// (default: the search of containers-auth.json(5))
+        #[arg(long, value_name = "FILE")]
+        authfile: Option<PathBuf>,
     },
     /// Switch a container back to its previous deployment
     Rollback {
@@ -422,7 +434,15 @@ fn dispatch(opt: Opt, report: Reporter) -> Result<()> {
         }) => signature_policy.clone(),
         _ => None,
     };
-    let paths = host_paths(&opt)?.with_signature_policy(policy);
+    let authfile = match &opt.command {
+        Command::Pull(p) => p.authfile.clone(),
+        Command::Install(i) => i.authfile.clone(),
+        Command::Containers(ContainersCommand::Update { authfile, .. }) => authfile.clone(),
+        _ => None,
+    };
+    let paths = host_paths(&opt)?
+        .with_signature_policy(policy)
+        .with_auth_file(authfile);
     let _lock = if opt.command.mutates() {
         let lock = container::layout::Layout::new(&paths)?.lock();
         Some(Lock::acquire(&lock, || {

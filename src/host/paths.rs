@@ -25,6 +25,7 @@ pub struct HostPaths {
     user: Option<UserDirs>,
     /// `--signature-policy`: the policy file instead of the default.
     signature_policy: Option<PathBuf>,
+    auth_file: Option<PathBuf>,
 }
 
 impl HostPaths {
@@ -58,6 +59,7 @@ impl HostPaths {
             repo: std::sync::OnceLock::new(),
             user: None,
             signature_policy: None,
+            auth_file: None,
         }
     }
 
@@ -65,6 +67,18 @@ impl HostPaths {
     pub fn with_signature_policy(mut self, file: Option<PathBuf>) -> Self {
         self.signature_policy = file;
         self
+    }
+
+    /// The same layout with registry credentials read from `file` first
+    /// (`--authfile`).
+    pub fn with_auth_file(mut self, file: Option<PathBuf>) -> Self {
+        self.auth_file = file;
+        self
+    }
+
+    /// The auth file given on the command line, if any.
+    pub fn auth_file(&self) -> Option<&Path> {
+        self.auth_file.as_deref()
     }
 
     /// The signature policy file given on the command line, if any.
@@ -88,6 +102,7 @@ impl HostPaths {
             repo: std::sync::OnceLock::new(),
             user: Some(user),
             signature_policy: None,
+            auth_file: None,
         }
     }
 

@@ -3,6 +3,7 @@
 //! layers into OSTree, and the repository of pulled images.
 //! Nothing here knows of deployments: what they keep is passed in.
 
+pub mod auth;
 pub mod catalog;
 pub mod compose;
 pub mod distribution;

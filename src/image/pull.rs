@@ -132,6 +132,16 @@ pub fn pull(
             None
         }
     };
+    // Credentials given, else where the containers tools keep them.
+    let found = match (&source, creds) {
+        (name::Source::Registry { reference, .. }, None) => super::auth::find(
+            &reference.registry,
+            &reference.repository,
+            paths.auth_file(),
+        )?,
+        _ => None,
+    };
+    let creds = creds.or(found.as_ref().map(|f| &f.creds));
     let (fetched, blobs) = source::open(&source, creds, &known)?;
     let name = fetched.name.clone();
     // Before anything is written: a refused image leaves the repository as it was.

@@ -470,43 +470,6 @@ mod registry {
     /// signature.
     const COSIGN_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
 
-    fn auth_for(registry: &str, creds: Option<&Creds>) -> Result<Option<(String, String)>> {
-        if let Some(c) = creds {
-            return Ok(Some((c.user.clone(), c.password.clone())));
-        }
-        auth_file_entry(registry)
-    }
-
-    /// Credentials for `registry` from the containers auth file, then Docker's.
-    fn auth_file_entry(registry: &str) -> Result<Option<(String, String)>> {
-        use base64::Engine;
-        let mut files = Vec::new();
-        if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR") {
-            files.push(PathBuf::from(d).join("containers/auth.json"));
-        }
-        if let Some(h) = std::env::var_os("HOME") {
-            files.push(PathBuf::from(h).join(".docker/config.json"));
-        }
-        for f in files {
-            let Ok(text) = std::fs::read(&f) else {
-                continue;
-            };
-            let v: Value = serde_json::from_slice(&text)
-                .with_context(|| format!("parsing {}", f.display()))?;
-            let Some(auth) = v["auths"][registry]["auth"].as_str() else {
-                continue;
-            };
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(auth)
-                .with_context(|| format!("decoding the {registry} entry of {}", f.display()))?;
-            let decoded = String::from_utf8(decoded)?;
-            if let Some((u, p)) = decoded.split_once(':') {
-                return Ok(Some((u.to_string(), p.to_string())));
-            }
-        }
-        Ok(None)
-    }
-
     /// The tag or digest `r` names.
     fn reference(r: &RegistryRef) -> String {
         match (&r.tag, &r.digest) {
@@ -527,7 +490,7 @@ mod registry {
             &r.registry,
             &r.repository,
             insecure,
-            auth_for(&r.registry, creds)?,
+            creds.map(|c| (c.user.clone(), c.password.clone())),
             Limits::from_env()?,
         )?;
         let manifest = |reference: &str| -> Result<Vec<u8>> {
