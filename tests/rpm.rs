@@ -690,3 +690,100 @@ fn file_capabilities_go_into_the_package_and_onto_the_installed_file() {
         .expect("rpm set the file's capabilities");
     assert_eq!(&buf[..n], bench::image::NET_RAW_CAPABILITY);
 }
+
+/// A fleet's repository moves forward: a second build of the same
+/// container with other values gets the next release, so a client that
+/// installed the first upgrades to it (real dnf, `--installroot`) and
+/// verifies clean; an identical third build writes nothing, and no
+/// published file is ever replaced.
+#[test]
+fn rebuilds_into_a_fleet_repository_are_upgrades() {
+    require_root();
+    let b = Build::new();
+    let layout = b.root.path().join("layout-fleet");
+    fixtures::greeter_hostfs().write_oci(&layout, "1.0");
+    let repo = b.out.path().join("repo");
+    let build = |receiver: &str| {
+        check(
+            Command::new(atomic_bin())
+                .arg("--root")
+                .arg(b.root.path())
+                .args([
+                    "install",
+                    "--system",
+                    "--rpm=build",
+                    "--createrepo",
+                    "--name",
+                    "fleet",
+                    "--set",
+                    &format!("RECEIVER={receiver}"),
+                    "--output",
+                ])
+                .arg(&repo)
+                .arg(format!("oci:{}:1.0", layout.display())),
+        )
+    };
+    let rpms = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&repo)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".rpm"))
+            .collect();
+        v.sort();
+        v
+    };
+    let dnf = |root: &RpmRoot, args: &[&str]| {
+        check(
+            Command::new("dnf")
+                .arg(format!("--installroot={}", root.path().display()))
+                .args([
+                    "--releasever=1",
+                    "--setopt=reposdir=/dev/null",
+                    "--nogpgcheck",
+                    "-y",
+                    "-q",
+                ])
+                .arg(format!("--repofrompath=atomic,file://{}", repo.display()))
+                .arg("--repo=atomic")
+                .args(args),
+        )
+    };
+    let first = build("fleet-one");
+    let client = RpmRoot::new();
+    dnf(&client, &["install", "atomic-container-fleet"]);
+    let installed = client.check(&["-q", "atomic-container-fleet"]);
+    assert!(installed.contains("-1.0-1."), "{installed}");
+
+    let second = build("fleet-two");
+    assert_ne!(first, second);
+    let published = rpms();
+    assert_eq!(published.len(), 2, "{published:?}");
+    assert!(published[1].contains("-1.0-2."), "{published:?}");
+    // --refresh: as a client whose cached metadata has expired.
+    dnf(&client, &["--refresh", "upgrade", "atomic-container-fleet"]);
+    let upgraded = client.check(&["-q", "atomic-container-fleet"]);
+    assert!(
+        upgraded.contains("-1.0-2."),
+        "dnf upgrade moved on: {upgraded}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(client.file("/etc/greeter/greeting.conf")).unwrap(),
+        "greeting for fleet-two on port 8081\n"
+    );
+    let verify = client.rpm(&["-V", "atomic-container-fleet"]);
+    assert!(
+        verify.status.success(),
+        "rpm -V: {}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+
+    let repomd = std::fs::read(repo.join("repodata/repomd.xml")).unwrap();
+    let third = build("fleet-two");
+    assert!(third.contains("Identical to"), "{third}");
+    assert_eq!(rpms(), published, "nothing new in the repository");
+    assert_eq!(
+        std::fs::read(repo.join("repodata/repomd.xml")).unwrap(),
+        repomd,
+        "the repository metadata is untouched"
+    );
+}

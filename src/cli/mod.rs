@@ -525,7 +525,16 @@ fn dispatch(opt: Opt, report: Reporter) -> Result<()> {
             } else {
                 install::Output::Package
             };
-            let file = install::build(&paths, &report, &install_args(&i), &output, what)?;
+            let file = match install::build(&paths, &report, &install_args(&i), &output, what)? {
+                install::Built::Wrote(file) => file,
+                install::Built::Identical(file) => {
+                    report.note(format!(
+                        "Identical to {}, already there: wrote nothing",
+                        file.display()
+                    ));
+                    return Ok(());
+                }
+            };
             report.note(format!("Wrote {}", file.display()));
             if i.createrepo {
                 crate::host::command::run(

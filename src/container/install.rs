@@ -137,23 +137,48 @@ pub enum Output {
     Spec,
 }
 
+/// What `install --rpm=build` did.
+pub enum Built {
+    /// Wrote this file.
+    Wrote(PathBuf),
+    /// Built the same package as this one already in the output: wrote
+    /// nothing.
+    Identical(PathBuf),
+}
+
 /// `install --rpm=build` (or `--rpm=spec`): writes the container's package
-/// (or its spec and sources) into `output`; returns the file written.
+/// (or its spec and sources) into `output`. A package gets the release
+/// after the highest of this container's packages already in `output` (a
+/// fleet's repository) or installed on the host, so that rpm orders every
+/// new build newer; a build identical to the newest one published there
+/// (same image, same payload) writes nothing.
 pub fn build(
     paths: &HostPaths,
     report: &Reporter,
     args: &InstallArgs,
     output: &Path,
     what: Output,
-) -> Result<PathBuf> {
+) -> Result<Built> {
     let name = Name::for_install(args.name, args.image)?;
     let runtime = resolve_runtime(args.runtime)?;
     let store = Store::open_or_create(paths)?;
     let img = find_or_pull(paths, &store, args.image, report)?;
+    let published = match what {
+        Output::Package => rpm::published(output, &name.package())?,
+        Output::Spec => Vec::new(),
+    };
+    let installed = crate::host::packages::installed(paths, &name.package())?
+        .as_deref()
+        .and_then(release_serial)
+        .unwrap_or(0);
+    let last = published.last();
+    // One package for a whole fleet: its UUID is the same for the same
+    // container, image and values, so that a rebuild is the same package.
+    let stored = BTreeMap::from([("UUID".to_string(), package_uuid(&name, &img.id, args.set))]);
     let req = rpm::Request {
         name: name.as_str(),
-        serial: 1,
-        stored: &BTreeMap::new(),
+        serial: last.map_or(0, |p| p.serial).max(installed) + 1,
+        stored: &stored,
         set: args.set,
         runtime: &runtime,
     };
@@ -163,9 +188,67 @@ pub fn build(
         report.warn(w.clone());
     }
     match what {
-        Output::Spec => prepared.write_spec(rpm::spec::SPEC_TEMPLATE, output),
-        Output::Package => prepared.write_rpm(output),
+        Output::Spec => Ok(Built::Wrote(
+            prepared.write_spec(rpm::spec::SPEC_TEMPLATE, output)?,
+        )),
+        Output::Package => {
+            let target = output.join(prepared.id.file_name());
+            if crate::host::fs::exists(&target)? {
+                bail!(
+                    "{} exists already; a published package is never replaced",
+                    target.display()
+                );
+            }
+            let file = prepared.write_rpm(output)?;
+            let same = last.filter(|l| l.image == img.id[..12]).filter(|l| {
+                l.payload.is_some()
+                    && rpm::published(output, &name.package())
+                        .ok()
+                        .and_then(|all| all.into_iter().find(|p| p.file == file))
+                        .is_some_and(|new| new.payload == l.payload)
+            });
+            match same {
+                Some(l) => {
+                    crate::host::fs::remove_file(&file)?;
+                    Ok(Built::Identical(l.file.clone()))
+                }
+                None => Ok(Built::Wrote(file)),
+            }
+        }
     }
+}
+
+/// A UUID (version 8, name-based) of `name`, image `image_id` and the
+/// `--set` values: the same for the same build.
+fn package_uuid(name: &Name, image_id: &str, set: &[(String, String)]) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut h = Sha256::new();
+    h.update(name.as_str());
+    h.update([0]);
+    h.update(image_id);
+    for (k, v) in set {
+        h.update([0]);
+        h.update(k);
+        h.update([b'=']);
+        h.update(v);
+    }
+    let mut b: [u8; 16] = h.finalize()[..16].try_into().expect("16 bytes");
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let x = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..]
+    )
+}
+
+/// The serial of a package's `NAME-VERSION-SERIAL.IMAGEID`.
+fn release_serial(nvr: &str) -> Option<u32> {
+    nvr.rsplit('-').next()?.split('.').next()?.parse().ok()
 }
 
 #[cfg(test)]

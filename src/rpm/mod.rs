@@ -281,3 +281,66 @@ fn hostname() -> String {
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into())
 }
+
+/// A package of a container already in an output directory.
+#[derive(Debug)]
+pub struct Published {
+    pub file: PathBuf,
+    /// The release serial (`3` of `3.0123456789ab`).
+    pub serial: u32,
+    /// The image id part of the release.
+    pub image: String,
+    /// The SHA-256 of the uncompressed payload, as its header records it.
+    pub payload: Option<String>,
+}
+
+/// The packages named `package` in `dir` (a build output, or the
+/// repository `--createrepo` keeps there), lowest release first. A file of
+/// that name whose header cannot be read is an error naming it.
+pub fn published(dir: &Path, package: &str) -> Result<Vec<Published>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    let mut out = Vec::new();
+    for e in entries {
+        let file = e
+            .with_context(|| format!("reading {}", dir.display()))?
+            .path();
+        let Some(n) = file.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if !n.starts_with(&format!("{package}-")) || !n.ends_with(".rpm") {
+            continue;
+        }
+        let meta = rpm::PackageMetadata::open(&file)
+            .with_context(|| format!("reading the package {}", file.display()))?;
+        if meta.get_name().ok() != Some(package) {
+            continue;
+        }
+        let release = meta
+            .get_release()
+            .with_context(|| format!("reading the release of {}", file.display()))?;
+        let (serial, image) = release.split_once('.').unwrap_or((release, ""));
+        let serial = serial.parse().with_context(|| {
+            format!(
+                "{}: release {release:?} is not SERIAL.IMAGEID, as atomic numbers them",
+                file.display()
+            )
+        })?;
+        let payload = meta
+            .header
+            .get_entry_data_as_string_array(rpm::IndexTag::RPMTAG_PAYLOADSHA256ALT)
+            .ok()
+            .and_then(|v| v.first().map(|s| s.to_string()));
+        out.push(Published {
+            image: image.to_string(),
+            file,
+            serial,
+            payload,
+        });
+    }
+    out.sort_by_key(|p| p.serial);
+    Ok(out)
+}
