@@ -343,7 +343,16 @@ fn tampered_foreign_and_unsigned_images_and_other_keys_are_refused() {
     let at = bytes.len() - 10;
     bytes[at] ^= 0x55;
     std::fs::write(&sig, bytes).unwrap();
-    w.refused(&policy, &image, &[&scope, "signature 1:"]);
+    let err = w.refused(&policy, &image, &[&scope, "signature 1:"]);
+    // One sentence, naming the image, the requirement, the signature and
+    // why: no library assertion.
+    assert!(!err.contains("assertion"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("does not verify with key {fpr}"))
+            || err.contains("not an OpenPGP message"),
+        "{err}"
+    );
 
     // reject, and what insecureAcceptAnything lets through.
     let reject = w.scoped(r#"{"type": "reject"}"#);
