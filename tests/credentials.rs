@@ -279,6 +279,11 @@ fn a_credential_helper_on_path_answers_for_its_registry() {
             format!(r#"{{"credHelpers": {{"{host}": "test"}}}}"#),
         ),
         ("credsStore", r#"{"credsStore": "test"}"#.to_string()),
+        // As `docker login` leaves it with a store: an empty marker entry.
+        (
+            "marked",
+            format!(r#"{{"auths": {{"{host}": {{}}}}, "credsStore": "test"}}"#),
+        ),
     ] {
         let f = dir.path().join(format!("{name}.json"));
         std::fs::write(&f, config).unwrap();
@@ -298,6 +303,31 @@ fn a_credential_helper_on_path_answers_for_its_registry() {
         assert!(!said.contains(SECRET), "the secret was printed: {said}");
         assert_eq!(std::fs::read_to_string(&asked).unwrap().trim(), host);
     }
+    // A helper that leaves a process holding its output: bounded all the same.
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nsleep 300 &\necho '{{\"Username\": \"{USER}\", \"Secret\": \"{SECRET}\"}}'\n"
+        ),
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let out = run(Command::new("timeout")
+        .arg("60")
+        .arg(atomic_bin())
+        .env("PATH", &path)
+        .arg("--root")
+        .arg(dir.path().join("root-held"))
+        .args(["pull", "--storage", "ostree", "-q", "--authfile"])
+        .arg(dir.path().join("credsStore.json"))
+        .arg(&image));
+    assert!(!out.status.success());
+    assert!(
+        printed(&out).contains("did not end within 30 s"),
+        "{}",
+        printed(&out)
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(50));
     // A helper that fails: its stderr is in the error.
     std::fs::write(
         &helper,

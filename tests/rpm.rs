@@ -778,9 +778,47 @@ fn rebuilds_into_a_fleet_repository_are_upgrades() {
     );
 
     let repomd = std::fs::read(repo.join("repodata/repomd.xml")).unwrap();
+    // What else a shared directory may hold: another container's package
+    // (a longer name), a FIFO and junk named like one of this container's.
+    std::fs::write(
+        repo.join("atomic-container-fleet-bar-1.0-9.0123456789ab.noarch.rpm"),
+        "not a package",
+    )
+    .unwrap();
+    check(Command::new("mkfifo").arg(repo.join("atomic-container-fleet-1.0-8.fifo.noarch.rpm")));
+    let published: Vec<String> = rpms();
+    // A second later: the same build is the same package whatever the clock.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let third = build("fleet-two");
     assert!(third.contains("Identical to"), "{third}");
     assert_eq!(rpms(), published, "nothing new in the repository");
+    // Junk at the very name a build would take is never replaced.
+    let fourth_name = repo.join(published[1].replace("-1.0-2.", "-1.0-3."));
+    std::fs::write(&fourth_name, "someone's file").unwrap();
+    let out = run(Command::new(atomic_bin())
+        .arg("--root")
+        .arg(b.root.path())
+        .args([
+            "install",
+            "--system",
+            "--rpm=build",
+            "--name",
+            "fleet",
+            "--set",
+            "RECEIVER=fleet-three",
+            "--output",
+        ])
+        .arg(&repo)
+        .arg(format!("oci:{}:1.0", layout.display())));
+    assert!(
+        !out.status.success(),
+        "a build replaced or ignored {}",
+        fourth_name.display()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&fourth_name).unwrap(),
+        "someone's file"
+    );
     assert_eq!(
         std::fs::read(repo.join("repodata/repomd.xml")).unwrap(),
         repomd,

@@ -13,7 +13,7 @@ use crate::image::lookup::find_or_pull;
 use crate::image::store::Store;
 use crate::report::Reporter;
 use crate::rpm;
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -177,7 +177,11 @@ pub fn build(
     let stored = BTreeMap::from([("UUID".to_string(), package_uuid(&name, &img.id, args.set))]);
     let req = rpm::Request {
         name: name.as_str(),
-        serial: last.map_or(0, |p| p.serial).max(installed) + 1,
+        serial: last
+            .map_or(0, |p| p.serial)
+            .max(installed)
+            .checked_add(1)
+            .ok_or_else(|| anyhow!("the release serial of {} cannot go higher", name.package()))?,
         stored: &stored,
         set: args.set,
         runtime: &runtime,
@@ -192,28 +196,32 @@ pub fn build(
             prepared.write_spec(rpm::spec::SPEC_TEMPLATE, output)?,
         )),
         Output::Package => {
+            std::fs::create_dir_all(output)
+                .with_context(|| format!("creating {}", output.display()))?;
+            // Built beside the output, compared, and only then published
+            // under its name, which must be free: a link fails when a file
+            // is there, so no published package is ever replaced, not even
+            // by a build that raced this one from another host.
+            let staging = tempfile::Builder::new()
+                .prefix(".atomic-build-")
+                .tempdir_in(output)
+                .with_context(|| format!("creating a directory in {}", output.display()))?;
+            let built = prepared.write_rpm(staging.path())?;
+            if let Some(l) = last.filter(|l| l.image == img.id[..12] && l.payload.is_some()) {
+                if rpm::payload_digest(&built)? == l.payload {
+                    return Ok(Built::Identical(l.file.clone()));
+                }
+            }
             let target = output.join(prepared.id.file_name());
-            if crate::host::fs::exists(&target)? {
-                bail!(
+            std::fs::hard_link(&built, &target).map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => anyhow!(
                     "{} exists already; a published package is never replaced",
                     target.display()
-                );
-            }
-            let file = prepared.write_rpm(output)?;
-            let same = last.filter(|l| l.image == img.id[..12]).filter(|l| {
-                l.payload.is_some()
-                    && rpm::published(output, &name.package())
-                        .ok()
-                        .and_then(|all| all.into_iter().find(|p| p.file == file))
-                        .is_some_and(|new| new.payload == l.payload)
-            });
-            match same {
-                Some(l) => {
-                    crate::host::fs::remove_file(&file)?;
-                    Ok(Built::Identical(l.file.clone()))
-                }
-                None => Ok(Built::Wrote(file)),
-            }
+                ),
+                _ => anyhow!("publishing {}: {e}", target.display()),
+            })?;
+            crate::host::fs::sync_parent(&target)?;
+            Ok(Built::Wrote(target))
         }
     }
 }
@@ -226,6 +234,8 @@ fn package_uuid(name: &Name, image_id: &str, set: &[(String, String)]) -> String
     h.update(name.as_str());
     h.update([0]);
     h.update(image_id);
+    // The values as they end up: the last of a key wins, order aside.
+    let set: BTreeMap<&String, &String> = set.iter().map(|(k, v)| (k, v)).collect();
     for (k, v) in set {
         h.update([0]);
         h.update(k);

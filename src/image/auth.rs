@@ -31,8 +31,8 @@ pub struct Found {
 /// The credentials for `repository` of `registry`, searched for in the
 /// files of containers-auth.json(5), `authfile` first when given.
 pub fn find(registry: &str, repository: &str, authfile: Option<&Path>) -> Result<Option<Found>> {
-    for (file, legacy) in files(authfile) {
-        if let Some(found) = in_file(&file, legacy, registry, repository)? {
+    for f in files(authfile) {
+        if let Some(found) = in_file(&f.path, f.legacy, f.explicit, registry, repository)? {
             tracing::info!("credentials for {registry}/{repository}: {}", found.from);
             return Ok(Some(found));
         }
@@ -40,61 +40,78 @@ pub fn find(registry: &str, repository: &str, authfile: Option<&Path>) -> Result
     Ok(None)
 }
 
-/// The files to search, in order, with whether each is in the legacy
-/// `~/.dockercfg` format.
-fn files(authfile: Option<&Path>) -> Vec<(PathBuf, bool)> {
+/// A file to search: its path, whether it is in the legacy `~/.dockercfg`
+/// format (registry keys only), and whether it was named explicitly (then
+/// it must exist).
+struct AuthFile {
+    path: PathBuf,
+    legacy: bool,
+    explicit: bool,
+}
+
+/// The files to search, in order.
+fn files(authfile: Option<&Path>) -> Vec<AuthFile> {
     let var = |name: &str| {
         std::env::var_os(name)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
+    };
+    let file = |path: PathBuf, legacy: bool, explicit: bool| AuthFile {
+        path,
+        legacy,
+        explicit,
     };
     let mut out = Vec::new();
     if let Some(f) = authfile
         .map(Path::to_path_buf)
         .or_else(|| var("REGISTRY_AUTH_FILE"))
     {
-        out.push((f, false));
+        out.push(file(f, false, true));
     }
-    match var("XDG_RUNTIME_DIR") {
-        Some(d) => out.push((d.join("containers/auth.json"), false)),
-        None if rustix::process::geteuid().is_root() => {
-            out.push((PathBuf::from("/run/containers/0/auth.json"), false))
-        }
-        None => {}
-    }
+    let runtime = var("XDG_RUNTIME_DIR").unwrap_or_else(|| {
+        // Where podman and skopeo write without XDG_RUNTIME_DIR.
+        PathBuf::from(format!(
+            "/run/containers/{}",
+            rustix::process::geteuid().as_raw()
+        ))
+    });
+    let runtime_file = if var("XDG_RUNTIME_DIR").is_some() {
+        runtime.join("containers/auth.json")
+    } else {
+        runtime.join("auth.json")
+    };
+    out.push(file(runtime_file, false, false));
     let home = var("HOME");
     if let Some(config) =
         var("XDG_CONFIG_HOME").or_else(|| home.as_ref().map(|h| h.join(".config")))
     {
-        out.push((config.join("containers/auth.json"), false));
+        out.push(file(config.join("containers/auth.json"), false, false));
     }
     match var("DOCKER_CONFIG") {
-        Some(d) => out.push((d.join("config.json"), false)),
+        Some(d) => out.push(file(d.join("config.json"), false, false)),
         None => {
             if let Some(h) = &home {
-                out.push((h.join(".docker/config.json"), false));
+                out.push(file(h.join(".docker/config.json"), false, false));
             }
         }
     }
     if let Some(h) = &home {
-        out.push((h.join(".dockercfg"), true));
+        out.push(file(h.join(".dockercfg"), true, false));
     }
     out
 }
 
-/// A key of an auth file as the registry (and path) it names: without a
-/// scheme or a trailing `/`, `/v1` or `/v2`, Docker Hub's old names as
-/// `docker.io`.
+/// A key of an auth file as the registry (and path) it names. A key in URL
+/// form (`https://r.example.com/v2/`, Docker's old style) names the whole
+/// registry, whatever its path; Docker Hub's old names are `docker.io`.
 fn normalize(key: &str) -> String {
-    let k = key
+    let k = match key
         .strip_prefix("https://")
         .or_else(|| key.strip_prefix("http://"))
-        .unwrap_or(key);
-    let k = k.trim_end_matches('/');
-    let k = k
-        .strip_suffix("/v1")
-        .or_else(|| k.strip_suffix("/v2"))
-        .unwrap_or(k);
+    {
+        Some(url) => url.split('/').next().unwrap_or(url),
+        None => key.trim_end_matches('/'),
+    };
     match k {
         "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
         _ => k.to_string(),
@@ -114,22 +131,29 @@ fn keys(registry: &str, repository: &str) -> Vec<String> {
     out
 }
 
-fn in_file(file: &Path, legacy: bool, registry: &str, repository: &str) -> Result<Option<Found>> {
-    let mut text = Vec::new();
-    match std::fs::File::open(file) {
-        Ok(f) => f
-            .take(FILE_LIMIT + 1)
-            .read_to_end(&mut text)
-            .with_context(|| format!("reading {}", file.display()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
-    };
-    if text.len() as u64 > FILE_LIMIT {
-        bail!("{} is larger than {FILE_LIMIT} bytes", file.display());
-    }
-    let v: Value = serde_json::from_slice(&text)
-        .with_context(|| format!("parsing {} (an auth file)", file.display()))?;
+fn in_file(
+    file: &Path,
+    legacy: bool,
+    explicit: bool,
+    registry: &str,
+    repository: &str,
+) -> Result<Option<Found>> {
     let shown = file.display();
+    match std::fs::metadata(file) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => bail!("{shown} (an auth file) is not a regular file"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading the auth file {shown}")),
+    }
+    let mut text = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(FILE_LIMIT + 1).read_to_end(&mut text))
+        .with_context(|| format!("reading {shown}"))?;
+    if text.len() as u64 > FILE_LIMIT {
+        bail!("{shown} is larger than {FILE_LIMIT} bytes");
+    }
+    let v: Value =
+        serde_json::from_slice(&text).with_context(|| format!("parsing {shown} (an auth file)"))?;
     if !legacy {
         if let Some(helper) = v["credHelpers"]
             .as_object()
@@ -141,12 +165,25 @@ fn in_file(file: &Path, legacy: bool, registry: &str, repository: &str) -> Resul
     }
     let auths = if legacy { &v } else { &v["auths"] };
     if let Some(map) = auths.as_object() {
-        for want in keys(registry, repository) {
-            let Some((key, entry)) = map.iter().find(|(k, _)| normalize(k) == want) else {
+        // The legacy format knows registries only.
+        let wants = if legacy {
+            vec![registry.to_string()]
+        } else {
+            keys(registry, repository)
+        };
+        for want in wants {
+            // The key as written first, then any that means the same.
+            let found = map
+                .get_key_value(want.as_str())
+                .or_else(|| map.iter().find(|(k, _)| normalize(k) == want));
+            let Some((key, entry)) = found else {
                 continue;
             };
-            let from = format!("{shown}, key {key}");
-            return decode(entry, &from).map(Some);
+            // Docker writes an empty entry for a registry whose secret its
+            // credsStore keeps: a marker, not credentials.
+            if has_credentials(entry) {
+                return decode(entry, &format!("{shown}, key {key}")).map(Some);
+            }
         }
     }
     if !legacy {
@@ -155,6 +192,13 @@ fn in_file(file: &Path, legacy: bool, registry: &str, repository: &str) -> Resul
         }
     }
     Ok(None)
+}
+
+/// Whether an `auths` entry holds credentials (an `identitytoken` alone,
+/// which needs an OAuth exchange, is not taken).
+fn has_credentials(entry: &Value) -> bool {
+    entry["auth"].as_str().is_some_and(|a| !a.is_empty())
+        || (entry["username"].is_string() && entry["password"].is_string())
 }
 
 /// An `auths` entry: `auth` (base64 of `user:password`), or `username`
@@ -197,32 +241,54 @@ fn run_helper(name: &str, registry: &str, from: &str) -> Result<Option<Found>> {
         bail!("{from}: {name:?} is not a credential helper's name");
     }
     let program = format!("docker-credential-{name}");
-    let mut child = std::process::Command::new(&program)
+    let spawned = std::process::Command::new(&program)
         .arg("get")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .spawn()
-        .with_context(|| format!("{from}: running {program}"))?;
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        // A config copied from another machine names a helper this one
+        // lacks: no credentials from it, said; a pull that needs them
+        // fails with the registry's answer.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!("{from}: {program} is not installed; no credentials from it");
+            return Ok(None);
+        }
+        Err(e) => return Err(e).with_context(|| format!("{from}: running {program}")),
+    };
     if let Some(mut stdin) = child.stdin.take() {
         // A helper that does not read its input is told nothing more.
         let _ = stdin.write_all(registry.as_bytes());
     }
-    let (mut stdout, mut stderr) = (child.stdout.take(), child.stderr.take());
-    let out_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        if let Some(s) = stdout.as_mut() {
-            let _ = s.take(FILE_LIMIT).read_to_end(&mut v);
-        }
-        v
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        if let Some(s) = stderr.as_mut() {
-            let _ = s.take(64 * 1024).read_to_end(&mut v);
-        }
-        v
-    });
+    // Read on threads of their own, waited for only until the deadline: a
+    // process the helper left behind may hold its output open for ever.
+    let reader = |stream: Option<Box<dyn Read + Send>>, limit: u64| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut s) = stream {
+                let _ = (&mut s).take(limit).read_to_end(&mut v);
+            }
+            let _ = tx.send(v);
+        });
+        rx
+    };
+    let out_rx = reader(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        FILE_LIMIT,
+    );
+    let err_rx = reader(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        64 * 1024,
+    );
     let start = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait()? {
@@ -238,8 +304,15 @@ fn run_helper(name: &str, registry: &str, from: &str) -> Result<Option<Found>> {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let out = out_reader.join().unwrap_or_default();
-    let err = err_reader.join().unwrap_or_default();
+    let left = HELPER_TIMEOUT.saturating_sub(start.elapsed());
+    let out = out_rx.recv_timeout(left).map_err(|_| {
+        anyhow!("{from}: the output of {program} get did not end within {} s (a process it started holds it open)", HELPER_TIMEOUT.as_secs())
+    })?;
+    let err = err_rx
+        .recv_timeout(
+            Duration::from_millis(100).max(HELPER_TIMEOUT.saturating_sub(start.elapsed())),
+        )
+        .unwrap_or_default();
     let err = String::from_utf8_lossy(&err);
     if !status.success() {
         let said = String::from_utf8_lossy(&out);
@@ -288,12 +361,13 @@ mod tests {
                 "https://r.example.com/v2/": {"auth": "aG9zdDpo"},
                 "r.example.com/team": {"auth": "dGVhbTp0"},
                 "r.example.com/team/app": {"username": "app", "password": "a"},
-                "https://index.docker.io/v1/": {"auth": "aHViOmg="}
-            }}"#,
+                "https://index.docker.io/v1/": {"auth": "aHViOmg="},
+                "marked.example.com": {}
+            }, "credsStore": "atomic-test-absent"}"#,
         )
         .unwrap();
         let user = |reg: &str, repo: &str| {
-            in_file(&f, false, reg, repo)
+            in_file(&f, false, false, reg, repo)
                 .unwrap()
                 .map(|f| (f.creds.user, f.from))
         };
@@ -307,7 +381,17 @@ mod tests {
         assert_eq!(u, "host");
         assert!(from.ends_with("key https://r.example.com/v2/"), "{from}");
         assert_eq!(user("docker.io", "library/busybox").unwrap().0, "hub");
+        // An empty (marker) entry is skipped for the credsStore, whose
+        // helper is not installed here: no credentials, not an error.
+        assert!(user("marked.example.com", "x").is_none());
         assert!(user("other.example.com", "x").is_none());
+        // The key as written wins over another that means the same.
+        std::fs::write(
+            &f,
+            r#"{"auths": {"https://r.example.com/v1/": {"auth": "b2xkOm8="}, "r.example.com": {"auth": "bmV3Om4="}}}"#,
+        )
+        .unwrap();
+        assert_eq!(user("r.example.com", "x").unwrap().0, "new");
     }
 
     #[test]
@@ -319,7 +403,7 @@ mod tests {
             r#"{"auths": {"r.example.com": {"auth": "not base64!"}}}"#,
         )
         .unwrap();
-        let err = in_file(&f, false, "r.example.com", "x")
+        let err = in_file(&f, false, false, "r.example.com", "x")
             .err()
             .unwrap()
             .to_string();
@@ -330,7 +414,9 @@ mod tests {
         std::fs::write(&f, "{").unwrap();
         let err = format!(
             "{:#}",
-            in_file(&f, false, "r.example.com", "x").err().unwrap()
+            in_file(&f, false, false, "r.example.com", "x")
+                .err()
+                .unwrap()
         );
         assert!(err.contains("an auth file"), "{err}");
     }

@@ -247,6 +247,10 @@ impl Session {
                         service,
                         scope,
                     }) => {
+                        // Credentials go over TLS when the registry is.
+                        if self.base.starts_with("https://") && !realm.starts_with("https://") {
+                            bail!("fetching {what}: the registry {} sends for its token to {realm}, not over https; not sending credentials there", self.registry);
+                        }
                         let token = self.token(&realm, service, scope).await?;
                         *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token);
                     }

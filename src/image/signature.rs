@@ -124,23 +124,18 @@ pub fn verify_simple(sig: &[u8], keys: &[SignedPublicKey]) -> Result<(Payload, S
     }
     let now = crate::host::clock::now();
     let mut signer = None;
-    let mut why = String::from("no key");
+    // Why each key did not sign it, all kept: the key that made it may be
+    // one the policy lists but may not trust (expired, revoked).
+    let mut why = Vec::new();
     'keys: for k in keys {
-        match msg.verify(&k.primary_key) {
-            Ok(sig) => match unusable(k, &primary_binding(k), k.primary_key.created_at(), sig, now)
-            {
+        let mut reason = None;
+        if let Ok(sig) = msg.verify(&k.primary_key) {
+            match unusable(k, &primary_binding(k), k.primary_key.created_at(), sig, now) {
                 None => {
                     signer = Some(k.fingerprint().to_string());
                     break;
                 }
-                Some(e) => why = format!("key {}: {e}", upper(k)),
-            },
-            // The library's own words for a mismatch are an assertion dump.
-            Err(_) => {
-                why = format!(
-                    "it does not verify with key {} (the signed content was changed, or another key made it)",
-                    upper(k)
-                )
+                Some(e) => reason = Some(format!("key {}: {e}", upper(k))),
             }
         }
         for sub in &k.public_subkeys {
@@ -155,16 +150,29 @@ pub fn verify_simple(sig: &[u8], keys: &[SignedPublicKey]) -> Result<(Payload, S
                         break 'keys;
                     }
                     Some(e) => {
-                        why = format!(
+                        reason = Some(format!(
                             "subkey {} of {}: {e}",
                             sub.key.fingerprint().to_string().to_uppercase(),
                             upper(k)
-                        )
+                        ))
                     }
                 }
             }
         }
+        // Neither the key nor a subkey verifies it (the library's own words
+        // for that are an assertion dump).
+        why.push(reason.unwrap_or_else(|| {
+            format!(
+                "it does not verify with key {} (the signed content was changed, or another key made it)",
+                upper(k)
+            )
+        }));
     }
+    let why = if why.is_empty() {
+        "no key".to_string()
+    } else {
+        why.join("; ")
+    };
     let signer = signer.ok_or_else(|| {
         anyhow!("not signed by any of the policy's keys (or tampered with): {why}")
     })?;

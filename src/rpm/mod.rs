@@ -206,14 +206,16 @@ impl Prepared {
                         rpm::FileOptions::dir(&e.path)
                             .permissions(perm)
                             .user(&e.user)
-                            .group(&e.group),
+                            .group(&e.group)
+                            .modified_at(GENERATED_MTIME.into()),
                     )?;
                 }
                 Kind::Symlink(t) => {
                     b.with_symlink(
                         rpm::FileOptions::symlink(&e.path, t)
                             .user(&e.user)
-                            .group(&e.group),
+                            .group(&e.group)
+                            .modified_at(GENERATED_MTIME.into()),
                     )?;
                 }
                 Kind::File(content) => {
@@ -235,7 +237,10 @@ impl Prepared {
                             o = o.modified_at((*mtime).into());
                             rpmfile::Source::File(path)
                         }
-                        Content::Bytes(d) => rpmfile::Source::Bytes(d),
+                        Content::Bytes(d) => {
+                            o = o.modified_at(GENERATED_MTIME.into());
+                            rpmfile::Source::Bytes(d)
+                        }
                     };
                     // The contents stream into the payload at write time.
                     b.with_file_contents(Vec::new(), o)?;
@@ -276,6 +281,11 @@ impl Prepared {
     }
 }
 
+/// The mtime of what the package holds that no image file gave it
+/// (rendered files, directories, links): fixed, as an OSTree checkout's
+/// files have theirs, so that the same build is the same payload.
+const GENERATED_MTIME: u32 = 0;
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -311,7 +321,19 @@ pub fn published(dir: &Path, package: &str) -> Result<Vec<Published>> {
         let Some(n) = file.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        if !n.starts_with(&format!("{package}-")) || !n.ends_with(".rpm") {
+        // `PACKAGE-VERSION-RELEASE.noarch.rpm`, neither with a `-`: so not
+        // another container's `PACKAGE-more-VERSION-RELEASE`.
+        let Some(rest) = n
+            .strip_prefix(&format!("{package}-"))
+            .and_then(|r| r.strip_suffix(".noarch.rpm"))
+        else {
+            continue;
+        };
+        if rest.split('-').count() != 2 {
+            continue;
+        }
+        if !std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
+            tracing::warn!("{} is not a regular file; not reading it", file.display());
             continue;
         }
         let meta = rpm::PackageMetadata::open(&file)
@@ -329,11 +351,7 @@ pub fn published(dir: &Path, package: &str) -> Result<Vec<Published>> {
                 file.display()
             )
         })?;
-        let payload = meta
-            .header
-            .get_entry_data_as_string_array(rpm::IndexTag::RPMTAG_PAYLOADSHA256ALT)
-            .ok()
-            .and_then(|v| v.first().map(|s| s.to_string()));
+        let payload = payload_of(&meta);
         out.push(Published {
             image: image.to_string(),
             file,
@@ -343,4 +361,19 @@ pub fn published(dir: &Path, package: &str) -> Result<Vec<Published>> {
     }
     out.sort_by_key(|p| p.serial);
     Ok(out)
+}
+
+/// The SHA-256 of the uncompressed payload its header records.
+fn payload_of(meta: &rpm::PackageMetadata) -> Option<String> {
+    meta.header
+        .get_entry_data_as_string_array(rpm::IndexTag::RPMTAG_PAYLOADSHA256ALT)
+        .ok()
+        .and_then(|v| v.first().map(|s| s.to_string()))
+}
+
+/// The uncompressed payload's SHA-256 of the package `file`.
+pub fn payload_digest(file: &Path) -> Result<Option<String>> {
+    let meta = rpm::PackageMetadata::open(file)
+        .with_context(|| format!("reading the package {}", file.display()))?;
+    Ok(payload_of(&meta))
 }
