@@ -498,6 +498,25 @@ fn a_spec_runs_nothing_an_image_chose_under_rpmbuild() {
     );
 }
 
+/// Runs dnf on the `--installroot` `root` with `repo` as its only
+/// repository (a client of a fleet's repository).
+fn dnf_from(root: &RpmRoot, repo: &Path, args: &[&str]) -> String {
+    check(
+        Command::new("dnf")
+            .arg(format!("--installroot={}", root.path().display()))
+            .args([
+                "--releasever=1",
+                "--setopt=reposdir=/dev/null",
+                "--nogpgcheck",
+                "-y",
+                "-q",
+            ])
+            .arg(format!("--repofrompath=atomic,file://{}", repo.display()))
+            .arg("--repo=atomic")
+            .args(args),
+    )
+}
+
 #[test]
 fn a_published_repository_installs_with_dnf() {
     require_root();
@@ -523,19 +542,7 @@ fn a_published_repository_installs_with_dnf() {
     );
     assert!(repo.join("repodata/repomd.xml").exists());
     let root = RpmRoot::new();
-    check(
-        Command::new("dnf")
-            .arg(format!("--installroot={}", root.path().display()))
-            .args([
-                "--releasever=1",
-                "--setopt=reposdir=/dev/null",
-                "--nogpgcheck",
-                "-y",
-                "-q",
-            ])
-            .arg(format!("--repofrompath=atomic,file://{}", repo.display()))
-            .args(["--repo=atomic", "install", "atomic-container-pub"]),
-    );
+    dnf_from(&root, &repo, &["install", "atomic-container-pub"]);
     assert!(root.has("atomic-container-pub"));
     assert!(root.file("/usr/lib/systemd/system/pub.service").exists());
 
@@ -732,22 +739,7 @@ fn rebuilds_into_a_fleet_repository_are_upgrades() {
         v.sort();
         v
     };
-    let dnf = |root: &RpmRoot, args: &[&str]| {
-        check(
-            Command::new("dnf")
-                .arg(format!("--installroot={}", root.path().display()))
-                .args([
-                    "--releasever=1",
-                    "--setopt=reposdir=/dev/null",
-                    "--nogpgcheck",
-                    "-y",
-                    "-q",
-                ])
-                .arg(format!("--repofrompath=atomic,file://{}", repo.display()))
-                .arg("--repo=atomic")
-                .args(args),
-        )
-    };
+    let dnf = |root: &RpmRoot, args: &[&str]| dnf_from(root, &repo, args);
     let first = build("fleet-one");
     let client = RpmRoot::new();
     dnf(&client, &["install", "atomic-container-fleet"]);
