@@ -404,6 +404,35 @@ enum Serve {
     HugeToken,
 }
 
+/// Answers with `status` and a chunked body without end: `first`, then
+/// `then` over and over, `pause` ms apart, for a minute at most.
+fn chunked(
+    conn: &mut std::net::TcpStream,
+    status: &str,
+    ctype: &str,
+    first: Vec<u8>,
+    then: Vec<u8>,
+    pause: u64,
+) {
+    use std::io::Write;
+    let _ = write!(
+        conn,
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    let mut chunk = first;
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(60) {
+        if write!(conn, "{:x}\r\n", chunk.len()).is_err()
+            || conn.write_all(&chunk).is_err()
+            || conn.write_all(b"\r\n").is_err()
+        {
+            return;
+        }
+        chunk = then.clone();
+        std::thread::sleep(std::time::Duration::from_millis(pause));
+    }
+}
+
 /// A stand-in for a hostile registry (a fault the real one cannot be made
 /// to show): a loopback HTTP server that serves an OCI layout's manifest
 /// and blobs like the distribution API, and its last layer as `serve` says.
@@ -441,22 +470,15 @@ fn hostile_registry(layout: &Path, w: &bench::image::Written, serve: Serve) -> S
                     let _ = conn.write_all(body);
                 };
                 let endless = |conn: &mut std::net::TcpStream, status: &str, pause: u64| {
-                    let _ = write!(conn, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
-                    let chunk = if pause > 0 {
-                        vec![b' '; 1]
-                    } else {
-                        vec![b' '; 64 * 1024]
-                    };
-                    let started = std::time::Instant::now();
-                    while started.elapsed() < std::time::Duration::from_secs(60) {
-                        if write!(conn, "{:x}\r\n", chunk.len()).is_err()
-                            || conn.write_all(&chunk).is_err()
-                            || conn.write_all(b"\r\n").is_err()
-                        {
-                            return;
-                        }
-                        std::thread::sleep(std::time::Duration::from_millis(pause));
-                    }
+                    let chunk = vec![b' '; if pause > 0 { 1 } else { 64 * 1024 }];
+                    chunked(
+                        conn,
+                        status,
+                        "application/json",
+                        chunk.clone(),
+                        chunk,
+                        pause,
+                    )
                 };
                 match serve {
                     Serve::HugeError => return endless(&mut conn, "500 Internal Server Error", 0),
@@ -490,20 +512,14 @@ fn hostile_registry(layout: &Path, w: &bench::image::Written, serve: Serve) -> S
                         return;
                     }
                     match serve {
-                        Serve::Forever => {
-                            let _ = write!(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
-                            let mut chunk = data.clone();
-                            let started = std::time::Instant::now();
-                            while started.elapsed() < std::time::Duration::from_secs(60) {
-                                if write!(conn, "{:x}\r\n", chunk.len()).is_err()
-                                    || conn.write_all(&chunk).is_err()
-                                    || conn.write_all(b"\r\n").is_err()
-                                {
-                                    return;
-                                }
-                                chunk = vec![0; 64 * 1024];
-                            }
-                        }
+                        Serve::Forever => chunked(
+                            &mut conn,
+                            "200 OK",
+                            "application/octet-stream",
+                            data.clone(),
+                            vec![0; 64 * 1024],
+                            0,
+                        ),
                         Serve::Drip => {
                             let _ = write!(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n", data.len());
                             for b in &data {

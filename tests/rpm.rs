@@ -498,6 +498,28 @@ fn a_spec_runs_nothing_an_image_chose_under_rpmbuild() {
     );
 }
 
+/// `install --system --rpm=build --createrepo` of the layout's `1.0` as
+/// container `name` into `repo`, with `extra` arguments; its output.
+fn publish(b: &Build, layout: &Path, repo: &Path, name: &str, extra: &[&str]) -> String {
+    check(
+        Command::new(atomic_bin())
+            .arg("--root")
+            .arg(b.root.path())
+            .args([
+                "install",
+                "--system",
+                "--rpm=build",
+                "--createrepo",
+                "--name",
+                name,
+            ])
+            .args(extra)
+            .arg("--output")
+            .arg(repo)
+            .arg(format!("oci:{}:1.0", layout.display())),
+    )
+}
+
 /// Runs dnf on the `--installroot` `root` with `repo` as its only
 /// repository (a client of a fleet's repository).
 fn dnf_from(root: &RpmRoot, repo: &Path, args: &[&str]) -> String {
@@ -524,22 +546,7 @@ fn a_published_repository_installs_with_dnf() {
     let layout = b.root.path().join("layout-repo");
     fixtures::greeter_hostfs().write_oci(&layout, "1.0");
     let repo = b.out.path().join("repo");
-    check(
-        Command::new(atomic_bin())
-            .arg("--root")
-            .arg(b.root.path())
-            .args([
-                "install",
-                "--system",
-                "--rpm=build",
-                "--createrepo",
-                "--name",
-                "pub",
-                "--output",
-            ])
-            .arg(&repo)
-            .arg(format!("oci:{}:1.0", layout.display())),
-    );
+    publish(&b, &layout, &repo, "pub", &[]);
     assert!(repo.join("repodata/repomd.xml").exists());
     let root = RpmRoot::new();
     dnf_from(&root, &repo, &["install", "atomic-container-pub"]);
@@ -711,23 +718,12 @@ fn rebuilds_into_a_fleet_repository_are_upgrades() {
     fixtures::greeter_hostfs().write_oci(&layout, "1.0");
     let repo = b.out.path().join("repo");
     let build = |receiver: &str| {
-        check(
-            Command::new(atomic_bin())
-                .arg("--root")
-                .arg(b.root.path())
-                .args([
-                    "install",
-                    "--system",
-                    "--rpm=build",
-                    "--createrepo",
-                    "--name",
-                    "fleet",
-                    "--set",
-                    &format!("RECEIVER={receiver}"),
-                    "--output",
-                ])
-                .arg(&repo)
-                .arg(format!("oci:{}:1.0", layout.display())),
+        publish(
+            &b,
+            &layout,
+            &repo,
+            "fleet",
+            &["--set", &format!("RECEIVER={receiver}")],
         )
     };
     let rpms = || -> Vec<String> {

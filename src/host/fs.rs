@@ -62,21 +62,28 @@ pub fn temp_beside(path: &Path, mode: u32) -> Result<tempfile::NamedTempFile> {
 /// group/other-writable without the sticky bit): a file written there
 /// can be replaced by them once it is in place.
 fn warn_if_shared(dir: &Path) {
+    if let Ok(Some(owner)) = shared_with(dir) {
+        tracing::warn!("{}: they can replace what is written there", owner);
+    }
+}
+
+/// Who else can move entries of the directory `dir` (it is theirs, or
+/// group/other-writable without the sticky bit), said as a sentence naming
+/// it; None when only this process's user can.
+fn shared_with(dir: &Path) -> Result<Option<String>> {
     use std::os::unix::fs::MetadataExt as _;
-    let Ok(m) = std::fs::metadata(dir) else {
-        return;
-    };
+    let m =
+        std::fs::symlink_metadata(dir).with_context(|| format!("looking at {}", dir.display()))?;
     let me = rustix::process::geteuid().as_raw();
     let open_to_others = m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0;
-    if m.uid() != me || open_to_others {
-        tracing::warn!(
-            "{} is writable by another user than the one writing into it (owner uid {}, mode {:o}): \
-             they can replace what is written there",
+    Ok((m.uid() != me || open_to_others).then(|| {
+        format!(
+            "{} belongs to uid {} (mode {:o}) and another user could move what is written there",
             dir.display(),
             m.uid(),
             m.mode() & 0o7777
-        );
-    }
+        )
+    }))
 }
 
 /// Moves the file or symlink `path` to `backup` durably, whatever the
@@ -137,11 +144,7 @@ fn copy_entry(src: &Path, dst: &Path) -> Result<()> {
             src.display()
         );
     }
-    let mut from = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags_nofollow()
-        .open(src)
-        .with_context(|| format!("reading {}", src.display()))?;
+    let mut from = open_nofollow(src)?;
     // Made 0600 and set to the owner before the mode: never, even for a
     // moment, a setuid file of root's with someone else's bytes.
     let mut tmp = temp_beside(dst, 0o600)?;
@@ -170,11 +173,7 @@ fn copy_entry(src: &Path, dst: &Path) -> Result<()> {
 /// Puts a copy of the regular file `src` (not followed if it is a link)
 /// at `dst` with mode `mode`: a new file beside `dst`, renamed over it.
 pub fn copy_file(src: &Path, dst: &Path, mode: u32) -> Result<()> {
-    let mut from = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags_nofollow()
-        .open(src)
-        .with_context(|| format!("reading {}", src.display()))?;
+    let mut from = open_nofollow(src)?;
     let mut tmp = temp_beside(dst, mode)?;
     std::io::copy(&mut from, &mut tmp)
         .and_then(|_| tmp.as_file().sync_all())
@@ -231,22 +230,20 @@ pub fn make_dir(path: &Path, mode: u32) -> Result<()> {
 /// others without the sticky bit. Such a user could put a link where root
 /// then writes, or swap the directory itself.
 pub fn check_not_shared(dir: &Path, what: &str) -> Result<()> {
-    use std::os::unix::fs::MetadataExt as _;
-    let m =
-        std::fs::symlink_metadata(dir).with_context(|| format!("looking at {}", dir.display()))?;
-    let me = rustix::process::geteuid().as_raw();
-    if m.file_type().is_symlink() {
+    if std::fs::symlink_metadata(dir)
+        .with_context(|| format!("looking at {}", dir.display()))?
+        .file_type()
+        .is_symlink()
+    {
         bail!(
             "{what}: {} is a symlink; not writing through it",
             dir.display()
         );
     }
-    if m.uid() != me || (m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0) {
+    if let Some(owner) = shared_with(dir)? {
         bail!(
-            "{what}: {} belongs to uid {} (mode {:o}) and another user could move what is written there; not writing into it as uid {me}",
-            dir.display(),
-            m.uid(),
-            m.mode() & 0o7777
+            "{what}: {owner}; not writing into it as uid {}",
+            rustix::process::geteuid().as_raw()
         );
     }
     Ok(())
@@ -327,16 +324,15 @@ fn remove_at(dir: &OwnedFd, name: &std::ffi::OsStr, depth: usize) -> std::io::Re
     Ok(())
 }
 
-/// `O_NOFOLLOW` on an open: the last component must not be a symlink.
-trait NoFollow {
-    fn custom_flags_nofollow(&mut self) -> &mut Self;
-}
-
-impl NoFollow for std::fs::OpenOptions {
-    fn custom_flags_nofollow(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        self.custom_flags(libc::O_NOFOLLOW)
-    }
+/// Opens the file `path` for reading, refusing a symlink in its last
+/// component (`O_NOFOLLOW`).
+fn open_nofollow(path: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| format!("reading {}", path.display()))
 }
 
 /// Flushes the directory holding `path`, so a rename or a new entry in it
@@ -437,11 +433,7 @@ pub fn sha256_file(path: &Path) -> Result<Option<String>> {
             path.display()
         );
     }
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags_nofollow()
-        .open(path)
-        .with_context(|| format!("reading {}", path.display()))?;
+    let mut f = open_nofollow(path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0; 64 * 1024];
     loop {

@@ -186,8 +186,17 @@ fn apply_live() -> Result<()> {
 /// rpm). rpm is asked nothing else where there is none, since a query may
 /// create one.
 fn has_database(paths: &HostPaths) -> Result<bool> {
-    let dbpath = command::output(rpm(paths).args(["--eval", "%{_dbpath}"]))?;
-    let dir = paths.root().join(dbpath.trim().trim_start_matches('/'));
+    // Asked once per command: rpm reads its macros from the running
+    // system, whatever `--root`, and a verb asks this for every file.
+    static DBPATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let dbpath = match DBPATH.get() {
+        Some(d) => d,
+        None => {
+            let d = command::output(rpm(paths).args(["--eval", "%{_dbpath}"]))?;
+            DBPATH.get_or_init(|| d.trim().to_string())
+        }
+    };
+    let dir = paths.root().join(dbpath.trim_start_matches('/'));
     for f in ["rpmdb.sqlite", "Packages", "Packages.db"] {
         if super::fs::exists(&dir.join(f))? {
             return Ok(true);
