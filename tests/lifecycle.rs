@@ -279,6 +279,52 @@ fn host_files_are_placed_kept_when_edited_and_removed() {
 }
 
 #[test]
+fn an_update_refused_for_a_host_file_never_stops_the_service() {
+    let sb = sandbox();
+    let dir = sb.0.tempdir();
+    fixtures::greeter().write_oci(&dir.path().join("plan"), "1.0");
+    fixtures::greeter_with_host_file("plan-first.conf", "ours")
+        .write_oci(&dir.path().join("plan"), "2.0");
+    let image = |tag| format!("oci:{}:{tag}", dir.path().join("plan").display());
+    sb.ok(&[
+        "install",
+        "--system",
+        "--now",
+        "--name",
+        "plan",
+        "--set",
+        "PORT=8094",
+        &image("1.0"),
+    ]);
+    greet(8094);
+    let pid = || {
+        sb.0.check(&[
+            "systemctl",
+            "show",
+            "-p",
+            "MainPID",
+            "--value",
+            "plan.service",
+        ])
+    };
+    let before = pid();
+    std::fs::write(sb.0.path("/etc/plan-first.conf"), "the admin's\n").unwrap();
+    let err = sb.fails(&["containers", "update", "plan", "--rebase", &image("2.0")]);
+    assert!(
+        err.contains("host file /etc/plan-first.conf exists and was not installed by plan; not overwriting it"),
+        "{err}"
+    );
+    assert_eq!(pid(), before, "refused before the service was stopped");
+    assert_eq!(sb.0.unit_state("plan.service"), "active");
+    assert_eq!(
+        std::fs::read_to_string(sb.0.path("/etc/plan-first.conf")).unwrap(),
+        "the admin's\n"
+    );
+    sb.ok(&["uninstall", "plan"]);
+    std::fs::remove_file(sb.0.path("/etc/plan-first.conf")).unwrap();
+}
+
+#[test]
 fn list_states_match_systemd_and_update_all_rolls_back_a_failing_service() {
     let sb = sandbox();
     let sb = sb.own_root("/var/lib/containers/atomic-all");
@@ -690,6 +736,13 @@ fn rpm_installed_greeter_updates_rolls_back_and_uninstalls() {
         "the command of the packaged bundle"
     );
     assert_eq!(me["state"], "running");
+    // A stopped RPM container runs a command from the packaged bundle (its
+    // slot holds the package, not a config.json).
+    sb.ok(&["stop", "rg"]);
+    let out = sb.ok(&["run", "rg", "echo", "one-off"]);
+    assert_eq!(out, "one-off\n");
+    sb.ok(&["run", "rg"]);
+    assert_eq!(greet(8141), hello);
 
     sb.ok(&["containers", "update", "rg", "--set", "PORT=8142"]);
     assert_eq!(

@@ -190,6 +190,39 @@ fn rpm_mode_takes_the_rpm_ostree_path_and_stops_and_disables_the_service_itself(
     assert!(calls.contains("uninstall atomic-container-orpm"), "{calls}");
 }
 
+#[test]
+fn auto_delivery_is_chosen_once_the_image_is_known() {
+    // The rpm-ostree STAND-IN of the test above (bench::RPM_OSTREE_STAND_IN).
+    let _rpm_db = RPM_DB.lock().unwrap_or_else(|e| e.into_inner());
+    let h = host();
+    let dir = h.tempdir();
+    let bin = bench::rpm_ostree_stand_in(dir.path());
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let state = dir.path().display().to_string();
+    let with = |args: &[&str]| {
+        let out = run(h
+            .atomic()
+            .env("PATH", &path)
+            .env("STANDIN_STATE", &state)
+            .args(args));
+        bench::succeeded(args, out)
+    };
+    // Never pulled before: an image with host files on an rpm host is a
+    // package the first time, as it is once pulled.
+    fixtures::greeter_hostfs().write_oci(&dir.path().join("auto"), "1.0");
+    let image = format!("oci:{}:1.0", dir.path().join("auto").display());
+    let out = with(&["install", "--system", "--name", "oauto", &image]);
+    assert!(
+        out.contains("as package atomic-container-oauto-1.0-1."),
+        "{out}"
+    );
+    with(&["uninstall", "oauto"]);
+    assert!(!h
+        .exec(&["rpm", "-q", "atomic-container-oauto"])
+        .status
+        .success());
+}
+
 /// `ATOMIC_TEST_RPM_OSTREE`: an rpm-ostree binary (v2023.5 or newer) to
 /// test the RPM path against; rpm-ostree is not packaged for the machines
 /// this suite runs on, so it is given, never built here.

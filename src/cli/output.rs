@@ -151,7 +151,7 @@ pub fn containers(rows: &[Row], opts: &ListOpts, no_trunc: bool) -> Result<Strin
             .map(|r| {
                 json!({"id": r.name.as_str(), "image": r.info.image, "name": r.name.as_str(),
                        "command": r.command, "created": date(r.info.created), "state": r.state,
-                       "backend": "ostree", "runtime": r.info.runtime, "rpm": r.info.rpm_installed})
+                       "backend": "ostree", "runtime": r.info.runtime, "rpm": r.info.package()})
             })
             .collect();
         out = serde_json::to_string_pretty(&v)?;

@@ -58,11 +58,12 @@ pub fn install(ctx: &Ctx, args: &InstallArgs, choice: Choice) -> Result<()> {
     let name = Name::for_install(args.name, args.image)?;
     txn::recover(ctx, &name)?;
     check_name(&ctx.layout, &name)?;
-    let delivery = Delivery::choose(ctx.paths, choice, args.image)?;
-    delivery.check_free(ctx, &name)?;
     let runtime = resolve_runtime(args.runtime)?;
     let store = Store::open_or_create(ctx.paths)?;
     let img = find_or_pull(ctx.paths, &store, args.image, &ctx.report)?;
+    // Decided once the image is known: whether it has host files.
+    let delivery = Delivery::choose(ctx.paths, choice, &store, &img)?;
+    delivery.check_free(ctx, &name)?;
     ctx.note_relocated();
     let dir = ctx.layout.slot(&name, Slot::FIRST);
     let outcome = || format!("installing {name}; nothing was changed");
@@ -94,7 +95,8 @@ pub fn install(ctx: &Ctx, args: &InstallArgs, choice: Choice) -> Result<()> {
                 ctx.report.note(line);
             }
         }
-        delivery.place(ctx, &name, &dir, &mut prepared, None, j)?;
+        let placement = delivery.plan(ctx, &name, &dir, &mut prepared, None)?;
+        delivery.place(ctx, &name, &dir, &mut prepared, placement, None, j)?;
         activate(ctx, &name, Slot::FIRST, &prepared.info, true, j)?;
         Ok(prepared.info)
     })?;
@@ -107,12 +109,17 @@ pub fn install(ctx: &Ctx, args: &InstallArgs, choice: Choice) -> Result<()> {
 /// else the output says how to start it. A start that fails leaves the
 /// install in place (it is correct; the host could not run it), as
 /// `systemctl enable --now` leaves the unit enabled.
-fn start_installed(ctx: &Ctx, name: &Name, info: &super::state::Info, now: bool) -> Result<()> {
+fn start_installed(
+    ctx: &Ctx,
+    name: &Name,
+    info: &super::state::Deployment,
+    now: bool,
+) -> Result<()> {
     let (Some(s), true) = (&ctx.systemd, info.has_container_service) else {
         return Ok(());
     };
     let unit = name.unit();
-    if info.rpm_staged {
+    if info.staged() {
         ctx.report.note(format!(
             "{unit} is in the next boot's deployment: after the reboot, systemctl enable --now {unit}"
         ));

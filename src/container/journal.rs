@@ -3,7 +3,7 @@
 //! operation wrote and a crash is undone by the next command on the same
 //! container, which then starts from the old deployment, whole.
 
-use super::state::Info;
+use super::state::Deployment;
 use super::{Ctx, Layout, Name};
 use crate::host::packages::Manager;
 use anyhow::{Context, Result};
@@ -47,7 +47,7 @@ struct Record {
     /// For an uninstall, which goes forward after a crash rather than
     /// back: the deployment being removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    removing: Option<Info>,
+    removing: Option<Deployment>,
 }
 
 /// What recovery found to do.
@@ -89,7 +89,11 @@ impl Journal {
 
     /// Starts the journal of uninstalling `name`, whose deployment is
     /// `info` (if it could be read): a crash is followed by finishing it.
-    pub fn begin_uninstall(layout: &Layout, name: &Name, info: Option<&Info>) -> Result<Journal> {
+    pub fn begin_uninstall(
+        layout: &Layout,
+        name: &Name,
+        info: Option<&Deployment>,
+    ) -> Result<Journal> {
         let j = Journal {
             path: layout.journal(name),
             backups: layout.backups(name),
@@ -306,4 +310,32 @@ pub fn discard(ctx: &Ctx, name: &Name, why: &anyhow::Error) -> Result<()> {
     crate::host::fs::remove_file(&ctx.layout.journal(name))?;
     crate::host::fs::remove_tree(&ctx.layout.backups(name))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::paths::HostPaths;
+    use crate::report::Reporter;
+
+    #[test]
+    fn a_backup_that_cannot_be_looked_at_is_not_taken_for_none() {
+        let t = tempfile::tempdir().unwrap();
+        let paths = HostPaths::new(Some(t.path()), None, None);
+        std::fs::create_dir_all(paths.checkout_root()).unwrap();
+        let ctx = Ctx::new(&paths, Reporter::silent()).unwrap();
+        let name = Name::new("c").unwrap();
+        // The backup's directory is a file: looking for it fails (ENOTDIR).
+        let blocked = t.path().join("blocked");
+        std::fs::write(&blocked, "").unwrap();
+        let mut j = Journal::begin(&ctx.layout, &name, "update").unwrap();
+        j.push(Step::Replaced {
+            path: t.path().join("f"),
+            backup: blocked.join("0"),
+        })
+        .unwrap();
+        let err = format!("{:#}", j.undo(&ctx).unwrap_err());
+        assert!(err.starts_with("kept the journal"), "{err}");
+        assert!(ctx.layout.journal(&name).exists());
+    }
 }

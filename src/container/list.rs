@@ -1,7 +1,8 @@
 //! `containers list`: every deployment with its service state (one D-Bus
 //! round trip for all), as rows for the CLI to print.
 
-use super::state::Info;
+use super::layout::SlotDir;
+use super::state::Deployment;
 use super::{Ctx, Name};
 use crate::host::fs;
 use anyhow::{bail, Context, Result};
@@ -11,7 +12,7 @@ use serde_json::Value;
 #[derive(Debug, Clone)]
 pub struct Row {
     pub name: Name,
-    pub info: Info,
+    pub info: Deployment,
     /// The container's command line (its config.json's process.args).
     pub command: String,
     /// `running`, `failed`, `inactive` or `no service`.
@@ -65,7 +66,8 @@ pub fn list(ctx: &Ctx, filter: &[(String, String)], all: bool) -> Result<Vec<Row
                 continue;
             }
         };
-        let state = if info.rpm_staged && !fs::exists(&ctx.layout.packaged_unit(&name))? {
+        let delivery = info.delivery();
+        let state = if info.staged() && !fs::exists(&delivery.unit_on_disk(ctx, &name))? {
             "staged"
         } else if !info.has_container_service {
             "no service"
@@ -77,13 +79,13 @@ pub fn list(ctx: &Ctx, filter: &[(String, String)], all: bool) -> Result<Vec<Row
             }
         };
         // A broken bundle must not hide the other containers: say so, list it.
-        let config = info
-            .delivery()
-            .bundle_config(ctx, &name, &ctx.layout.slot(&name, slot));
-        let command = config.and_then(|c| command_of(&c)).unwrap_or_else(|e| {
-            ctx.report.warn(format!("container {name}: {e:#}"));
-            String::new()
-        });
+        let bundle = delivery.bundle_dir(ctx, &name, &ctx.layout.slot(&name, slot));
+        let command = bundle
+            .and_then(|b| command_of(&SlotDir(&b).config()))
+            .unwrap_or_else(|e| {
+                ctx.report.warn(format!("container {name}: {e:#}"));
+                String::new()
+            });
         rows.push(Row {
             command,
             state: state.to_string(),

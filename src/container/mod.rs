@@ -21,7 +21,7 @@ use crate::render::rootless::Rootless;
 use crate::report::Reporter;
 use anyhow::{anyhow, bail, Result};
 use layout::Layout;
-use state::Info;
+use state::Deployment;
 use std::fmt;
 use std::path::Path;
 
@@ -163,7 +163,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// The active slot of `name` and its deployment record.
-    pub fn current(&self, name: &Name) -> Result<(Slot, Info)> {
+    pub fn current(&self, name: &Name) -> Result<(Slot, Deployment)> {
         let slot = self
             .layout
             .active(name)?

@@ -32,13 +32,22 @@ pub fn rollback(ctx: &Ctx, name: &Name) -> Result<()> {
         )
     };
     txn::run(ctx, name, "rollback", outcome, |j| {
+        let placement = delivery.plan(ctx, name, &dir, &mut prepared, Some(&current))?;
         stop_running(ctx, name, &current, j)?;
         let replacing = Replacing {
             dir: &active_dir,
             info: &current,
             older: true,
         };
-        delivery.place(ctx, name, &dir, &mut prepared, Some(replacing), j)?;
+        delivery.place(
+            ctx,
+            name,
+            &dir,
+            &mut prepared,
+            placement,
+            Some(replacing),
+            j,
+        )?;
         activate(ctx, name, target, &prepared.info, false, j)
     })?;
     ctx.report

@@ -3,6 +3,7 @@
 //! bundle when it is stopped).
 
 use super::layout::SlotDir;
+use super::steps::{clear_runtime_state, runtime_status};
 use super::{Ctx, Name};
 use crate::host::fs::write_file;
 use anyhow::{bail, Context, Result};
@@ -15,7 +16,7 @@ pub fn stop(ctx: &Ctx, name: &Name) -> Result<()> {
         bail!("--root given: there is no service to stop");
     };
     s.stop(&name.unit())?;
-    super::steps::clear_runtime_state(ctx, &info.runtime, name)
+    clear_runtime_state(ctx, &info.runtime, name)
 }
 
 /// `run NAME`: start the service. `run NAME CMD...`: run CMD with the
@@ -29,42 +30,44 @@ pub fn run(ctx: &Ctx, name: &Name, cmd: &[String]) -> Result<()> {
         return s.start(&name.unit());
     }
     let runtime = &info.runtime;
-    let state = ctx
-        .runtime_command(runtime)
-        .args(["state", name.as_str()])
-        .output()
-        .with_context(|| format!("running {runtime} state {name}"))?;
-    // `state` fails for a container the runtime does not know: not running.
-    let running =
-        state.status.success() && String::from_utf8_lossy(&state.stdout).contains("\"running\"");
-    let status = if running {
-        ctx.runtime_command(runtime)
+    let status = match runtime_status(ctx, runtime, name)?.as_deref() {
+        Some("running") => ctx
+            .runtime_command(runtime)
             .args(["exec", name.as_str()])
             .args(cmd)
-            .status()
-    } else {
-        let slot = ctx.layout.slot(name, slot);
-        let bundle = ctx.layout.run_scratch(name)?;
-        let config_path = SlotDir(&slot).config();
-        let mut config: Value = serde_json::from_slice(
-            &std::fs::read(&config_path)
-                .with_context(|| format!("reading {}", config_path.display()))?,
-        )
-        .with_context(|| format!("parsing {}", config_path.display()))?;
-        config["process"]["args"] = json!(cmd);
-        config["process"]["terminal"] = false.into();
-        config["root"]["path"] = json!(SlotDir(&slot).rootfs());
-        write_file(
-            &SlotDir(bundle.path()).config(),
-            &serde_json::to_vec(&config)?,
-            0o644,
-        )?;
-        let id = format!("{name}-run-{}", std::process::id());
-        ctx.runtime_command(runtime)
-            .args(["run", "--bundle"])
-            .arg(bundle.path())
-            .arg(&id)
-            .status()
+            .status(),
+        Some(other @ ("created" | "creating" | "paused")) => bail!(
+            "container {name} is {other} in {runtime}, neither running nor stopped; \
+             `atomic stop {name}` clears it"
+        ),
+        // Stopped or unknown: a one-off container of its own id.
+        _ => {
+            // The bundle the service runs: the slot's, or the package's.
+            let bundle = info
+                .delivery()
+                .bundle_dir(ctx, name, &ctx.layout.slot(name, slot))?;
+            let scratch = ctx.layout.run_scratch(name)?;
+            let config_path = SlotDir(&bundle).config();
+            let mut config: Value = serde_json::from_slice(
+                &std::fs::read(&config_path)
+                    .with_context(|| format!("reading {}", config_path.display()))?,
+            )
+            .with_context(|| format!("parsing {}", config_path.display()))?;
+            config["process"]["args"] = json!(cmd);
+            config["process"]["terminal"] = false.into();
+            config["root"]["path"] = json!(SlotDir(&bundle).rootfs());
+            write_file(
+                &SlotDir(scratch.path()).config(),
+                &serde_json::to_vec(&config)?,
+                0o644,
+            )?;
+            let id = format!("{name}-run-{}", std::process::id());
+            ctx.runtime_command(runtime)
+                .args(["run", "--bundle"])
+                .arg(scratch.path())
+                .arg(&id)
+                .status()
+        }
     }
     .with_context(|| format!("running {runtime}"))?;
     if !status.success() {

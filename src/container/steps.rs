@@ -3,7 +3,7 @@
 
 use super::journal::{failpoint, Journal, Step};
 use super::layout::Layout;
-use super::state::Info;
+use super::state::Deployment;
 use super::{Ctx, Name, Slot};
 use crate::host::fs;
 use anyhow::{anyhow, bail, Context, Result};
@@ -40,7 +40,7 @@ pub fn replace_slot(
 /// Stops the service of `current` if it runs. The stop is journaled before
 /// it is asked for: a crash after systemd got the request but before the
 /// journal said so would leave the service stopped for good.
-pub fn stop_running(ctx: &Ctx, name: &Name, current: &Info, j: &mut Journal) -> Result<()> {
+pub fn stop_running(ctx: &Ctx, name: &Name, current: &Deployment, j: &mut Journal) -> Result<()> {
     let unit = name.unit();
     if current.has_container_service && ctx.is_active(&unit)? {
         failpoint("stop")?;
@@ -59,15 +59,7 @@ pub fn stop_running(ctx: &Ctx, name: &Name, current: &Info, j: &mut Journal) -> 
 /// behind (the catalog's units have no `ExecStopPost`), and the next start
 /// would fail with "container with given ID already exists".
 pub fn clear_runtime_state(ctx: &Ctx, runtime: &str, name: &Name) -> Result<()> {
-    let known = ctx
-        .runtime_command(runtime)
-        .args(["state", name.as_str()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .with_context(|| format!("running {runtime} state {name}"))?
-        .success();
-    if known {
+    if runtime_status(ctx, runtime, name)?.is_some() {
         tracing::info!("deleting the runtime state {name} left behind");
         crate::host::command::run(ctx.runtime_command(runtime).args([
             "delete",
@@ -78,13 +70,44 @@ pub fn clear_runtime_state(ctx: &Ctx, runtime: &str, name: &Name) -> Result<()> 
     Ok(())
 }
 
+/// The status `runtime` gives the container `name` (`running`,
+/// `stopped`, ...), or None when it does not know the container. Any other
+/// failure of `runtime state` is an error naming it, never "not running".
+pub fn runtime_status(ctx: &Ctx, runtime: &str, name: &Name) -> Result<Option<String>> {
+    let out = ctx
+        .runtime_command(runtime)
+        .env("LC_ALL", "C")
+        .args(["state", name.as_str()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("running {runtime} state {name}"))?;
+    if !out.status.success() {
+        let said = String::from_utf8_lossy(&out.stderr);
+        // runc: "container does not exist"; crun: its status file is not there.
+        if said.contains("does not exist") || said.contains("No such file or directory") {
+            return Ok(None);
+        }
+        bail!(
+            "{runtime} state {name} failed ({}): {}",
+            out.status,
+            said.trim()
+        );
+    }
+    let state: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("parsing the output of {runtime} state {name}"))?;
+    match state["status"].as_str() {
+        Some(s) => Ok(Some(s.to_string())),
+        None => bail!("{runtime} state {name} gave no status"),
+    }
+}
+
 /// Flips the `NAME` link to `slot`; on install the service is enabled, on
 /// update and rollback started again if this operation stopped it.
 pub fn activate(
     ctx: &Ctx,
     name: &Name,
     slot: Slot,
-    info: &Info,
+    info: &Deployment,
     install: bool,
     j: &mut Journal,
 ) -> Result<()> {
@@ -102,7 +125,7 @@ pub fn activate(
     let Some(s) = &ctx.systemd else {
         return Ok(());
     };
-    if info.rpm_staged {
+    if info.staged() {
         // Its unit is in the next boot's deployment, not on disk.
         return Ok(());
     }

@@ -6,7 +6,7 @@
 
 use super::delivery::Delivery;
 use super::journal::{self, failpoint, Journal, Recovered};
-use super::state::Info;
+use super::state::Deployment;
 use super::steps::{remove_deployments, resolve_runtime, stop_and_disable};
 use super::{Ctx, Name, Slot};
 use crate::host::fs;
@@ -40,7 +40,7 @@ pub fn uninstall(ctx: &Ctx, name: &Name) -> Result<()> {
     let j = Journal::begin_uninstall(&ctx.layout, name, info.as_ref())?;
     finish(ctx, name, info.as_ref())?;
     j.commit()?;
-    let delivery = info.as_ref().map_or(Delivery::Files, Info::delivery);
+    let delivery = info.as_ref().map_or(Delivery::Files, Deployment::delivery);
     ctx.report.note(delivery.uninstalled_message(name));
     Ok(())
 }
@@ -62,7 +62,7 @@ fn leftovers(ctx: &Ctx, name: &Name) -> Result<bool> {
 /// Removes the container `name`, whose deployment is `info` when it could
 /// be read; every step does nothing when what it removes is gone already,
 /// so a crashed uninstall is finished by running this again.
-pub fn finish(ctx: &Ctx, name: &Name, info: Option<&Info>) -> Result<()> {
+pub fn finish(ctx: &Ctx, name: &Name, info: Option<&Deployment>) -> Result<()> {
     // A container whose record is unreadable ran with the default runtime
     // as far as anyone can tell.
     let runtime = match info {
@@ -77,7 +77,7 @@ pub fn finish(ctx: &Ctx, name: &Name, info: Option<&Info>) -> Result<()> {
     )?;
     failpoint("uninstall-host")?;
     match info {
-        Some(i) => i.delivery().remove(ctx, name, i)?,
+        Some(i) => super::delivery::remove(ctx, name, i)?,
         None => Delivery::remove_unknown(ctx, name)?,
     }
     failpoint("uninstall-slots")?;

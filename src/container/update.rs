@@ -57,6 +57,7 @@ pub fn update(
         };
         let mut prepared = delivery.prepare(ctx, &req)?;
         Delivery::check_aliases(ctx, name, prepared.unit.as_deref())?;
+        let placement = delivery.plan(ctx, name, &staging, &mut prepared, Some(&current))?;
         failpoint("prepare")?;
         let dir = replace_slot(ctx, name, target, &staging, j)?;
         stop_running(ctx, name, &current, j)?;
@@ -65,7 +66,15 @@ pub fn update(
             info: &current,
             older: false,
         };
-        delivery.place(ctx, name, &dir, &mut prepared, Some(replacing), j)?;
+        delivery.place(
+            ctx,
+            name,
+            &dir,
+            &mut prepared,
+            placement,
+            Some(replacing),
+            j,
+        )?;
         activate(ctx, name, target, &prepared.info, false, j)?;
         Ok((dir, prepared.info))
     })?;

@@ -106,7 +106,7 @@ impl Store {
         crate::host::fs::private_dir(paths.checkout_root())?;
         let path = paths.repo();
         let repo = ostree::Repo::new_for_path(&path);
-        if path.join("config").exists() {
+        if crate::host::fs::exists(&path.join("config"))? {
             repo.open(NONE)
                 .with_context(|| format!("opening OSTree repository {}", path.display()))?;
         } else {
@@ -130,7 +130,8 @@ impl Store {
         // libostree's own durability: one syncfs before the staged objects
         // are renamed into place and refs move, no fsync per object.
         Ok(Store {
-            ours: path == paths.private_repo() || path.join(CREATED_MARK).exists(),
+            ours: path == paths.private_repo()
+                || crate::host::fs::exists(&path.join(CREATED_MARK))?,
             shared: shared(&repo, &path, paths),
             repo,
             path,
@@ -140,14 +141,15 @@ impl Store {
     /// Opens the repository if it exists.
     pub fn open_existing(paths: &HostPaths) -> Result<Option<Store>> {
         let path = paths.repo();
-        if !path.join("config").exists() {
+        if !crate::host::fs::exists(&path.join("config"))? {
             return Ok(None);
         }
         let repo = ostree::Repo::new_for_path(&path);
         repo.open(NONE)
             .with_context(|| format!("opening OSTree repository {}", path.display()))?;
         Ok(Some(Store {
-            ours: path == paths.private_repo() || path.join(CREATED_MARK).exists(),
+            ours: path == paths.private_repo()
+                || crate::host::fs::exists(&path.join(CREATED_MARK))?,
             shared: shared(&repo, &path, paths),
             repo,
             path,
@@ -666,4 +668,29 @@ fn walk(tree: &ostree::MutableTree, path: Option<&str>) -> Result<Option<ostree:
 /// Whether the repository has nothing for `name`.
 pub fn not_found(name: &str) -> anyhow::Error {
     anyhow!("image {name} is not in the repository; pull it first")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repository_that_cannot_be_looked_at_is_an_error_not_absent() {
+        let t = tempfile::tempdir().unwrap();
+        // A path that cannot be resolved (a link to itself): neither there
+        // nor absent.
+        let repo = t.path().join("repo");
+        std::os::unix::fs::symlink(&repo, &repo).unwrap();
+        let paths = HostPaths::new(Some(t.path()), Some(repo.clone()), None);
+        let err = format!("{:#}", Store::open_existing(&paths).err().unwrap());
+        assert!(
+            err.starts_with(&format!("looking at {}/config", repo.display())),
+            "{err}"
+        );
+        let err = format!("{:#}", Store::open_or_create(&paths).err().unwrap());
+        assert!(
+            err.starts_with(&format!("looking at {}/config", repo.display())),
+            "{err}"
+        );
+    }
 }

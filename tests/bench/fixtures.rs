@@ -168,6 +168,20 @@ pub fn greeter_hostfs_renamed(rename_to: &str) -> Image {
     )
 }
 
+/// The greeter shipping one host file, `/etc/FILE` with `content`.
+pub fn greeter_with_host_file(file: &str, content: &str) -> Image {
+    let extra = format!(
+        "d exports/hostfs\nd exports/hostfs/etc\nf exports/hostfs/etc/{file} = {content}\\n\n"
+    );
+    Image::new(
+        vec![
+            busybox_layer(Compression::Gzip),
+            greeter_layer(&greeter_file("exports/manifest.json"), &extra),
+        ],
+        greeter_config("1.0"),
+    )
+}
+
 /// A plain image without `/exports`: defaults are generated from its config.
 pub fn no_exports() -> Image {
     let app = Layer::parse(

@@ -7,7 +7,7 @@
 use super::{stored_values, Prepared, Request};
 use crate::container::journal::{failpoint, Journal, Step};
 use crate::container::layout::SlotDir;
-use crate::container::state::{self, Info};
+use crate::container::state::{self, Delivered, Deployment, Ledger};
 use crate::container::{Ctx, Name};
 use crate::host::fs::{self, write_file, Rooted};
 use crate::host::paths::HostPaths;
@@ -68,15 +68,17 @@ pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
     if let Some(t) = &rendered.tmpfiles {
         write_file(&slot.tmpfiles(name), t.as_bytes(), 0o644)?;
     }
-    let mut info = Info::new(
+    let info = Deployment::new(
         req.img,
         values,
         rendered.unit.is_some(),
         req.runtime,
-        super::Delivery::Files,
+        Delivered::Files(Ledger {
+            templates: manifest.installed_files_template.clone(),
+            renames: manifest.rename_files.clone(),
+            ..Ledger::default()
+        }),
     );
-    info.installed_files_template = manifest.installed_files_template.clone();
-    info.rename_installed_files = manifest.rename_files.clone();
     Ok(Prepared {
         info,
         host_facing: HostFacing::of_rendered(&rendered),
@@ -86,12 +88,13 @@ pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
 }
 
 /// The host files of the existing slot at `dir`, to place them again.
-pub(super) fn reopen(dir: &Path, mut info: Info) -> Result<Prepared> {
+pub(super) fn reopen(dir: &Path, mut info: Deployment) -> Result<Prepared> {
     let rootfs = Rooted::open(&SlotDir(dir).rootfs())?;
     let manifest = Manifest::load(&rootfs)?;
     let host_files = bundle::host_files(&rootfs, &manifest, &info.values)?;
-    info.installed_files.clear();
-    info.installed_files_checksum.clear();
+    let ledger = ledger_mut(&mut info)?;
+    ledger.files.clear();
+    ledger.checksums.clear();
     Ok(Prepared {
         info,
         unit: None,
@@ -103,8 +106,8 @@ pub(super) fn reopen(dir: &Path, mut info: Info) -> Result<Prepared> {
 /// Everything placing a prepared slot does to the host, decided before
 /// any of it is done.
 #[derive(Debug)]
-pub(super) struct PlacePlan<'a> {
-    host: HostPlan<'a>,
+pub(super) struct PlacePlan {
+    host: HostPlan,
     /// The unit and the tmpfiles file: where each goes, what becomes of it.
     files: Vec<(PathBuf, FileChange)>,
     /// Whether `systemd-tmpfiles --create` applies the new tmpfiles file.
@@ -126,13 +129,13 @@ pub(super) enum FileChange {
 
 /// Plans placing the slot at `dir` (whose host files are `files`) over the
 /// deployment `previous`.
-pub(super) fn plan_place<'a>(
+pub(super) fn plan_place(
     ctx: &Ctx,
     name: &Name,
     dir: &Path,
-    files: &'a [HostFile],
-    previous: Option<&Info>,
-) -> Result<PlacePlan<'a>> {
+    files: Vec<HostFile>,
+    previous: Option<&Ledger>,
+) -> Result<PlacePlan> {
     let host = plan_host_files(ctx.paths, name, files, previous)?;
     let slot = SlotDir(dir);
     let unit = read_optional(&slot.unit(name))?;
@@ -166,11 +169,10 @@ pub(super) fn place(
     name: &Name,
     dir: &Path,
     prepared: &mut Prepared,
-    previous: Option<&Info>,
+    plan: PlacePlan,
     j: &mut Journal,
 ) -> Result<()> {
     failpoint("hostfiles")?;
-    let plan = plan_place(ctx, name, dir, &prepared.host_files, previous)?;
     apply_host_files(ctx, dir, &plan.host, &mut prepared.info, j)?;
     state::write(dir, &prepared.info)?;
     failpoint("unit")?;
@@ -194,6 +196,16 @@ pub(super) fn place(
     Ok(())
 }
 
+/// The ledger of a plain deployment's record, to fill in.
+fn ledger_mut(info: &mut Deployment) -> Result<&mut Ledger> {
+    match &mut info.delivered {
+        Delivered::Files(l) => Ok(l),
+        Delivered::Package { nvr, .. } => {
+            bail!("the deployment of package {nvr} has no host-file ledger")
+        }
+    }
+}
+
 fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
     match std::fs::read(path) {
         Ok(d) => Ok(Some(d)),
@@ -212,7 +224,7 @@ fn write_new(path: &Path, data: &[u8]) -> Result<()> {
 
 /// Removes the unit, the tmpfiles file (after `systemd-tmpfiles --remove`)
 /// and the host files of the deployment that are unchanged since install.
-pub(super) fn remove(ctx: &Ctx, name: &Name, info: &Info) -> Result<()> {
+pub(super) fn remove(ctx: &Ctx, name: &Name, ledger: &Ledger) -> Result<()> {
     fs::remove_file(&ctx.layout.unit_file(name))?;
     let tmpfiles = ctx.layout.tmpfiles_file(name);
     if fs::exists(&tmpfiles)? {
@@ -235,7 +247,7 @@ pub(super) fn remove(ctx: &Ctx, name: &Name, info: &Info) -> Result<()> {
         }
         fs::remove_file(&tmpfiles)?;
     }
-    for (path, sum) in &info.installed_files_checksum {
+    for (path, sum) in &ledger.checksums {
         let host = ctx.paths.resolve(Path::new(path))?;
         match fs::sha256_file(&host)? {
             Some(s) if s == *sum => {
@@ -247,7 +259,7 @@ pub(super) fn remove(ctx: &Ctx, name: &Name, info: &Info) -> Result<()> {
             None => {}
         }
     }
-    for dir in info.installed_directories.iter().rev() {
+    for dir in ledger.directories.iter().rev() {
         // Only if empty: the admin may have put files of their own there.
         if let Err(e) = std::fs::remove_dir(ctx.paths.resolve_dir(Path::new(dir))?) {
             tracing::info!("leaving host directory {dir}: {e}");
@@ -290,32 +302,11 @@ fn is_runtime(dir: &Path) -> bool {
 /// Removes the unit and the tmpfiles file of `name`, whose record is lost;
 /// its host files are not known, so they stay: says so.
 pub(super) fn remove_unknown(ctx: &Ctx, name: &Name) -> Result<()> {
-    remove(ctx, name, &unknown_info())?;
+    remove(ctx, name, &Ledger::default())?;
     ctx.report.warn(format!(
         "the host files of {name} are not known without its record; any it installed stay"
     ));
     Ok(())
-}
-
-/// A record with nothing in it, for removing what has no record.
-fn unknown_info() -> Info {
-    Info {
-        image: String::new(),
-        revision: String::new(),
-        ostree_commit: String::new(),
-        created: 0,
-        values: Default::default(),
-        has_container_service: true,
-        installed_files: Vec::new(),
-        installed_files_checksum: Default::default(),
-        installed_files_template: Vec::new(),
-        rename_installed_files: Default::default(),
-        installed_directories: Vec::new(),
-        rpm_installed: None,
-        rpm_staged: false,
-        system_package: "no".into(),
-        runtime: String::new(),
-    }
 }
 
 /// One change to the host's files, decided before any is made.
@@ -337,8 +328,8 @@ pub(super) enum HostAction {
 
 /// The host side of a deployment's files, as a plan.
 #[derive(Debug)]
-pub(super) struct HostPlan<'a> {
-    files: &'a [HostFile],
+pub(super) struct HostPlan {
+    files: Vec<HostFile>,
     actions: Vec<HostAction>,
     /// Directories the previous deployment created, still to be tracked.
     kept_dirs: Vec<String>,
@@ -349,13 +340,13 @@ pub(super) struct HostPlan<'a> {
 /// anything changes, a host file that exists and is not the previous
 /// deployment's, a directory that is a file, or a file whose directory
 /// neither exists nor is created by the plan.
-pub(super) fn plan_host_files<'a>(
+pub(super) fn plan_host_files(
     paths: &HostPaths,
     name: &Name,
-    files: &'a [HostFile],
-    previous: Option<&Info>,
-) -> Result<HostPlan<'a>> {
-    let prev_sums = previous.map(|p| &p.installed_files_checksum);
+    files: Vec<HostFile>,
+    previous: Option<&Ledger>,
+) -> Result<HostPlan> {
+    let prev_sums = previous.map(|p| &p.checksums);
     let mut actions = Vec::new();
     let mut planned_dirs = BTreeSet::new();
     let mut placed = BTreeSet::new();
@@ -426,7 +417,7 @@ pub(super) fn plan_host_files<'a>(
         }
     }
     if let Some(prev) = previous {
-        for (path, sum) in &prev.installed_files_checksum {
+        for (path, sum) in &prev.checksums {
             if placed.contains(path) {
                 continue;
             }
@@ -441,9 +432,7 @@ pub(super) fn plan_host_files<'a>(
     Ok(HostPlan {
         files,
         actions,
-        kept_dirs: previous
-            .map(|p| p.installed_directories.clone())
-            .unwrap_or_default(),
+        kept_dirs: previous.map(|p| p.directories.clone()).unwrap_or_default(),
     })
 }
 
@@ -455,9 +444,10 @@ fn apply_host_files(
     ctx: &Ctx,
     dir: &Path,
     plan: &HostPlan,
-    info: &mut Info,
+    info: &mut Deployment,
     j: &mut Journal,
 ) -> Result<()> {
+    let ledger = ledger_mut(info)?;
     let mut dirs = plan.kept_dirs.clone();
     for action in &plan.actions {
         match action {
@@ -486,16 +476,15 @@ fn apply_host_files(
                 write_host_file(dir, f, &host)?;
                 let shown = f.path.display().to_string();
                 let sum = fs::sha256_file(&host)?.unwrap_or_default();
-                info.installed_files_checksum.insert(shown.clone(), sum);
-                info.installed_files.push(shown);
+                ledger.checksums.insert(shown.clone(), sum);
+                ledger.files.push(shown);
             }
             HostAction::KeepChanged { path, sum } => {
                 ctx.report.note(format!(
                     "keeping {path}: it was changed since it was installed"
                 ));
-                info.installed_files_checksum
-                    .insert(path.clone(), sum.clone());
-                info.installed_files.push(path.clone());
+                ledger.checksums.insert(path.clone(), sum.clone());
+                ledger.files.push(path.clone());
             }
             HostAction::Remove { path } => j.set_aside(&ctx.paths.resolve(Path::new(path))?)?,
             HostAction::LeaveChanged { path } => ctx.report.note(format!(
@@ -505,7 +494,7 @@ fn apply_host_files(
     }
     dirs.sort();
     dirs.dedup();
-    info.installed_directories = dirs;
+    ledger.directories = dirs;
     Ok(())
 }
 
@@ -574,24 +563,20 @@ mod tests {
         }
     }
 
-    fn previous(files: &[(&str, &str)], dirs: &[&str]) -> Info {
-        let json = serde_json::json!({
-            "image": "i", "revision": "r", "ostree-commit": "c", "created": 0, "values": {},
-            "has-container-service": true, "installed-files": [], "installed-files-checksum": {},
-            "installed-files-template": [], "rename-installed-files": {}, "installed-directories": dirs,
-            "rpm-installed": null, "system-package": "no", "runtime": "runc"
-        });
-        let mut info: Info = serde_json::from_value(json).unwrap();
-        info.installed_files_checksum = files
-            .iter()
-            .map(|(p, d)| {
-                (
-                    p.to_string(),
-                    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(d)),
-                )
-            })
-            .collect::<BTreeMap<_, _>>();
-        info
+    fn previous(files: &[(&str, &str)], dirs: &[&str]) -> Ledger {
+        Ledger {
+            directories: dirs.iter().map(|d| d.to_string()).collect(),
+            checksums: files
+                .iter()
+                .map(|(p, d)| {
+                    (
+                        p.to_string(),
+                        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(d)),
+                    )
+                })
+                .collect::<BTreeMap<_, _>>(),
+            ..Ledger::default()
+        }
     }
 
     struct Host {
@@ -609,9 +594,9 @@ mod tests {
         fn write(&self, path: &str, data: &str) {
             std::fs::write(self.t.path().join(path.trim_start_matches('/')), data).unwrap();
         }
-        fn plan(&self, files: &[HostFile], prev: Option<&Info>) -> Result<Vec<HostAction>> {
+        fn plan(&self, files: &[HostFile], prev: Option<&Ledger>) -> Result<Vec<HostAction>> {
             let name = Name::new("g").unwrap();
-            plan_host_files(&self.paths, &name, files, prev).map(|p| p.actions)
+            plan_host_files(&self.paths, &name, files.to_vec(), prev).map(|p| p.actions)
         }
     }
 
@@ -623,7 +608,7 @@ mod tests {
         let slot = h.t.path().join("slot");
         std::fs::create_dir_all(&slot).unwrap();
         std::fs::write(SlotDir(&slot).unit(&name), "[Service]\n").unwrap();
-        let plan = plan_place(&ctx, &name, &slot, &[], None).unwrap();
+        let plan = plan_place(&ctx, &name, &slot, Vec::new(), None).unwrap();
         assert_eq!(
             plan.files,
             [
@@ -640,14 +625,14 @@ mod tests {
             std::fs::create_dir_all(f.parent().unwrap()).unwrap();
             std::fs::write(&f, "old").unwrap();
         }
-        let plan = plan_place(&ctx, &name, &slot, &[], None).unwrap();
+        let plan = plan_place(&ctx, &name, &slot, Vec::new(), None).unwrap();
         assert_eq!(
             plan.files[0].1,
             FileChange::Replace(b"[Service]\n".to_vec())
         );
         assert_eq!(plan.files[1].1, FileChange::Remove);
         std::fs::write(SlotDir(&slot).tmpfiles(&name), "d /run/g\n").unwrap();
-        let plan = plan_place(&ctx, &name, &slot, &[], None).unwrap();
+        let plan = plan_place(&ctx, &name, &slot, Vec::new(), None).unwrap();
         assert_eq!(plan.files[1].1, FileChange::Replace(b"d /run/g\n".to_vec()));
         assert!(plan.create_tmpfiles);
     }
@@ -717,14 +702,19 @@ mod tests {
             &["/etc/kept"],
         );
         let files = [file("/etc/edited.conf", "v2"), file("/etc/same.conf", "v2")];
-        let plan =
-            plan_host_files(&h.paths, &Name::new("g").unwrap(), &files, Some(&prev)).unwrap();
+        let plan = plan_host_files(
+            &h.paths,
+            &Name::new("g").unwrap(),
+            files.to_vec(),
+            Some(&prev),
+        )
+        .unwrap();
         assert_eq!(
             plan.actions,
             [
                 HostAction::KeepChanged {
                     path: "/etc/edited.conf".into(),
-                    sum: prev.installed_files_checksum["/etc/edited.conf"].clone()
+                    sum: prev.checksums["/etc/edited.conf"].clone()
                 },
                 HostAction::Replace { file: 1 },
                 HostAction::LeaveChanged {

@@ -7,7 +7,8 @@ mod files;
 mod package;
 
 use super::journal::Journal;
-use super::state::Info;
+pub use super::state::Delivery;
+use super::state::{Delivered, Deployment};
 use super::{Ctx, Name, Slot};
 use crate::host::paths::HostPaths;
 use crate::image::store::{Store, StoredImage};
@@ -16,15 +17,6 @@ use crate::render::summary::HostFacing;
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// How a container reaches the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
-    /// Units, tmpfiles and host files written to `/etc` and the host paths.
-    Files,
-    /// A generated RPM package that the host's package manager installs.
-    Package,
-}
 
 /// `--system-package`, as far as installing goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +37,7 @@ pub struct Request<'a> {
     pub slot: Slot,
     pub dir: &'a Path,
     /// The deployment being replaced (none on install): its values are kept.
-    pub current: Option<&'a Info>,
+    pub current: Option<&'a Deployment>,
     pub set: &'a [(String, String)],
     pub runtime: &'a str,
 }
@@ -54,26 +46,44 @@ pub struct Request<'a> {
 /// and record, and whether the new one is the older of the two (rollback).
 pub struct Replacing<'a> {
     pub dir: &'a Path,
-    pub info: &'a Info,
+    pub info: &'a Deployment,
     pub older: bool,
 }
 
 /// A prepared slot: its record, its rendered unit and, for files, the host
 /// files to place.
 pub struct Prepared {
-    pub info: Info,
+    pub info: Deployment,
     pub unit: Option<String>,
     /// What the deployment will do to the host.
     pub host_facing: HostFacing,
     host_files: Vec<HostFile>,
 }
 
+/// What placing a prepared slot will do to the host, decided before it
+/// is placed ([`Delivery::plan`]).
+pub struct Placement(Option<files::PlacePlan>);
+
+/// Removes the host side of the deployment `info` (uninstall).
+pub fn remove(ctx: &Ctx, name: &Name, info: &Deployment) -> Result<()> {
+    match &info.delivered {
+        Delivered::Files(ledger) => files::remove(ctx, name, ledger),
+        Delivered::Package { staged, .. } => package::remove(ctx, name, *staged),
+    }
+}
+
 /// Why `--user` has no RPM mode.
 pub const NO_USER_PACKAGES: &str = "--rpm and --system-package cannot be used with --user: a package is installed for the whole host, by root, and a user's containers stay in their home";
 
 impl Delivery {
-    /// The delivery `choice` means for `image` on this host.
-    pub fn choose(paths: &HostPaths, choice: Choice, image: &str) -> Result<Delivery> {
+    /// The delivery `choice` means for the image `img`, resolved already
+    /// (pulled or found), on this host.
+    pub fn choose(
+        paths: &HostPaths,
+        choice: Choice,
+        store: &Store,
+        img: &StoredImage,
+    ) -> Result<Delivery> {
         if paths.user().is_some() {
             return match choice {
                 Choice::Package => bail!("{NO_USER_PACKAGES}"),
@@ -84,29 +94,16 @@ impl Delivery {
             Choice::Files => Delivery::Files,
             Choice::Package => Delivery::Package,
             Choice::Auto => {
-                if has_host_files(paths, image)? && crate::host::packages::host_uses_rpm(paths)? {
+                // Only an image with host files (`/exports/hostfs`) is packaged.
+                if store.files(img)?.has("exports/hostfs")?
+                    && crate::host::packages::host_uses_rpm(paths)?
+                {
                     Delivery::Package
                 } else {
                     Delivery::Files
                 }
             }
         })
-    }
-
-    /// How the deployment record says it (`system-package`).
-    pub fn recorded(self) -> &'static str {
-        match self {
-            Delivery::Files => "no",
-            Delivery::Package => "yes",
-        }
-    }
-
-    pub fn from_recorded(s: &str) -> Delivery {
-        if s == "yes" {
-            Delivery::Package
-        } else {
-            Delivery::Files
-        }
     }
 
     /// Refuses to install `name` over files, units or packages it does not
@@ -179,7 +176,7 @@ impl Delivery {
     }
 
     /// The prepared state of the existing slot at `dir` (rollback).
-    pub fn reopen(self, dir: &Path, info: Info) -> Result<Prepared> {
+    pub fn reopen(self, dir: &Path, info: Deployment) -> Result<Prepared> {
         match self {
             Delivery::Files => files::reopen(dir, info),
             Delivery::Package => Ok(Prepared {
@@ -191,28 +188,47 @@ impl Delivery {
         }
     }
 
-    /// Puts the host side of the slot at `dir` in place, replacing that of
-    /// the active deployment, if any.
+    /// Decides everything placing the slot prepared in `dir` will do to
+    /// the host, over the deployment `replacing` (none on install), and
+    /// refuses what it must before anything changes: done before the
+    /// service is stopped, so a refused host file costs no downtime.
+    pub fn plan(
+        self,
+        ctx: &Ctx,
+        name: &Name,
+        dir: &Path,
+        prepared: &mut Prepared,
+        replacing: Option<&Deployment>,
+    ) -> Result<Placement> {
+        Ok(match self {
+            Delivery::Files => Placement(Some(files::plan_place(
+                ctx,
+                name,
+                dir,
+                std::mem::take(&mut prepared.host_files),
+                replacing.and_then(Deployment::ledger),
+            )?)),
+            // Its host paths were checked when it was built.
+            Delivery::Package => Placement(None),
+        })
+    }
+
+    /// Puts the host side of the slot at `dir` in place as `placement`
+    /// planned, replacing that of the active deployment, if any.
     pub fn place(
         self,
         ctx: &Ctx,
         name: &Name,
         dir: &Path,
         prepared: &mut Prepared,
+        placement: Placement,
         replacing: Option<Replacing>,
         j: &mut Journal,
     ) -> Result<()> {
-        match self {
-            Delivery::Files => files::place(ctx, name, dir, prepared, replacing.map(|r| r.info), j),
-            Delivery::Package => package::place(ctx, name, dir, prepared, replacing, j),
-        }
-    }
-
-    /// Removes the host side of the deployment `info` (uninstall).
-    pub fn remove(self, ctx: &Ctx, name: &Name, info: &Info) -> Result<()> {
-        match self {
-            Delivery::Files => files::remove(ctx, name, info),
-            Delivery::Package => package::remove(ctx, name, info.rpm_staged),
+        match (self, placement.0) {
+            (Delivery::Files, Some(plan)) => files::place(ctx, name, dir, prepared, plan, j),
+            (Delivery::Files, None) => bail!("placing {name}: its host files were not planned"),
+            (Delivery::Package, _) => package::place(ctx, name, dir, prepared, replacing, j),
         }
     }
 
@@ -227,27 +243,37 @@ impl Delivery {
         package::remove(ctx, name, false)
     }
 
-    /// The `config.json` the service runs: the slot's, or the one the
-    /// package installed under `/usr/lib/containers/atomic/NAME`.
-    pub fn bundle_config(self, ctx: &Ctx, name: &Name, slot: &Path) -> Result<PathBuf> {
+    /// The bundle the service runs (`config.json` and `rootfs`): the slot
+    /// at `slot`, or the one the package installed under
+    /// `/usr/lib/containers/atomic/NAME`.
+    pub fn bundle_dir(self, ctx: &Ctx, name: &Name, slot: &Path) -> Result<PathBuf> {
         match self {
-            Delivery::Files => Ok(super::layout::SlotDir(slot).config()),
+            Delivery::Files => Ok(slot.to_path_buf()),
             Delivery::Package => ctx
                 .paths
-                .resolve(&crate::rpm::payload::bundle_dir(name.as_str()).join("config.json")),
+                .resolve_dir(&crate::rpm::payload::bundle_dir(name.as_str())),
+        }
+    }
+
+    /// Where the unit of `name` is on disk: written to `/etc`, or installed
+    /// by the package under `/usr/lib`.
+    pub fn unit_on_disk(self, ctx: &Ctx, name: &Name) -> PathBuf {
+        match self {
+            Delivery::Files => ctx.layout.unit_file(name),
+            Delivery::Package => ctx.layout.packaged_unit(name),
         }
     }
 
     /// Where the deployment at `dir` went, for messages: "in DIR" or "as
     /// package NVR".
-    fn target(self, dir: &Path, info: &Info) -> String {
+    fn target(self, dir: &Path, info: &Deployment) -> String {
         match self {
             Delivery::Files => format!("in {}", dir.display()),
             Delivery::Package => format!("as package {}", nvr(info)),
         }
     }
 
-    pub fn installed_message(self, name: &Name, dir: &Path, info: &Info) -> String {
+    pub fn installed_message(self, name: &Name, dir: &Path, info: &Deployment) -> String {
         format!(
             "Installed {name} from {} {}",
             info.image,
@@ -255,14 +281,14 @@ impl Delivery {
         )
     }
 
-    pub fn updated_message(self, name: &Name, dir: &Path, info: &Info) -> String {
+    pub fn updated_message(self, name: &Name, dir: &Path, info: &Deployment) -> String {
         match self {
             Delivery::Files => format!("Updated {name} to {} in {}", info.image, dir.display()),
             Delivery::Package => format!("Updated {name} to package {}", nvr(info)),
         }
     }
 
-    pub fn rolled_back_message(self, name: &Name, dir: &Path, info: &Info) -> String {
+    pub fn rolled_back_message(self, name: &Name, dir: &Path, info: &Deployment) -> String {
         match self {
             Delivery::Files => format!("Rolled back {name} to {}", dir.display()),
             Delivery::Package => format!("Rolled back {name} to package {}", nvr(info)),
@@ -330,20 +356,8 @@ fn aliases(unit_name: &str, unit: &str) -> Result<Vec<String>> {
     Ok(names)
 }
 
-fn nvr(info: &Info) -> &str {
-    info.rpm_installed.as_deref().unwrap_or_default()
-}
-
-/// Whether `image` (pulled already) ships host files in `/exports/hostfs`:
-/// `--system-package=auto` packages only such images.
-fn has_host_files(paths: &HostPaths, image: &str) -> Result<bool> {
-    let Some(store) = Store::open_existing(paths)? else {
-        return Ok(false);
-    };
-    match crate::image::lookup::find(&store, image)? {
-        Some(img) => store.files(&img)?.has("exports/hostfs"),
-        None => Ok(false),
-    }
+fn nvr(info: &Deployment) -> &str {
+    info.package().unwrap_or_default()
 }
 
 /// The values a new deployment starts from: those of the one it replaces.
@@ -382,14 +396,6 @@ mod tests {
             err.contains("would enable other units with it (Also=)"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn the_recorded_choice_reads_back() {
-        for d in [Delivery::Files, Delivery::Package] {
-            assert_eq!(Delivery::from_recorded(d.recorded()), d);
-        }
-        assert_eq!(Delivery::from_recorded("no"), Delivery::Files);
     }
 
     #[test]

@@ -7,11 +7,11 @@
 use super::{stored_values, Prepared, Replacing, Request};
 use crate::container::journal::{failpoint, Journal, Step};
 use crate::container::layout::SlotDir;
-use crate::container::state::{self, Info};
+use crate::container::state::{self, Delivered, Deployment};
 use crate::container::{Ctx, Name};
 use crate::host::packages::{self, Applied, Manager};
 use crate::rpm;
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use std::path::Path;
 
 /// Refuses a package of the container's name that atomic did not install.
@@ -45,14 +45,15 @@ fn check_host_paths(ctx: &Ctx, name: &Name, prepared: &rpm::Prepared) -> Result<
     Ok(())
 }
 
-/// The release serial of an installed package (`3.0123456789ab` -> 3).
-fn serial(info: &Info) -> u32 {
-    info.rpm_installed
-        .as_deref()
-        .and_then(|nvr| nvr.rsplit('-').next())
+/// The release serial of a deployment's package (`…-3.0123456789ab` ->
+/// 3); an error naming the package when its release is not one of ours.
+fn serial(info: &Deployment) -> Result<u32> {
+    let nvr = info.package().unwrap_or_default();
+    nvr.rsplit('-')
+        .next()
         .and_then(|release| release.split('.').next())
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+        .ok_or_else(|| anyhow!("the recorded package {nvr:?} has no release serial (SERIAL.IMAGEID) to continue from"))
 }
 
 /// Builds the package into `req.dir` and records the deployment there.
@@ -61,7 +62,16 @@ pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
         None => 1,
         Some(current) => {
             let other = state::read_optional(&ctx.layout.slot(req.name, req.slot))?;
-            serial(current).max(other.as_ref().map_or(0, serial)) + 1
+            let other = match other.as_ref().filter(|o| o.package().is_some()) {
+                Some(o) => serial(o)?,
+                None => 0,
+            };
+            serial(current)?.max(other).checked_add(1).ok_or_else(|| {
+                anyhow!(
+                    "the release serial of {} cannot go higher",
+                    req.name.package()
+                )
+            })?
         }
     };
     let stored = stored_values(req);
@@ -83,14 +93,16 @@ pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
     check_host_paths(ctx, req.name, &prepared)?;
     prepared.write_rpm(req.dir)?;
     let id = &prepared.id;
-    let mut info = Info::new(
+    let info = Deployment::new(
         req.img,
         prepared.values.clone(),
         prepared.has_service,
         req.runtime,
-        super::Delivery::Package,
+        Delivered::Package {
+            nvr: format!("{}-{}-{}", id.name, id.version, id.release),
+            staged: false,
+        },
     );
-    info.rpm_installed = Some(format!("{}-{}-{}", id.name, id.version, id.release));
     state::write(req.dir, &info)?;
     Ok(Prepared {
         info,
@@ -138,7 +150,9 @@ pub(super) fn place(
                 "{} is staged; active after reboot (the live apply did not take: {why})",
                 name.package()
             ));
-            prepared.info.rpm_staged = true;
+            if let Delivered::Package { staged, .. } = &mut prepared.info.delivered {
+                *staged = true;
+            }
             state::write(dir, &prepared.info)
         }
     }
@@ -244,15 +258,26 @@ mod tests {
 
     #[test]
     fn serial_is_the_first_part_of_the_release() {
-        let mut info: Info = serde_json::from_value(serde_json::json!({
-            "image": "i", "revision": "r", "ostree-commit": "c", "created": 0, "values": {},
-            "has-container-service": true, "installed-files": [], "installed-files-checksum": {},
-            "installed-files-template": [], "rename-installed-files": {},
-            "rpm-installed": "atomic-container-g-1.0-3.0123456789ab", "system-package": "yes", "runtime": "runc"
-        }))
-        .unwrap();
-        assert_eq!(serial(&info), 3);
-        info.rpm_installed = None;
-        assert_eq!(serial(&info), 0);
+        let record = |nvr: &str| -> Deployment {
+            serde_json::from_value(serde_json::json!({
+                "image": "i", "revision": "r", "ostree-commit": "c", "created": 0, "values": {},
+                "has-container-service": true, "installed-files": [], "installed-files-checksum": {},
+                "installed-files-template": [], "rename-installed-files": {},
+                "rpm-installed": nvr, "system-package": "yes", "runtime": "runc"
+            }))
+            .unwrap()
+        };
+        assert_eq!(
+            serial(&record("atomic-container-g-1.0-3.0123456789ab")).unwrap(),
+            3
+        );
+        // Not a release of ours: an error naming it, never serial 0.
+        let err = serial(&record("atomic-container-g-1.0-x3.0123456789ab"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "the recorded package \"atomic-container-g-1.0-x3.0123456789ab\" has no release serial (SERIAL.IMAGEID) to continue from"
+        );
     }
 }
