@@ -96,7 +96,7 @@ pub fn install(ctx: &Ctx, args: &InstallArgs, choice: Choice) -> Result<()> {
             }
         }
         let placement = delivery.plan(ctx, &name, &dir, &mut prepared, None)?;
-        delivery.place(ctx, &name, &dir, &mut prepared, placement, None, j)?;
+        placement.place(ctx, &name, &dir, &mut prepared, None, j)?;
         activate(ctx, &name, Slot::FIRST, &prepared.info, true, j)?;
         Ok(prepared.info)
     })?;

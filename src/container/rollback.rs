@@ -39,15 +39,7 @@ pub fn rollback(ctx: &Ctx, name: &Name) -> Result<()> {
             info: &current,
             older: true,
         };
-        delivery.place(
-            ctx,
-            name,
-            &dir,
-            &mut prepared,
-            placement,
-            Some(replacing),
-            j,
-        )?;
+        placement.place(ctx, name, &dir, &mut prepared, Some(replacing), j)?;
         activate(ctx, name, target, &prepared.info, false, j)
     })?;
     ctx.report

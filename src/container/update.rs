@@ -66,15 +66,7 @@ pub fn update(
             info: &current,
             older: false,
         };
-        delivery.place(
-            ctx,
-            name,
-            &dir,
-            &mut prepared,
-            placement,
-            Some(replacing),
-            j,
-        )?;
+        placement.place(ctx, name, &dir, &mut prepared, Some(replacing), j)?;
         activate(ctx, name, target, &prepared.info, false, j)?;
         Ok((dir, prepared.info))
     })?;

@@ -62,7 +62,31 @@ pub struct Prepared {
 
 /// What placing a prepared slot will do to the host, decided before it
 /// is placed ([`Delivery::plan`]).
-pub struct Placement(Option<files::PlacePlan>);
+pub struct Placement(Plan);
+
+enum Plan {
+    Files(files::PlacePlan),
+    Package,
+}
+
+impl Placement {
+    /// Puts the host side of the slot at `dir` in place as planned,
+    /// replacing that of the active deployment, if any.
+    pub fn place(
+        self,
+        ctx: &Ctx,
+        name: &Name,
+        dir: &Path,
+        prepared: &mut Prepared,
+        replacing: Option<Replacing>,
+        j: &mut Journal,
+    ) -> Result<()> {
+        match self.0 {
+            Plan::Files(plan) => files::place(ctx, name, dir, prepared, plan, j),
+            Plan::Package => package::place(ctx, name, dir, prepared, replacing, j),
+        }
+    }
+}
 
 /// Removes the host side of the deployment `info` (uninstall).
 pub fn remove(ctx: &Ctx, name: &Name, info: &Deployment) -> Result<()> {
@@ -201,7 +225,7 @@ impl Delivery {
         replacing: Option<&Deployment>,
     ) -> Result<Placement> {
         Ok(match self {
-            Delivery::Files => Placement(Some(files::plan_place(
+            Delivery::Files => Placement(Plan::Files(files::plan_place(
                 ctx,
                 name,
                 dir,
@@ -209,27 +233,8 @@ impl Delivery {
                 replacing.and_then(Deployment::ledger),
             )?)),
             // Its host paths were checked when it was built.
-            Delivery::Package => Placement(None),
+            Delivery::Package => Placement(Plan::Package),
         })
-    }
-
-    /// Puts the host side of the slot at `dir` in place as `placement`
-    /// planned, replacing that of the active deployment, if any.
-    pub fn place(
-        self,
-        ctx: &Ctx,
-        name: &Name,
-        dir: &Path,
-        prepared: &mut Prepared,
-        placement: Placement,
-        replacing: Option<Replacing>,
-        j: &mut Journal,
-    ) -> Result<()> {
-        match (self, placement.0) {
-            (Delivery::Files, Some(plan)) => files::place(ctx, name, dir, prepared, plan, j),
-            (Delivery::Files, None) => bail!("placing {name}: its host files were not planned"),
-            (Delivery::Package, _) => package::place(ctx, name, dir, prepared, replacing, j),
-        }
     }
 
     /// Removes what either delivery may have put on the host for `name`,
