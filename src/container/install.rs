@@ -62,7 +62,7 @@ pub fn install(ctx: &Ctx, args: &InstallArgs, choice: Choice) -> Result<()> {
     let store = Store::open_or_create(ctx.paths)?;
     let img = find_or_pull(ctx.paths, &store, args.image, &ctx.report)?;
     // Decided once the image is known: whether it has host files.
-    let delivery = Delivery::choose(ctx.paths, choice, &store, &img)?;
+    let delivery = Delivery::choose(ctx, choice, &store, &img)?;
     delivery.check_free(ctx, &name)?;
     ctx.note_relocated();
     let dir = ctx.layout.slot(&name, Slot::FIRST);
@@ -115,7 +115,7 @@ fn start_installed(
     info: &super::state::Deployment,
     now: bool,
 ) -> Result<()> {
-    let (Some(s), true) = (&ctx.systemd, info.has_container_service) else {
+    let (Some(s), true) = (ctx.target.systemd(), info.has_container_service) else {
         return Ok(());
     };
     let unit = name.unit();

@@ -172,7 +172,7 @@ impl Journal {
                 }
             }
         }
-        if let Some(s) = &ctx.systemd {
+        if let Some(s) = ctx.target.systemd() {
             if let Err(e) = s.reload() {
                 ctx.report
                     .warn(format!("reloading systemd after the undo: {e:#}"));
@@ -199,7 +199,7 @@ impl Journal {
 }
 
 fn undo_step(step: &Step, ctx: &Ctx) -> Result<()> {
-    let systemd = ctx.systemd.as_ref();
+    let systemd = ctx.target.systemd();
     let gone = |r: std::io::Result<()>| match r {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),

@@ -52,7 +52,7 @@ pub fn list(ctx: &Ctx, filter: &[(String, String)], all: bool) -> Result<Vec<Row
     }
     let names = ctx.layout.names()?;
     let units: Vec<String> = names.iter().map(Name::unit).collect();
-    let states = match &ctx.systemd {
+    let states = match ctx.target.systemd() {
         Some(s) if !units.is_empty() => s.states(&units)?,
         _ => Default::default(),
     };

@@ -11,19 +11,19 @@ pub mod rollback;
 pub mod run;
 pub mod state;
 mod steps;
+pub mod target;
 pub mod txn;
 pub mod uninstall;
 pub mod update;
 
 use crate::host::paths::HostPaths;
-use crate::host::systemd::Systemd;
-use crate::render::rootless::Rootless;
 use crate::report::Reporter;
 use anyhow::{anyhow, bail, Result};
 use layout::Layout;
 use state::Deployment;
 use std::fmt;
 use std::path::Path;
+use target::Target;
 
 /// A container name: one path component of letters, digits, `.`, `-` and
 /// `_`, starting with a letter or digit, at most 200 bytes.
@@ -122,42 +122,32 @@ impl Slot {
     }
 }
 
-/// What every verb works with: the host layout, the service manager of
-/// the running system (none under `--root`), and where to report.
+/// What every verb works with: the host layout, whose containers they
+/// are (the [`Target`], with its service manager), and where to report.
 pub struct Ctx<'a> {
     pub paths: &'a HostPaths,
     pub layout: Layout,
-    pub systemd: Option<Systemd>,
+    pub target: Target,
     pub report: Reporter,
-    /// A user's own containers (`--user`): how their bundles run.
-    pub rootless: Option<Rootless>,
 }
 
 impl<'a> Ctx<'a> {
-    /// Connects to systemd unless the root is relocated.
+    /// Connects to the target's service manager, if it has one.
     pub fn new(paths: &'a HostPaths, report: Reporter) -> Result<Ctx<'a>> {
-        let systemd = if paths.is_relocated() {
-            None
-        } else if let Some(user) = paths.user() {
-            Some(Systemd::connect_user(&user.session_bus())?)
-        } else {
-            Some(Systemd::connect()?)
-        };
         Ok(Ctx {
             paths,
             layout: Layout::new(paths)?,
-            systemd,
+            target: Target::of(paths)?,
             report,
-            rootless: paths.user().cloned().map(Rootless::of).transpose()?,
         })
     }
 
     /// Says that the service manager is left alone, under `--root`.
     pub(crate) fn note_relocated(&self) {
-        if self.systemd.is_none() {
+        if let Some(root) = self.target.relocated() {
             self.report.note(format!(
                 "--root {}: leaving the service manager alone",
-                self.paths.root().display()
+                root.display()
             ));
         }
     }
@@ -173,7 +163,7 @@ impl<'a> Ctx<'a> {
 
     /// Whether `unit` is active; never under `--root`.
     pub(crate) fn is_active(&self, unit: &str) -> Result<bool> {
-        match &self.systemd {
+        match self.target.systemd() {
             Some(s) => Ok(s.state(unit)? == "active"),
             None => Ok(false),
         }
@@ -184,7 +174,7 @@ impl<'a> Ctx<'a> {
     /// the one their units use.
     pub(crate) fn runtime_command(&self, runtime: &str) -> std::process::Command {
         let mut cmd = std::process::Command::new(runtime);
-        if let Some(r) = &self.rootless {
+        if let Some(r) = self.target.rootless() {
             cmd.arg("--root").arg(r.dirs.runtime_state());
         }
         cmd
@@ -195,11 +185,11 @@ impl<'a> Ctx<'a> {
     pub(crate) fn tmpfiles(&self, action: &str, file: &Path) -> Result<()> {
         let mut cmd = std::process::Command::new("systemd-tmpfiles");
         cmd.arg(action);
-        if self.paths.user().is_some() {
+        if self.target.is_user() {
             cmd.arg("--user");
         }
-        if self.paths.is_relocated() {
-            cmd.arg(format!("--root={}", self.paths.root().display()));
+        if let Some(root) = self.target.relocated() {
+            cmd.arg(format!("--root={}", root.display()));
         }
         crate::host::command::run(cmd.arg(file))
     }

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 /// `stop NAME`: stop the service, and delete what the runtime kept of it.
 pub fn stop(ctx: &Ctx, name: &Name) -> Result<()> {
     let (_, info) = ctx.current(name)?;
-    let Some(s) = &ctx.systemd else {
+    let Some(s) = ctx.target.systemd() else {
         bail!("--root given: there is no service to stop");
     };
     s.stop(&name.unit())?;
@@ -24,7 +24,7 @@ pub fn stop(ctx: &Ctx, name: &Name) -> Result<()> {
 pub fn run(ctx: &Ctx, name: &Name, cmd: &[String]) -> Result<()> {
     let (slot, info) = ctx.current(name)?;
     if cmd.is_empty() {
-        let Some(s) = &ctx.systemd else {
+        let Some(s) = ctx.target.systemd() else {
             bail!("--root given: there is no service to start");
         };
         return s.start(&name.unit());

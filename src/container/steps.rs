@@ -45,8 +45,8 @@ pub fn stop_running(ctx: &Ctx, name: &Name, current: &Deployment, j: &mut Journa
     if current.has_container_service && ctx.is_active(&unit)? {
         failpoint("stop")?;
         j.push(Step::Stopped(unit.clone()))?;
-        ctx.systemd
-            .as_ref()
+        ctx.target
+            .systemd()
             .ok_or_else(|| anyhow!("{unit} is active but no service manager is connected"))?
             .stop(&unit)?;
         clear_runtime_state(ctx, &current.runtime, name)?;
@@ -122,7 +122,7 @@ pub fn activate(
     })?;
     fs::point_link(&link, &Layout::link_target(name, slot))?;
     failpoint("flipped")?;
-    let Some(s) = &ctx.systemd else {
+    let Some(s) = ctx.target.systemd() else {
         return Ok(());
     };
     if info.staged() {
@@ -150,7 +150,7 @@ pub fn activate(
 /// and deletes what `runtime` kept of it; a unit whose file is gone
 /// already is only stopped.
 pub fn stop_and_disable(ctx: &Ctx, name: &Name, has_service: bool, runtime: &str) -> Result<()> {
-    let (Some(s), true) = (&ctx.systemd, has_service) else {
+    let (Some(s), true) = (ctx.target.systemd(), has_service) else {
         return Ok(());
     };
     let unit = name.unit();
@@ -171,7 +171,7 @@ pub fn remove_deployments(ctx: &Ctx, name: &Name) -> Result<()> {
     for slot in [Slot::Zero, Slot::One] {
         fs::remove_tree(&ctx.layout.slot(name, slot))?;
     }
-    if let Some(s) = &ctx.systemd {
+    if let Some(s) = ctx.target.systemd() {
         s.reload()?;
     }
     Ok(())

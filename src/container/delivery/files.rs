@@ -27,7 +27,7 @@ pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
         runtime: req.runtime,
         image_name: &req.img.name,
         image_id: &req.img.id,
-        rootless: ctx.rootless.as_ref(),
+        rootless: ctx.target.rootless(),
     };
     let slot = SlotDir(req.dir);
     let bundle::CheckedOut {
@@ -49,7 +49,7 @@ pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
     {
         ctx.report.warn(w);
     }
-    if ctx.rootless.is_some() {
+    if ctx.target.is_user() {
         if let Some(n) = req.store.files(req.img)?.not_root_owned()? {
             ctx.report.warn(format!(
                 "{} files and directories of the image are not root's, the first {} (uid {}, gid {}); \

@@ -10,7 +10,6 @@ use super::journal::Journal;
 pub use super::state::Delivery;
 use super::state::{Delivered, Deployment};
 use super::{Ctx, Name, Slot};
-use crate::host::paths::HostPaths;
 use crate::image::store::{Store, StoredImage};
 use crate::render::bundle::HostFile;
 use crate::render::summary::HostFacing;
@@ -102,13 +101,8 @@ pub const NO_USER_PACKAGES: &str = "--rpm and --system-package cannot be used wi
 impl Delivery {
     /// The delivery `choice` means for the image `img`, resolved already
     /// (pulled or found), on this host.
-    pub fn choose(
-        paths: &HostPaths,
-        choice: Choice,
-        store: &Store,
-        img: &StoredImage,
-    ) -> Result<Delivery> {
-        if paths.user().is_some() {
+    pub fn choose(ctx: &Ctx, choice: Choice, store: &Store, img: &StoredImage) -> Result<Delivery> {
+        if ctx.target.is_user() {
             return match choice {
                 Choice::Package => bail!("{NO_USER_PACKAGES}"),
                 Choice::Files | Choice::Auto => Ok(Delivery::Files),
@@ -120,7 +114,7 @@ impl Delivery {
             Choice::Auto => {
                 // Only an image with host files (`/exports/hostfs`) is packaged.
                 if store.files(img)?.has("exports/hostfs")?
-                    && crate::host::packages::host_uses_rpm(paths)?
+                    && crate::host::packages::host_uses_rpm(ctx.paths)?
                 {
                     Delivery::Package
                 } else {
@@ -242,7 +236,7 @@ impl Delivery {
     /// package. Host files cannot be told without the record, and stay.
     pub fn remove_unknown(ctx: &Ctx, name: &Name) -> Result<()> {
         files::remove_unknown(ctx, name)?;
-        if ctx.paths.user().is_some() {
+        if ctx.target.is_user() {
             return Ok(());
         }
         package::remove(ctx, name, false)
@@ -310,7 +304,7 @@ impl Delivery {
 
 /// Refuses `unit` when the running systemd has a unit file of that name.
 fn check_unit_unknown(ctx: &Ctx, unit: &str, name: &Name) -> Result<()> {
-    if let Some(s) = &ctx.systemd {
+    if let Some(s) = ctx.target.systemd() {
         if let Some(state) = s.unit_file_state(unit)? {
             bail!("systemd already has a unit {unit} ({state}), not written by atomic for {name}; choose another --name");
         }
@@ -373,6 +367,7 @@ fn stored_values(req: &Request) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::paths::HostPaths;
 
     #[test]
     fn aliases_are_systemds_own_reading_of_the_install_section() {
