@@ -10,6 +10,7 @@ use super::{txn, Ctx, Name, Slot};
 use crate::host::fs;
 use crate::host::paths::HostPaths;
 use crate::image::lookup::find_or_pull;
+use crate::image::pull::PullOptions;
 use crate::image::store::Store;
 use crate::report::Reporter;
 use crate::rpm;
@@ -25,6 +26,8 @@ pub struct InstallArgs<'a> {
     pub runtime: Option<&'a Path>,
     /// Start the service once installed, and wait for it.
     pub now: bool,
+    /// How to pull the image when it is not stored.
+    pub pull: &'a PullOptions,
 }
 
 /// Refuses a name that is taken: an installed container, or a slot
@@ -60,7 +63,7 @@ pub fn install(ctx: &Ctx, args: &InstallArgs, choice: Choice) -> Result<()> {
     check_name(&ctx.layout, &name)?;
     let runtime = resolve_runtime(args.runtime)?;
     let store = Store::open_or_create(ctx.paths)?;
-    let img = find_or_pull(ctx.paths, &store, args.image, &ctx.report)?;
+    let img = find_or_pull(ctx.paths, &store, args.image, args.pull, &ctx.report)?;
     // Decided once the image is known: whether it has host files.
     let delivery = Delivery::choose(ctx, choice, &store, &img)?;
     delivery.check_free(ctx, &name)?;
@@ -169,7 +172,7 @@ pub fn build(
     let name = Name::for_install(args.name, args.image)?;
     let runtime = resolve_runtime(args.runtime)?;
     let store = Store::open_or_create(paths)?;
-    let img = find_or_pull(paths, &store, args.image, report)?;
+    let img = find_or_pull(paths, &store, args.image, args.pull, report)?;
     let published = match what {
         Output::Package => rpm::published(output, &name.package())?,
         Output::Spec => Vec::new(),

@@ -7,6 +7,7 @@ use super::journal::failpoint;
 use super::steps::{activate, replace_slot, staging_slot, stop_running};
 use super::{txn, Ctx, Name};
 use crate::image::lookup::find_or_pull;
+use crate::image::pull::PullOptions;
 use crate::image::store::Store;
 use anyhow::{anyhow, Result};
 
@@ -22,12 +23,13 @@ pub fn update(
     name: &Name,
     set: &[(String, String)],
     rebase: Option<&str>,
+    pull: &PullOptions,
 ) -> Result<Updated> {
     txn::recover(ctx, name)?;
     let (active, current) = ctx.current(name)?;
     let store = Store::open_or_create(ctx.paths)?;
     let img = match rebase {
-        Some(r) => find_or_pull(ctx.paths, &store, r, &ctx.report)?,
+        Some(r) => find_or_pull(ctx.paths, &store, r, pull, &ctx.report)?,
         None => store.image(&current.image)?.ok_or_else(|| {
             anyhow!("image {} of container {name} is no longer in the repository; pull it or use --rebase", current.image)
         })?,
@@ -82,7 +84,7 @@ pub fn update_all(ctx: &Ctx) -> Result<Vec<(Name, Result<Updated>)>> {
         .names()?
         .into_iter()
         .map(|name| {
-            let r = update(ctx, &name, &[], None);
+            let r = update(ctx, &name, &[], None, &PullOptions::default());
             (name, r)
         })
         .collect())

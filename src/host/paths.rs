@@ -23,9 +23,6 @@ pub struct HostPaths {
     repo: std::sync::OnceLock<PathBuf>,
     /// The calling user, for `--user`: their own containers.
     user: Option<UserDirs>,
-    /// `--signature-policy`: the policy file instead of the default.
-    signature_policy: Option<PathBuf>,
-    auth_file: Option<PathBuf>,
 }
 
 impl HostPaths {
@@ -58,32 +55,7 @@ impl HostPaths {
             checkout_root,
             repo: std::sync::OnceLock::new(),
             user: None,
-            signature_policy: None,
-            auth_file: None,
         }
-    }
-
-    /// The same layout with the signature policy read from `file`.
-    pub fn with_signature_policy(mut self, file: Option<PathBuf>) -> Self {
-        self.signature_policy = file;
-        self
-    }
-
-    /// The same layout with registry credentials read from `file` first
-    /// (`--authfile`).
-    pub fn with_auth_file(mut self, file: Option<PathBuf>) -> Self {
-        self.auth_file = file;
-        self
-    }
-
-    /// The auth file given on the command line, if any.
-    pub fn auth_file(&self) -> Option<&Path> {
-        self.auth_file.as_deref()
-    }
-
-    /// The signature policy file given on the command line, if any.
-    pub fn signature_policy(&self) -> Option<&Path> {
-        self.signature_policy.as_deref()
     }
 
     /// The layout of `user`'s own containers (`--user`): everything under
@@ -101,8 +73,6 @@ impl HostPaths {
             checkout_root: var(ENV_CHECKOUT).unwrap_or_else(|| user.checkout_root()),
             repo: std::sync::OnceLock::new(),
             user: Some(user),
-            signature_policy: None,
-            auth_file: None,
         }
     }
 

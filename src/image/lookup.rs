@@ -3,7 +3,7 @@
 //! list) and, for local sources, by the name their own metadata gives.
 
 use super::name::{self, RegistriesConf};
-use super::pull;
+use super::pull::{self, PullOptions};
 use super::store::{self, Store, StoredImage};
 use crate::host::paths::HostPaths;
 use crate::report::Reporter;
@@ -53,11 +53,12 @@ pub fn find_or_pull(
     paths: &HostPaths,
     store: &Store,
     image: &str,
+    opts: &PullOptions,
     report: &Reporter,
 ) -> Result<StoredImage> {
     match find(store, image)? {
         Some(img) => {
-            if paths.signature_policy().is_some() {
+            if opts.policy.is_some() {
                 report.warn(format!(
                     "{} is stored already ({}); --signature-policy checks pulls, and it is not pulled again",
                     img.name,
@@ -68,6 +69,6 @@ pub fn find_or_pull(
             }
             Ok(img)
         }
-        None => pull::pull(paths, image, None, report),
+        None => pull::pull(paths, image, opts, report),
     }
 }

@@ -13,6 +13,7 @@ use crate::host::paths::HostPaths;
 use crate::report::{Event, Reporter};
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::Read;
+use std::path::PathBuf;
 
 /// How many layer downloads run at once (the one importing included).
 const FETCH_AHEAD: usize = 2;
@@ -115,11 +116,22 @@ impl Signatures for Found<'_> {
     }
 }
 
+/// Every setting of a pull, by name, as the command line gives them.
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    /// `--signature-policy`: the policy file instead of the default.
+    pub policy: Option<PathBuf>,
+    /// `--src-creds`: the registry credentials to use.
+    pub creds: Option<Creds>,
+    /// `--authfile`: read before the containers tools' own files.
+    pub auth_file: Option<PathBuf>,
+}
+
 /// Pulls `image` into the repository and returns the stored image.
 pub fn pull(
     paths: &HostPaths,
     image: &str,
-    creds: Option<&Creds>,
+    opts: &PullOptions,
     report: &Reporter,
 ) -> Result<StoredImage> {
     let conf = RegistriesConf::load()?;
@@ -133,20 +145,20 @@ pub fn pull(
         }
     };
     // Credentials given, else where the containers tools keep them.
-    let found = match (&source, creds) {
+    let found = match (&source, &opts.creds) {
         (name::Source::Registry { reference, .. }, None) => super::auth::find(
             &reference.registry,
             &reference.repository,
-            paths.auth_file(),
+            opts.auth_file.as_deref(),
         )?,
         _ => None,
     };
-    let creds = creds.or(found.as_ref().map(|f| &f.creds));
+    let creds = opts.creds.as_ref().or(found.as_ref().map(|f| &f.creds));
     let (fetched, blobs) = source::open(&source, creds, &known)?;
     let name = fetched.name.clone();
     // Before anything is written: a refused image leaves the repository as it was.
     let subject = Subject::of(&source, fetched.local_path.as_deref());
-    let policy = Policy::load(paths.signature_policy())?;
+    let policy = Policy::load(opts.policy.as_deref())?;
     let verdict = policy
         .evaluate(
             &subject,

@@ -371,6 +371,16 @@ fn payload_of(meta: &rpm::PackageMetadata) -> Option<String> {
         .and_then(|v| v.first().map(|s| s.to_string()))
 }
 
+/// Updates the repository metadata of `dir` (`createrepo_c --update`), so
+/// that dnf clients see the packages published there.
+pub fn createrepo(dir: &Path) -> Result<()> {
+    crate::host::command::run(
+        std::process::Command::new("createrepo_c")
+            .args(["--quiet", "--update"])
+            .arg(dir),
+    )
+}
+
 /// The uncompressed payload's SHA-256 of the package `file`.
 pub fn payload_digest(file: &Path) -> Result<Option<String>> {
     let meta = rpm::PackageMetadata::open(file)
