@@ -50,16 +50,6 @@ struct Record {
     removing: Option<Deployment>,
 }
 
-/// What recovery found to do.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Recovered {
-    Nothing,
-    /// An interrupted operation was undone.
-    Undone,
-    /// An interrupted uninstall was finished.
-    Uninstalled,
-}
-
 /// The journal of one operation on one container.
 pub struct Journal {
     path: PathBuf,
@@ -282,34 +272,16 @@ impl Journal {
         }))
     }
 
-    /// Undoes the interrupted operation, or finishes an interrupted uninstall.
-    pub fn resume(self, ctx: &Ctx, name: &Name) -> Result<Recovered> {
-        if self.record.operation == UNINSTALL {
-            ctx.report
-                .info(format!("finishing an interrupted uninstall of {name}"));
-            let info = self.record.removing.clone();
-            super::uninstall::finish(ctx, name, info.as_ref())?;
-            self.commit()?;
-            return Ok(Recovered::Uninstalled);
-        }
-        ctx.report.info(format!(
-            "undoing an interrupted {} of {name}",
-            self.record.operation
-        ));
-        let operation = self.record.operation.clone();
-        self.undo(ctx)
-            .with_context(|| format!("undoing the interrupted {operation} of {name}"))?;
-        Ok(Recovered::Undone)
+    /// The operation the journal records (`install`, `update`, ...).
+    pub fn operation(&self) -> &str {
+        &self.record.operation
     }
-}
 
-/// Forgets the unreadable journal of `name` (uninstall removes what it
-/// could have undone); says so.
-pub fn discard(ctx: &Ctx, name: &Name, why: &anyhow::Error) -> Result<()> {
-    ctx.report.warn(format!("{why:#}; discarding it"));
-    crate::host::fs::remove_file(&ctx.layout.journal(name))?;
-    crate::host::fs::remove_tree(&ctx.layout.backups(name))?;
-    Ok(())
+    /// For an uninstall: the deployment being removed, when its record
+    /// could be read.
+    pub fn uninstalling(&self) -> Option<Option<&Deployment>> {
+        (self.record.operation == UNINSTALL).then_some(self.record.removing.as_ref())
+    }
 }
 
 #[cfg(test)]

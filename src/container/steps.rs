@@ -177,6 +177,32 @@ pub fn remove_deployments(ctx: &Ctx, name: &Name) -> Result<()> {
     Ok(())
 }
 
+/// Removes the container `name`, whose deployment is `info` when it could
+/// be read: its service, what its delivery put on the host, its slots.
+/// Every step does nothing when what it removes is gone already, so a
+/// crashed uninstall is finished by running this again.
+pub fn remove_container(ctx: &Ctx, name: &Name, info: Option<&Deployment>) -> Result<()> {
+    // A container whose record is unreadable ran with the default runtime
+    // as far as anyone can tell.
+    let runtime = match info {
+        Some(i) => i.runtime.clone(),
+        None => resolve_runtime(None).unwrap_or_else(|_| "runc".to_string()),
+    };
+    stop_and_disable(
+        ctx,
+        name,
+        info.is_none_or(|i| i.has_container_service),
+        &runtime,
+    )?;
+    failpoint("uninstall-host")?;
+    match info {
+        Some(i) => super::delivery::remove(ctx, name, i)?,
+        None => super::delivery::Delivery::remove_unknown(ctx, name)?,
+    }
+    failpoint("uninstall-slots")?;
+    remove_deployments(ctx, name)
+}
+
 /// The runtime to run bundles with: `--runtime`, else runc from PATH.
 pub fn resolve_runtime(runtime: Option<&Path>) -> Result<String> {
     let found = match runtime {

@@ -1,19 +1,64 @@
-//! The one transaction wrapper every mutating verb runs in: begin the
+//! The one transaction wrapper every mutating verb runs in (begin the
 //! journal, run the steps, then commit, or undo what they did and say in
-//! the error what state the container is in.
+//! the error what state the container is in), and recovery from the
+//! journal a crash left.
 
-use super::journal::{self, Journal};
-use super::{Ctx, Name};
-use anyhow::Result;
+use super::journal::Journal;
+use super::{steps, Ctx, Name};
+use anyhow::{Context, Result};
+
+/// What recovery found and did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Recovered {
+    /// No interrupted operation.
+    Nothing,
+    /// An interrupted operation, undone.
+    Undone,
+    /// An interrupted uninstall, finished.
+    Uninstalled,
+}
 
 /// Undoes an operation on `name` that a crash interrupted (or finishes an
 /// interrupted uninstall): the first thing every verb does, so it starts
-/// from a whole deployment.
-pub fn recover(ctx: &Ctx, name: &Name) -> Result<journal::Recovered> {
+/// from a whole deployment. An unreadable journal is an error.
+pub fn recover(ctx: &Ctx, name: &Name) -> Result<Recovered> {
     match Journal::load(ctx, name)? {
-        Some(j) => j.resume(ctx, name),
-        None => Ok(journal::Recovered::Nothing),
+        Some(j) => resume(ctx, name, j),
+        None => Ok(Recovered::Nothing),
     }
+}
+
+/// Recovery before an uninstall: an unreadable journal is discarded, with
+/// a warning, since what it recorded is removed with the rest.
+pub fn recover_or_discard(ctx: &Ctx, name: &Name) -> Result<Recovered> {
+    match Journal::load(ctx, name) {
+        Ok(Some(j)) => resume(ctx, name, j),
+        Ok(None) => Ok(Recovered::Nothing),
+        Err(e) => {
+            ctx.report.warn(format!("{e:#}; discarding it"));
+            crate::host::fs::remove_file(&ctx.layout.journal(name))?;
+            crate::host::fs::remove_tree(&ctx.layout.backups(name))?;
+            Ok(Recovered::Nothing)
+        }
+    }
+}
+
+/// Undoes the interrupted operation `j`, or finishes an interrupted
+/// uninstall.
+fn resume(ctx: &Ctx, name: &Name, j: Journal) -> Result<Recovered> {
+    if let Some(removing) = j.uninstalling() {
+        ctx.report
+            .info(format!("finishing an interrupted uninstall of {name}"));
+        steps::remove_container(ctx, name, removing)?;
+        j.commit()?;
+        return Ok(Recovered::Uninstalled);
+    }
+    let operation = j.operation().to_string();
+    ctx.report
+        .info(format!("undoing an interrupted {operation} of {name}"));
+    j.undo(ctx)
+        .with_context(|| format!("undoing the interrupted {operation} of {name}"))?;
+    Ok(Recovered::Undone)
 }
 
 /// Runs `steps` as operation `operation` on `name`. On failure every

@@ -4,25 +4,16 @@
 //! container whose record is unreadable is still removed, as far as it can
 //! be found.
 
-use super::delivery::Delivery;
-use super::journal::{self, failpoint, Journal, Recovered};
-use super::state::Deployment;
-use super::steps::{remove_deployments, resolve_runtime, stop_and_disable};
+use super::journal::Journal;
+use super::state::{Delivery, Deployment};
+use super::steps::remove_container;
+use super::txn::{self, Recovered};
 use super::{Ctx, Name, Slot};
 use crate::host::fs;
 use anyhow::Result;
 
 pub fn uninstall(ctx: &Ctx, name: &Name) -> Result<()> {
-    let recovered = match Journal::load(ctx, name) {
-        Ok(Some(j)) => j.resume(ctx, name)?,
-        Ok(None) => Recovered::Nothing,
-        // What it recorded cannot be undone; uninstalling removes it all.
-        Err(e) => {
-            journal::discard(ctx, name, &e)?;
-            Recovered::Nothing
-        }
-    };
-    if recovered == Recovered::Uninstalled {
+    if txn::recover_or_discard(ctx, name)? == Recovered::Uninstalled {
         ctx.report.note(format!("Uninstalled {name}"));
         return Ok(());
     }
@@ -38,7 +29,7 @@ pub fn uninstall(ctx: &Ctx, name: &Name) -> Result<()> {
     };
     ctx.note_relocated();
     let j = Journal::begin_uninstall(&ctx.layout, name, info.as_ref())?;
-    finish(ctx, name, info.as_ref())?;
+    remove_container(ctx, name, info.as_ref())?;
     j.commit()?;
     let delivery = info.as_ref().map_or(Delivery::Files, Deployment::delivery);
     ctx.report.note(delivery.uninstalled_message(name));
@@ -57,29 +48,4 @@ fn leftovers(ctx: &Ctx, name: &Name) -> Result<bool> {
         }
     }
     Ok(false)
-}
-
-/// Removes the container `name`, whose deployment is `info` when it could
-/// be read; every step does nothing when what it removes is gone already,
-/// so a crashed uninstall is finished by running this again.
-pub fn finish(ctx: &Ctx, name: &Name, info: Option<&Deployment>) -> Result<()> {
-    // A container whose record is unreadable ran with the default runtime
-    // as far as anyone can tell.
-    let runtime = match info {
-        Some(i) => i.runtime.clone(),
-        None => resolve_runtime(None).unwrap_or_else(|_| "runc".to_string()),
-    };
-    stop_and_disable(
-        ctx,
-        name,
-        info.is_none_or(|i| i.has_container_service),
-        &runtime,
-    )?;
-    failpoint("uninstall-host")?;
-    match info {
-        Some(i) => super::delivery::remove(ctx, name, i)?,
-        None => Delivery::remove_unknown(ctx, name)?,
-    }
-    failpoint("uninstall-slots")?;
-    remove_deployments(ctx, name)
 }
