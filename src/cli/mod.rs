@@ -142,7 +142,7 @@ fn dispatch(opt: Opt, report: Reporter) -> Result<()> {
             let store = Store::open_existing(&paths)?
                 .ok_or_else(|| crate::image::store::not_found(&image))?;
             let img = lookup::lookup(&store, &image)?;
-            report.note(output::image_info(&crate::render::exports::describe(
+            report.note(output::image_info(&crate::render::summary::describe(
                 &store, &img,
             )?));
             Ok(())

@@ -8,7 +8,7 @@ use crate::container::update::Updated;
 use crate::container::Name;
 use crate::image::catalog::ImageRow;
 use crate::image::store::StoredImage;
-use crate::render::exports::ImageInfo;
+use crate::render::summary::ImageInfo;
 use crate::report::printable as clean;
 use anyhow::Result;
 use serde_json::{json, Value};

@@ -1,14 +1,11 @@
 //! The `/exports` directory of a system container image: `manifest.json`
-//! and the templates and host files next to it, and what `images info`
-//! tells of them.
+//! and the templates and host files next to it.
 
-use super::template;
 use crate::host::fs::Rooted;
-use crate::image::store::{Store, StoredImage};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
-use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The largest `/exports` file read whole: the manifest and the templates.
@@ -80,97 +77,6 @@ pub fn read(rootfs: &Rooted, name: &str) -> Result<Option<Vec<u8>>> {
         }
         None => Ok(None),
     }
-}
-
-/// What `images info` shows of an image.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageInfo {
-    pub name: String,
-    pub id: String,
-    pub labels: BTreeMap<String, String>,
-    /// Variables with a default (the image's, else the tool's), by name.
-    pub defaults: Vec<(String, String)>,
-    /// Variables the templates use that have no default.
-    pub required: Vec<String>,
-    /// Variables the tool always sets.
-    pub set_by_tool: Vec<String>,
-    /// What its /exports will do to the host.
-    pub host_facing: super::summary::HostFacing,
-    /// What the signature policy accepted it by, when it was pulled.
-    pub verified: Option<String>,
-}
-
-/// Reads what `images info` shows from the stored image, without a checkout.
-pub fn describe(store: &Store, img: &StoredImage) -> Result<ImageInfo> {
-    let files = store.files(img)?;
-    let manifest: Value = match files.read("exports/manifest.json", TEMPLATE_LIMIT)? {
-        Some(bytes) => serde_json::from_slice(&bytes).with_context(|| {
-            format!(
-                "image {}: /exports/manifest.json is not valid JSON",
-                img.name
-            )
-        })?,
-        None => json!({}),
-    };
-    let image_defaults: BTreeMap<String, String> = manifest["defaultValues"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.as_str().map_or_else(|| v.to_string(), str::to_string),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut templates: Vec<String> = TEMPLATES.iter().map(|t| format!("exports/{t}")).collect();
-    if let Some(files) = manifest["installedFilesTemplate"].as_array() {
-        templates.extend(
-            files
-                .iter()
-                .filter_map(Value::as_str)
-                .map(|f| format!("exports/hostfs/{}", f.trim_start_matches('/'))),
-        );
-    }
-    let mut used = BTreeSet::new();
-    for t in &templates {
-        if let Some(bytes) = files.read(t, TEMPLATE_LIMIT)? {
-            used.extend(template::variables(&String::from_utf8_lossy(&bytes)));
-        }
-    }
-    let mut defaults: Vec<(String, String)> = image_defaults
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    for (k, v) in template::TOOL_DEFAULT_VALUES {
-        if used.contains(*k) && !image_defaults.contains_key(*k) {
-            defaults.push((k.to_string(), v.to_string()));
-        }
-    }
-    let required = used
-        .iter()
-        .filter(|k| {
-            !image_defaults.contains_key(*k)
-                && !template::TOOL_DEFAULT_VALUES.iter().any(|(d, _)| d == k)
-                && !template::SET_BY_TOOL.contains(&k.as_str())
-        })
-        .cloned()
-        .collect();
-    Ok(ImageInfo {
-        name: img.name.clone(),
-        id: img.id.clone(),
-        verified: img.verified.clone(),
-        labels: img.labels(),
-        defaults,
-        required,
-        set_by_tool: template::SET_BY_TOOL
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        host_facing: super::summary::HostFacing::of_image(&files)?,
-    })
 }
 
 #[cfg(test)]

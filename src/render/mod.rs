@@ -4,7 +4,11 @@
 //! image's rootfs, so the image's symlinks resolve inside the image.
 
 pub mod bundle;
+pub mod config;
 pub mod exports;
+pub mod hostfs;
 pub mod rootless;
 pub mod summary;
 pub mod template;
+pub mod tmpfiles;
+pub mod unit;

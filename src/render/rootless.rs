@@ -196,12 +196,14 @@ pub fn tmpfiles(text: &str, r: &Rootless) -> (String, Vec<String>) {
     let mut notes = Vec::new();
     let mut out = String::new();
     for line in text.lines() {
-        let (mut fields, argument) = fields(line);
-        if line.trim_start().starts_with('#') || fields.len() < 4 || line.contains('"') {
+        let parsed = super::tmpfiles::Line::parse(line)
+            .filter(|l| l.fields.len() >= 4 && !line.contains('"'));
+        let Some(mut parsed) = parsed else {
             out.push_str(line);
             out.push('\n');
             continue;
-        }
+        };
+        let fields = &mut parsed.fields;
         let mut changed = false;
         for (i, id) in [(3, r.dirs.uid), (4, r.dirs.gid)] {
             let Some(&f) = fields.get(i) else { continue };
@@ -215,31 +217,13 @@ pub fn tmpfiles(text: &str, r: &Rootless) -> (String, Vec<String>) {
                 "tmpfiles.d: {} {}: owned by you, not by its owner and group (--user)",
                 fields[0], fields[1]
             ));
-            out.push_str(&fields.join(" "));
-            if let Some(a) = argument {
-                out.push(' ');
-                out.push_str(a);
-            }
+            out.push_str(&parsed.text());
         } else {
             out.push_str(line);
         }
         out.push('\n');
     }
     (out, notes)
-}
-
-/// The first six whitespace-separated fields of a tmpfiles.d line, and the
-/// rest (the argument, which may hold spaces).
-fn fields(line: &str) -> (Vec<&str>, Option<&str>) {
-    let mut fields = Vec::new();
-    let mut rest = line.trim_start();
-    while fields.len() < 6 && !rest.is_empty() {
-        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        fields.push(&rest[..end]);
-        rest = rest[end..].trim_start();
-    }
-    let argument = (!rest.is_empty()).then_some(rest);
-    (fields, argument)
 }
 
 /// Adjusts a unit for the user manager: system targets in `WantedBy=`

@@ -5,12 +5,15 @@
 //! trusts it with, shown by `images info` for the stored image and by
 //! `install` for the deployment it renders.
 
-use super::bundle::{HostKind, Rendered};
-use super::template::{pieces, Piece};
-use crate::image::store::ImageFiles;
-use anyhow::Result;
-use serde_json::Value;
-use std::collections::BTreeSet;
+use super::bundle::Rendered;
+use super::exports::{TEMPLATES, TEMPLATE_LIMIT};
+use super::hostfs::HostKind;
+use super::template::{self, pieces, Piece};
+use super::unit::commands;
+use crate::image::store::{ImageFiles, Store, StoredImage};
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The host-facing parts of a deployment or an image.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -116,21 +119,10 @@ impl HostFacing {
     }
 }
 
-/// The `Exec*=` lines of a unit.
-fn commands(unit: &str) -> Vec<String> {
-    unit.lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("Exec") && l.contains('='))
-        .map(str::to_string)
-        .collect()
-}
-
 /// The type and path of each tmpfiles.d line.
 fn tmpfiles(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+    super::tmpfiles::lines(text)
+        .map(|l| l.fields[..l.fields.len().min(2)].join(" "))
         .collect()
 }
 
@@ -182,6 +174,97 @@ fn bundle_parts(config: &Value) -> (Vec<String>, Vec<String>) {
         sets.values().for_each(&mut add);
     }
     (binds, all.into_iter().collect())
+}
+
+/// What `images info` shows of an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub name: String,
+    pub id: String,
+    pub labels: BTreeMap<String, String>,
+    /// Variables with a default (the image's, else the tool's), by name.
+    pub defaults: Vec<(String, String)>,
+    /// Variables the templates use that have no default.
+    pub required: Vec<String>,
+    /// Variables the tool always sets.
+    pub set_by_tool: Vec<String>,
+    /// What its /exports will do to the host.
+    pub host_facing: HostFacing,
+    /// What the signature policy accepted it by, when it was pulled.
+    pub verified: Option<String>,
+}
+
+/// Reads what `images info` shows from the stored image, without a checkout.
+pub fn describe(store: &Store, img: &StoredImage) -> Result<ImageInfo> {
+    let files = store.files(img)?;
+    let manifest: Value = match files.read("exports/manifest.json", TEMPLATE_LIMIT)? {
+        Some(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "image {}: /exports/manifest.json is not valid JSON",
+                img.name
+            )
+        })?,
+        None => json!({}),
+    };
+    let image_defaults: BTreeMap<String, String> = manifest["defaultValues"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut templates: Vec<String> = TEMPLATES.iter().map(|t| format!("exports/{t}")).collect();
+    if let Some(files) = manifest["installedFilesTemplate"].as_array() {
+        templates.extend(
+            files
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|f| format!("exports/hostfs/{}", f.trim_start_matches('/'))),
+        );
+    }
+    let mut used = BTreeSet::new();
+    for t in &templates {
+        if let Some(bytes) = files.read(t, TEMPLATE_LIMIT)? {
+            used.extend(template::variables(&String::from_utf8_lossy(&bytes)));
+        }
+    }
+    let mut defaults: Vec<(String, String)> = image_defaults
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (k, v) in template::TOOL_DEFAULT_VALUES {
+        if used.contains(*k) && !image_defaults.contains_key(*k) {
+            defaults.push((k.to_string(), v.to_string()));
+        }
+    }
+    let required = used
+        .iter()
+        .filter(|k| {
+            !image_defaults.contains_key(*k)
+                && !template::TOOL_DEFAULT_VALUES.iter().any(|(d, _)| d == k)
+                && !template::SET_BY_TOOL.contains(&k.as_str())
+        })
+        .cloned()
+        .collect();
+    Ok(ImageInfo {
+        name: img.name.clone(),
+        id: img.id.clone(),
+        verified: img.verified.clone(),
+        labels: img.labels(),
+        defaults,
+        required,
+        set_by_tool: template::SET_BY_TOOL
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        host_facing: HostFacing::of_image(&files)?,
+    })
 }
 
 #[cfg(test)]

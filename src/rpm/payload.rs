@@ -4,8 +4,9 @@
 
 use super::rules::{self, Placement};
 use crate::host::fs::Rooted;
-use crate::render::bundle::{self, HostKind};
+use crate::render::bundle;
 use crate::render::exports::TEMPLATE_LIMIT;
+use crate::render::hostfs::HostKind;
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -237,7 +238,7 @@ fn caps_text(raw: &[u8]) -> Result<String> {
         (0..64)
             .filter(|b| mask & (1 << b) != 0)
             .map(|b| {
-                crate::render::bundle::ALL_CAPS
+                crate::render::config::ALL_CAPS
                     .get(b)
                     .map(|c| c.to_lowercase())
                     .ok_or_else(|| anyhow!("unknown capability {b}"))

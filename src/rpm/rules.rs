@@ -79,11 +79,11 @@ pub fn check_tmpfiles_line(line: &str) -> Result<()> {
     if line.chars().any(char::is_control) {
         bail!("tmpfiles.d line {line:?} has a control character");
     }
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
+    let Some(parsed) = crate::render::tmpfiles::Line::parse(line) else {
         return Ok(());
-    }
-    let path = line.split_whitespace().nth(1).unwrap_or("");
+    };
+    let line = line.trim();
+    let path = parsed.path().unwrap_or("");
     let p = Path::new(path);
     if !p.is_absolute() {
         bail!("/exports/tmpfiles.template: {line:?} names no absolute path");

@@ -11,8 +11,9 @@ use crate::container::state::{self, Delivered, Deployment, Ledger};
 use crate::container::{Ctx, Name};
 use crate::host::fs::{self, write_file, Rooted};
 use crate::host::paths::HostPaths;
-use crate::render::bundle::{self, Fixed, HostFile, HostKind};
+use crate::render::bundle::{self, Fixed};
 use crate::render::exports::Manifest;
+use crate::render::hostfs::{self, HostFile, HostKind};
 use crate::render::summary::HostFacing;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
@@ -91,7 +92,7 @@ pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
 pub(super) fn reopen(dir: &Path, mut info: Deployment) -> Result<Prepared> {
     let rootfs = Rooted::open(&SlotDir(dir).rootfs())?;
     let manifest = Manifest::load(&rootfs)?;
-    let host_files = bundle::host_files(&rootfs, &manifest, &info.values)?;
+    let host_files = hostfs::host_files(&rootfs, &manifest, &info.values)?;
     let ledger = ledger_mut(&mut info)?;
     ledger.files.clear();
     ledger.checksums.clear();
@@ -271,16 +272,9 @@ pub(super) fn remove(ctx: &Ctx, name: &Name, ledger: &Ledger) -> Result<()> {
 /// The directories a tmpfiles.d file creates (`d`, `D`, `v`, `q`, `Q`
 /// lines), in its order.
 fn tmpfiles_dirs(text: &str) -> Vec<PathBuf> {
-    text.lines()
-        .filter_map(|l| {
-            let mut fields = l.split_whitespace();
-            let kind = fields
-                .next()?
-                .trim_end_matches(['!', '-', '+', '=', '~', '^']);
-            let path = fields.next()?;
-            (matches!(kind, "d" | "D" | "v" | "q" | "Q") && path.starts_with('/'))
-                .then(|| PathBuf::from(path))
-        })
+    crate::render::tmpfiles::lines(text)
+        .filter(|l| l.creates_dir())
+        .filter_map(|l| l.path().filter(|p| p.starts_with('/')).map(PathBuf::from))
         .collect()
 }
 

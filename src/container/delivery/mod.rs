@@ -11,7 +11,7 @@ pub use super::state::Delivery;
 use super::state::{Delivered, Deployment};
 use super::{Ctx, Name, Slot};
 use crate::image::store::{Store, StoredImage};
-use crate::render::bundle::HostFile;
+use crate::render::hostfs::HostFile;
 use crate::render::summary::HostFacing;
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
@@ -160,13 +160,13 @@ impl Delivery {
 
     /// Refuses the `Alias=` names of the rendered unit that systemd has
     /// already: enabling would take them over. The names are systemd's
-    /// own reading of the unit (see [`aliases`]); an alias that is already
+    /// own reading of the unit (see [`crate::render::unit::aliases`]); an alias that is already
     /// a link to this container's own unit (an update, a rollback) is its.
     pub fn check_aliases(ctx: &Ctx, name: &Name, unit: Option<&str>) -> Result<()> {
         let Some(unit) = unit else {
             return Ok(());
         };
-        for alias in aliases(&name.unit(), unit)? {
+        for alias in crate::render::unit::aliases(&name.unit(), unit)? {
             let mut ours = false;
             for f in ctx.layout.unit_paths(&alias)? {
                 match crate::host::fs::read_link(&f) {
@@ -312,49 +312,6 @@ fn check_unit_unknown(ctx: &Ctx, unit: &str, name: &Name) -> Result<()> {
     Ok(())
 }
 
-/// The names systemd gives the unit `unit_name` (text `unit`) when it is
-/// enabled: its own reading of the `[Install]` section (quoting,
-/// continuation lines, specifiers), got by enabling it offline in a
-/// scratch root and listing the links that made beside it. A unit whose
-/// enabling fails there is refused with systemctl's words.
-fn aliases(unit_name: &str, unit: &str) -> Result<Vec<String>> {
-    use anyhow::Context as _;
-    let scratch = tempfile::tempdir().context("creating a scratch root for systemctl")?;
-    let dir = scratch.path().join("etc/systemd/system");
-    std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(dir.join(unit_name), unit))
-        .with_context(|| format!("writing {unit_name} into {}", scratch.path().display()))?;
-    let out = std::process::Command::new("systemctl")
-        .env("LC_ALL", "C")
-        .arg(format!("--root={}", scratch.path().display()))
-        .args(["enable", "--", unit_name])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .context("running systemctl (systemd) to read the unit's [Install] section")?;
-    let said = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        bail!("the unit {unit_name} cannot be enabled: {}", said.trim());
-    }
-    // `Also=`: enabling it would enable units of the host too (systemctl
-    // only warns offline, where they do not exist).
-    if let Some(line) = said.lines().find(|l| l.contains("auxiliary unit")) {
-        bail!(
-            "the unit {unit_name} would enable other units with it (Also=): {}",
-            line.trim()
-        );
-    }
-    let mut names = Vec::new();
-    for e in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
-        let e = e.with_context(|| format!("reading {}", dir.display()))?;
-        let n = e.file_name().to_string_lossy().into_owned();
-        if n != unit_name && e.file_type().is_ok_and(|t| t.is_symlink()) {
-            names.push(n);
-        }
-    }
-    names.sort();
-    Ok(names)
-}
-
 fn nvr(info: &Deployment) -> &str {
     info.package().unwrap_or_default()
 }
@@ -368,35 +325,6 @@ fn stored_values(req: &Request) -> BTreeMap<String, String> {
 mod tests {
     use super::*;
     use crate::host::paths::HostPaths;
-
-    #[test]
-    fn aliases_are_systemds_own_reading_of_the_install_section() {
-        let unit = "[Unit]\nAlias=not-here.service\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\nAlias=a.service b.service\nAlias=c.service\n";
-        assert_eq!(
-            aliases("g.service", unit).unwrap(),
-            ["a.service", "b.service", "c.service"]
-        );
-        // What a hand parser missed: spaces around '=', a continuation
-        // line, a specifier.
-        let unit = "[Service]\nExecStart=/bin/true\n[Install]\nAlias = sshd.service \\\n  getty.service\nAlias=%N-x.service\n";
-        assert_eq!(
-            aliases("g.service", unit).unwrap(),
-            ["g-x.service", "getty.service", "sshd.service"]
-        );
-        assert!(aliases("g.service", "[Install]\nWantedBy=x.target\n")
-            .unwrap()
-            .is_empty());
-        let err = aliases(
-            "g.service",
-            "[Service]\nExecStart=/bin/true\n[Install]\nAlso=debug-shell.service\n",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("would enable other units with it (Also=)"),
-            "{err}"
-        );
-    }
 
     #[test]
     fn both_deliveries_refuse_units_and_tmpfiles_they_do_not_own() {

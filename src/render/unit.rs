@@ -1,0 +1,147 @@
+//! The systemd unit file, read one way: its entries as systemd sees them
+//! (sections, continuation lines, comments), the commands it runs, and the
+//! names enabling it gives it, which are systemd's own reading.
+
+use anyhow::{bail, Result};
+
+/// One `KEY=VALUE` entry of a unit file, in its section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub section: String,
+    pub key: String,
+    pub value: String,
+}
+
+/// The entries of the unit `text`: a line ending in `\\` goes on with the
+/// next, lines starting with `#` or `;` are comments.
+pub fn entries(text: &str) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut section = String::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let mut line = line.trim().to_string();
+        while line.ends_with('\\') {
+            line.pop();
+            match lines.next() {
+                Some(next) if !next.trim_start().starts_with(['#', ';']) => {
+                    line.push(' ');
+                    line.push_str(next.trim());
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        if line.is_empty() || line.starts_with(['#', ';']) {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_string();
+        } else if let Some((k, v)) = line.split_once('=') {
+            out.push(Entry {
+                section: section.clone(),
+                key: k.trim().to_string(),
+                value: v.trim().to_string(),
+            });
+        }
+    }
+    out
+}
+
+/// The commands the unit runs: its `Exec*=` entries, as `KEY=VALUE`.
+pub fn commands(text: &str) -> Vec<String> {
+    entries(text)
+        .into_iter()
+        .filter(|e| e.key.starts_with("Exec"))
+        .map(|e| format!("{}={}", e.key, e.value))
+        .collect()
+}
+
+/// The names systemd gives the unit `unit_name` (text `unit`) when it is
+/// enabled: its own reading of the `[Install]` section (quoting,
+/// continuation lines, specifiers), got by enabling it offline in a
+/// scratch root and listing the links that made beside it. A unit whose
+/// enabling fails there is refused with systemctl's words.
+pub fn aliases(unit_name: &str, unit: &str) -> Result<Vec<String>> {
+    use anyhow::Context as _;
+    let scratch = tempfile::tempdir().context("creating a scratch root for systemctl")?;
+    let dir = scratch.path().join("etc/systemd/system");
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(dir.join(unit_name), unit))
+        .with_context(|| format!("writing {unit_name} into {}", scratch.path().display()))?;
+    let out = std::process::Command::new("systemctl")
+        .env("LC_ALL", "C")
+        .arg(format!("--root={}", scratch.path().display()))
+        .args(["enable", "--", unit_name])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("running systemctl (systemd) to read the unit's [Install] section")?;
+    let said = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        bail!("the unit {unit_name} cannot be enabled: {}", said.trim());
+    }
+    // `Also=`: enabling it would enable units of the host too (systemctl
+    // only warns offline, where they do not exist).
+    if let Some(line) = said.lines().find(|l| l.contains("auxiliary unit")) {
+        bail!(
+            "the unit {unit_name} would enable other units with it (Also=): {}",
+            line.trim()
+        );
+    }
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let e = e.with_context(|| format!("reading {}", dir.display()))?;
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n != unit_name && e.file_type().is_ok_and(|t| t.is_symlink()) {
+            names.push(n);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_join_continuations_and_skip_comments() {
+        let unit = "[Unit]\nDescription = x\n# ExecStart=/no\n[Service]\nExecStart=/bin/a \\\n  --flag\n; c\nExecStopPost =/bin/b\n";
+        assert_eq!(
+            commands(unit),
+            ["ExecStart=/bin/a  --flag", "ExecStopPost=/bin/b"]
+        );
+        let e = entries(unit);
+        assert_eq!(e[0].section, "Unit");
+        assert_eq!(e[0].key, "Description");
+        assert_eq!(e[1].section, "Service");
+    }
+
+    #[test]
+    fn aliases_are_systemds_own_reading_of_the_install_section() {
+        let unit = "[Unit]\nAlias=not-here.service\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\nAlias=a.service b.service\nAlias=c.service\n";
+        assert_eq!(
+            aliases("g.service", unit).unwrap(),
+            ["a.service", "b.service", "c.service"]
+        );
+        // What a hand parser missed: spaces around '=', a continuation
+        // line, a specifier.
+        let unit = "[Service]\nExecStart=/bin/true\n[Install]\nAlias = sshd.service \\\n  getty.service\nAlias=%N-x.service\n";
+        assert_eq!(
+            aliases("g.service", unit).unwrap(),
+            ["g-x.service", "getty.service", "sshd.service"]
+        );
+        assert!(aliases("g.service", "[Install]\nWantedBy=x.target\n")
+            .unwrap()
+            .is_empty());
+        let err = aliases(
+            "g.service",
+            "[Service]\nExecStart=/bin/true\n[Install]\nAlso=debug-shell.service\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("would enable other units with it (Also=)"),
+            "{err}"
+        );
+    }
+}
