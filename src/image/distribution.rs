@@ -29,6 +29,10 @@ pub struct Limits {
 }
 
 /// The largest error body kept for a message.
+/// The largest token answer read: a few fields of JSON, capped like any
+/// metadata.
+const TOKEN_LIMIT: u64 = 4 << 20;
+
 const ERROR_BODY_LIMIT: u64 = 4096;
 
 impl Limits {
@@ -295,7 +299,7 @@ impl Session {
         if !resp.status().is_success() {
             bail!("{}", self.refused(resp, &what).await);
         }
-        let body = capped(resp, super::source::METADATA_LIMIT, &what).await?;
+        let body = capped(resp, TOKEN_LIMIT, &what).await?;
         let v: serde_json::Value =
             serde_json::from_slice(&body).with_context(|| format!("parsing {what}"))?;
         v["token"]
