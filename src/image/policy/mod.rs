@@ -8,6 +8,10 @@
 //! claimed identity matched by `signedIdentity`. The cryptography is in
 //! [`super::signature`]; this is the policy logic.
 
+mod identity;
+
+pub use identity::SignedIdentity;
+
 use super::name::{RegistryRef, Source};
 use super::signature::{self, Payload, SigstoreSig};
 use anyhow::{anyhow, bail, Context, Result};
@@ -41,51 +45,14 @@ pub enum Requirement {
         key_path: Option<PathBuf>,
         key_paths: Option<Vec<PathBuf>>,
         key_data: Option<String>,
-        signed_identity: Option<Identity>,
+        signed_identity: Option<SignedIdentity>,
     },
     #[serde(rename_all = "camelCase")]
     SigstoreSigned {
         key_path: Option<PathBuf>,
         key_data: Option<String>,
-        signed_identity: Option<Identity>,
+        signed_identity: Option<SignedIdentity>,
     },
-}
-
-/// How a signature's claimed identity must relate to the image pulled.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
-pub enum Identity {
-    MatchExact,
-    #[default]
-    MatchRepoDigestOrExact,
-    MatchRepository,
-    #[serde(rename_all = "camelCase")]
-    ExactReference {
-        docker_reference: String,
-    },
-    #[serde(rename_all = "camelCase")]
-    ExactRepository {
-        docker_repository: String,
-    },
-    #[serde(rename_all = "camelCase")]
-    RemapIdentity {
-        prefix: String,
-        signed_prefix: String,
-    },
-}
-
-impl Identity {
-    /// The type as policy.json spells it.
-    fn name(&self) -> &'static str {
-        match self {
-            Identity::MatchExact => "matchExact",
-            Identity::MatchRepoDigestOrExact => "matchRepoDigestOrExact",
-            Identity::MatchRepository => "matchRepository",
-            Identity::ExactReference { .. } => "exactReference",
-            Identity::ExactRepository { .. } => "exactRepository",
-            Identity::RemapIdentity { .. } => "remapIdentity",
-        }
-    }
 }
 
 impl Requirement {
@@ -258,7 +225,7 @@ impl Policy {
                     ..
                 } = r
                 {
-                    check_identity(i).with_context(at)?;
+                    i.check().with_context(at)?;
                 }
                 match r {
                     Requirement::SignedBy {
@@ -370,36 +337,6 @@ impl Policy {
     }
 }
 
-/// Refuses a signedIdentity the containers tools refuse: an
-/// `exactReference` without a tag or digest, an `exactRepository` or a
-/// remapped prefix with one, an empty prefix or one ending in `/`.
-fn check_identity(i: &Identity) -> Result<()> {
-    let tagged = |s: &str| {
-        let (_, tag, digest) = split(s);
-        tag.is_some() || digest.is_some()
-    };
-    match i {
-        Identity::ExactReference { docker_reference } if !tagged(docker_reference) => {
-            bail!("exactReference {docker_reference:?} names no tag or digest")
-        }
-        Identity::ExactRepository { docker_repository } if tagged(docker_repository) => {
-            bail!("exactRepository {docker_repository:?} is a reference, not a repository")
-        }
-        Identity::RemapIdentity {
-            prefix,
-            signed_prefix,
-        } => {
-            for p in [prefix, signed_prefix] {
-                if p.is_empty() || p.ends_with('/') || tagged(p) {
-                    bail!("remapIdentity prefix {p:?} is not a host, namespace or repository");
-                }
-            }
-            Ok(())
-        }
-        _ => Ok(()),
-    }
-}
-
 /// `$HOME/.config/containers/policy.json` for a user other than root when
 /// it exists (the containers tools take it from the home, not from
 /// `XDG_CONFIG_HOME`), else the system's.
@@ -442,7 +379,7 @@ fn signed_by(
     key_path: &Option<PathBuf>,
     key_paths: &Option<Vec<PathBuf>>,
     key_data: &Option<String>,
-    identity: Identity,
+    identity: SignedIdentity,
     subject: &Subject,
     manifest_digest: &str,
     sigs: &mut dyn Signatures,
@@ -492,7 +429,7 @@ fn first_acceptable<T>(found: &[T], check: impl Fn(&T) -> Result<String>) -> Res
 fn sigstore_signed(
     key_path: &Option<PathBuf>,
     key_data: &Option<String>,
-    identity: Identity,
+    identity: SignedIdentity,
     subject: &Subject,
     manifest_digest: &str,
     sigs: &mut dyn Signatures,
@@ -514,7 +451,7 @@ fn sigstore_signed(
 /// policy accepts for `reference`.
 fn accept(
     payload: &Payload,
-    identity: &Identity,
+    identity: &SignedIdentity,
     reference: &RegistryRef,
     manifest_digest: &str,
 ) -> Result<()> {
@@ -525,7 +462,7 @@ fn accept(
         );
     }
     let claimed = &payload.docker_reference;
-    if identity_matches(identity, reference, claimed) {
+    if identity.matches(reference, claimed) {
         Ok(())
     } else {
         bail!(
@@ -533,74 +470,6 @@ fn accept(
             identity.name(),
             reference.name()
         )
-    }
-}
-
-/// A reference string split into its name and its tag or digest.
-fn split(reference: &str) -> (&str, Option<&str>, Option<&str>) {
-    let (rest, digest) = match reference.split_once('@') {
-        Some((r, d)) => (r, Some(d)),
-        None => (reference, None),
-    };
-    let slash = rest.rfind('/').map_or(0, |i| i + 1);
-    match rest[slash..].rfind(':') {
-        Some(c) => (&rest[..slash + c], Some(&rest[slash + c + 1..]), digest),
-        None => (rest, None, digest),
-    }
-}
-
-/// The image's own reference as the signature would name it: `name:tag`
-/// when pulled by tag, `name@digest` when by digest.
-fn exact(r: &RegistryRef) -> String {
-    let name = format!("{}/{}", r.registry, r.repository);
-    match (&r.digest, &r.tag) {
-        (Some(d), _) => format!("{name}@{d}"),
-        (None, Some(t)) => format!("{name}:{t}"),
-        (None, None) => format!("{name}:latest"),
-    }
-}
-
-/// Whether `claimed` (a signature's `docker-reference`) is acceptable for
-/// the image pulled as `r`.
-pub fn identity_matches(identity: &Identity, r: &RegistryRef, claimed: &str) -> bool {
-    let name = format!("{}/{}", r.registry, r.repository);
-    let (claimed_name, claimed_tag, claimed_digest) = split(claimed);
-    // Cosign payloads may name a repository alone: enough where only the
-    // repository is compared, never where the reference is.
-    let name_only = claimed_tag.is_none() && claimed_digest.is_none();
-    match identity {
-        Identity::MatchExact => !name_only && claimed == exact(r),
-        Identity::MatchRepoDigestOrExact => {
-            if r.digest.is_some() {
-                claimed_name == name
-            } else {
-                !name_only && claimed == exact(r)
-            }
-        }
-        Identity::MatchRepository => claimed_name == name,
-        Identity::ExactReference { docker_reference } => !name_only && claimed == docker_reference,
-        Identity::ExactRepository { docker_repository } => claimed_name == docker_repository,
-        Identity::RemapIdentity {
-            prefix,
-            signed_prefix,
-        } => {
-            let Some(rest) = name.strip_prefix(prefix.as_str()) else {
-                return identity_matches(&Identity::MatchRepoDigestOrExact, r, claimed);
-            };
-            if !(rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/')) {
-                return identity_matches(&Identity::MatchRepoDigestOrExact, r, claimed);
-            }
-            let remapped = format!("{signed_prefix}{rest}");
-            let Some((registry, repository)) = remapped.split_once('/') else {
-                return false;
-            };
-            let r2 = RegistryRef {
-                registry: registry.to_string(),
-                repository: repository.to_string(),
-                ..r.clone()
-            };
-            identity_matches(&Identity::MatchRepoDigestOrExact, &r2, claimed)
-        }
     }
 }
 
@@ -658,6 +527,7 @@ fn resolved_scopes(abs: &Path, tag: Option<&str>) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::identity::split;
     use super::*;
 
     fn reg(s: &str) -> RegistryRef {
@@ -837,54 +707,5 @@ mod tests {
             r#"{"type": "remapIdentity", "prefix": "r.example.com/", "signedPrefix": "q.example.com"}"#
         )
         .contains("is not a host, namespace or repository"));
-    }
-
-    #[test]
-    fn signed_identities() {
-        use Identity::*;
-        let tag = reg("r.example.com/team/app:1");
-        let dig = reg("r.example.com/team/app@sha256:ab");
-        let m = |i: &Identity, r: &RegistryRef, c: &str| identity_matches(i, r, c);
-        assert!(m(&MatchRepoDigestOrExact, &tag, "r.example.com/team/app:1"));
-        assert!(!m(
-            &MatchRepoDigestOrExact,
-            &tag,
-            "r.example.com/team/app:2"
-        ));
-        assert!(m(&MatchRepoDigestOrExact, &dig, "r.example.com/team/app:2"));
-        assert!(!m(
-            &MatchRepoDigestOrExact,
-            &dig,
-            "r.example.com/team/other:1"
-        ));
-        assert!(m(&MatchExact, &tag, "r.example.com/team/app:1"));
-        assert!(m(&MatchExact, &dig, "r.example.com/team/app@sha256:ab"));
-        assert!(!m(&MatchExact, &dig, "r.example.com/team/app:1"));
-        assert!(!m(&MatchRepoDigestOrExact, &tag, "r.example.com/team/app"));
-        assert!(m(&MatchRepository, &tag, "r.example.com/team/app:9"));
-        assert!(
-            m(&MatchRepository, &tag, "r.example.com/team/app"),
-            "a cosign name-only claim"
-        );
-        let exact = ExactReference {
-            docker_reference: "r.example.com/team/app:stable".into(),
-        };
-        assert!(m(&exact, &tag, "r.example.com/team/app:stable"));
-        assert!(!m(&exact, &tag, "r.example.com/team/app:1"));
-        let repo = ExactRepository {
-            docker_repository: "prod.example.com/app".into(),
-        };
-        assert!(m(&repo, &tag, "prod.example.com/app:7"));
-        let remap = RemapIdentity {
-            prefix: "r.example.com/team".into(),
-            signed_prefix: "prod.example.com/release".into(),
-        };
-        assert!(m(&remap, &tag, "prod.example.com/release/app:1"));
-        assert!(!m(&remap, &tag, "r.example.com/team/app:2"));
-        assert!(m(
-            &remap,
-            &reg("r.example.com/teammate/app:1"),
-            "r.example.com/teammate/app:1"
-        ));
     }
 }
