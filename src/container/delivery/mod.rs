@@ -4,6 +4,7 @@
 //! in the deployment (`system-package`), and matched only here.
 
 mod files;
+mod ledger;
 mod package;
 
 use super::journal::Journal;
