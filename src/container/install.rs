@@ -2,7 +2,7 @@
 //! `--now`); and
 //! `--rpm=build` / `--rpm=spec`, which only write its package or spec.
 
-use super::delivery::{Choice, Delivery, Request};
+use super::delivery::{Choice, Delivery, SlotRequest};
 use super::journal::{failpoint, Step};
 use super::layout::Layout;
 use super::steps::{activate, resolve_runtime};
@@ -77,7 +77,7 @@ pub fn install(ctx: &Ctx, args: &InstallArgs, choice: Choice) -> Result<()> {
         j.push(Step::CreatedTree(dir.clone()))?;
         fs::private_dir(&dir)?;
         failpoint("checkout")?;
-        let req = Request {
+        let req = SlotRequest {
             store: &store,
             img: &img,
             name: &name,
@@ -185,7 +185,7 @@ pub fn build(
     // One package for a whole fleet: its UUID is the same for the same
     // container, image and values, so that a rebuild is the same package.
     let stored = BTreeMap::from([("UUID".to_string(), package_uuid(&name, &img.id, args.set))]);
-    let req = rpm::Request {
+    let req = rpm::PackageRequest {
         name: name.as_str(),
         serial: last
             .map_or(0, |p| p.serial)

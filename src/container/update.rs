@@ -2,7 +2,7 @@
 //! values) in the other slot, then the link flips; `--all` updates each
 //! container, one that fails being rolled back by its own journal.
 
-use super::delivery::{Delivery, Replacing, Request};
+use super::delivery::{Delivery, Replacing, SlotRequest};
 use super::journal::failpoint;
 use super::steps::{activate, replace_slot, staging_slot, stop_running};
 use super::{txn, Ctx, Name};
@@ -47,7 +47,7 @@ pub fn update(
     let (dir, info) = txn::run(ctx, name, "update", outcome, |j| {
         let staging = staging_slot(ctx, name, target, j)?;
         failpoint("checkout")?;
-        let req = Request {
+        let req = SlotRequest {
             store: &store,
             img: &img,
             name,

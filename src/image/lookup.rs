@@ -21,9 +21,9 @@ pub fn find(store: &Store, image: &str) -> Result<Option<StoredImage>> {
     // A local source names its image after its own metadata: open it to learn the name.
     let src = match name::parse(image, &conf) {
         Ok(
-            src @ (name::Source::DockerArchive(_)
-            | name::Source::OciLayout { .. }
-            | name::Source::OciArchive { .. }),
+            src @ (name::ImageSource::DockerArchive(_)
+            | name::ImageSource::OciLayout { .. }
+            | name::ImageSource::OciArchive { .. }),
         ) => src,
         _ => return Ok(None),
     };

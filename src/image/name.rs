@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// Where an image comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub enum ImageSource {
     /// A registry speaking the OCI distribution API.
     Registry {
         reference: RegistryRef,
@@ -127,23 +127,23 @@ fn path_and_tag(s: &str) -> (PathBuf, Option<String>) {
 }
 
 /// Parses an image string into its source.
-pub fn parse(image: &str, conf: &RegistriesConf) -> Result<Source> {
+pub fn parse(image: &str, conf: &RegistriesConf) -> Result<ImageSource> {
     if let Some(p) = image.strip_prefix("dockertar:") {
-        return Ok(Source::DockerArchive(PathBuf::from(p)));
+        return Ok(ImageSource::DockerArchive(PathBuf::from(p)));
     }
     if let Some(rest) = image.strip_prefix("oci-archive:") {
         let (path, tag) = path_and_tag(rest);
-        return Ok(Source::OciArchive { path, tag });
+        return Ok(ImageSource::OciArchive { path, tag });
     }
     if let Some(rest) = image.strip_prefix("oci:") {
         let (path, tag) = path_and_tag(rest);
-        return Ok(Source::OciLayout { path, tag });
+        return Ok(ImageSource::OciLayout { path, tag });
     }
     if let Some(rest) = image.strip_prefix("docker://") {
         return registry(rest, false, conf);
     }
     if let Some(rest) = image.strip_prefix("docker:") {
-        return Ok(Source::DockerEngine(rest.to_string()));
+        return Ok(ImageSource::DockerEngine(rest.to_string()));
     }
     if let Some(rest) = image.strip_prefix("http:") {
         return registry(rest.trim_start_matches("//"), true, conf);
@@ -151,10 +151,10 @@ pub fn parse(image: &str, conf: &RegistriesConf) -> Result<Source> {
     registry(image, false, conf)
 }
 
-fn registry(s: &str, http: bool, conf: &RegistriesConf) -> Result<Source> {
+fn registry(s: &str, http: bool, conf: &RegistriesConf) -> Result<ImageSource> {
     let reference = parse_reference(s, conf)?;
     let insecure = http || conf.is_insecure(&reference.registry);
-    Ok(Source::Registry {
+    Ok(ImageSource::Registry {
         reference,
         insecure,
     })
@@ -380,7 +380,7 @@ insecure = true
 "#,
         )
         .unwrap();
-        let Source::Registry {
+        let ImageSource::Registry {
             reference,
             insecure,
         } = parse("greeter:1", &conf).unwrap()
@@ -389,7 +389,7 @@ insecure = true
         };
         assert_eq!(reference.name(), "registry.example:5000/greeter:1");
         assert!(insecure);
-        let Source::Registry { insecure, .. } = parse("quay.io/x", &conf).unwrap() else {
+        let ImageSource::Registry { insecure, .. } = parse("quay.io/x", &conf).unwrap() else {
             panic!()
         };
         assert!(!insecure);
@@ -400,27 +400,27 @@ insecure = true
         let c = RegistriesConf::default();
         assert_eq!(
             parse("dockertar:/tmp/x.tar", &c).unwrap(),
-            Source::DockerArchive("/tmp/x.tar".into())
+            ImageSource::DockerArchive("/tmp/x.tar".into())
         );
         assert_eq!(
             parse("oci:/srv/layout:1.0", &c).unwrap(),
-            Source::OciLayout {
+            ImageSource::OciLayout {
                 path: "/srv/layout".into(),
                 tag: Some("1.0".into())
             }
         );
         assert_eq!(
             parse("oci-archive:/srv/l.tar", &c).unwrap(),
-            Source::OciArchive {
+            ImageSource::OciArchive {
                 path: "/srv/l.tar".into(),
                 tag: None
             }
         );
         assert_eq!(
             parse("docker:busybox:latest", &c).unwrap(),
-            Source::DockerEngine("busybox:latest".into())
+            ImageSource::DockerEngine("busybox:latest".into())
         );
-        let Source::Registry {
+        let ImageSource::Registry {
             reference,
             insecure,
         } = parse("http:127.0.0.1:5000/g:1", &c).unwrap()
@@ -429,7 +429,8 @@ insecure = true
         };
         assert!(insecure);
         assert_eq!(reference.name(), "127.0.0.1:5000/g:1");
-        let Source::Registry { insecure, .. } = parse("docker://127.0.0.1:5000/g:1", &c).unwrap()
+        let ImageSource::Registry { insecure, .. } =
+            parse("docker://127.0.0.1:5000/g:1", &c).unwrap()
         else {
             panic!()
         };

@@ -146,7 +146,7 @@ pub fn pull(
     };
     // Credentials given, else where the containers tools keep them.
     let found = match (&source, &opts.creds) {
-        (name::Source::Registry { reference, .. }, None) => super::auth::find(
+        (name::ImageSource::Registry { reference, .. }, None) => super::auth::find(
             &reference.registry,
             &reference.repository,
             opts.auth_file.as_deref(),

@@ -7,7 +7,7 @@ use super::config::{generate_config, upgrade_config, validate_config, ALL_CAPS};
 use super::exports::Manifest;
 use super::hostfs::{host_files, HostFile, HostKind};
 use super::rootless::{self, Rootless};
-use super::template::{self, Kind};
+use super::template::{self, FileKind};
 use crate::host::fs::Rooted;
 use crate::image::store::{Store, StoredImage};
 use anyhow::{bail, Context, Result};
@@ -219,7 +219,7 @@ pub fn render(
         Some(template::render(
             &t,
             values,
-            Kind::Json,
+            FileKind::Json,
             "/exports/config.json.template",
         )?)
     } else if let Some(c) = read_export(rootfs, "config.json")? {
@@ -260,12 +260,12 @@ pub fn render(
         Some(template::render(
             t,
             values,
-            Kind::Lines,
+            FileKind::Lines,
             "/exports/service.template",
         )?)
     };
     let mut tmpfiles = read_export(rootfs, "tmpfiles.template")?
-        .map(|t| template::render(&t, values, Kind::Lines, "/exports/tmpfiles.template"))
+        .map(|t| template::render(&t, values, FileKind::Lines, "/exports/tmpfiles.template"))
         .transpose()?;
     let mut unit = unit;
     if let Some(r) = rootless {

@@ -3,7 +3,7 @@
 //! copied, linked).
 
 use super::exports::{Manifest, TEMPLATE_LIMIT};
-use super::template::{self, Kind};
+use super::template::{self, FileKind};
 use crate::host::fs::Rooted;
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
@@ -44,7 +44,7 @@ fn rename(rel: &Path, manifest: &Manifest, values: &BTreeMap<String, String>) ->
         template::render(
             to,
             values,
-            Kind::Lines,
+            FileKind::Lines,
             "renameFiles of /exports/manifest.json",
         )
     };
@@ -117,7 +117,7 @@ pub fn host_files(
                     .ok_or_else(|| anyhow!("/exports/hostfs{image_path} vanished while reading it"))
                     .with_context(|| format!("reading template {image_path}"))?;
                 let file = format!("/exports/hostfs{image_path}");
-                HostKind::File(template::render(&text, values, Kind::Text, &file)?.into_bytes())
+                HostKind::File(template::render(&text, values, FileKind::Text, &file)?.into_bytes())
             } else if manifest.use_links {
                 HostKind::Link(dir.real_path(&name)?)
             } else {

@@ -113,7 +113,7 @@ pub fn variables(text: &str) -> BTreeSet<String> {
 /// What kind of file a template renders into, which decides what a value
 /// may contain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum FileKind {
     /// JSON: inside a string literal a value may not contain `"`, `\` or
     /// control characters.
     Json,
@@ -127,7 +127,7 @@ pub enum Kind {
 pub fn render(
     text: &str,
     values: &BTreeMap<String, String>,
-    kind: Kind,
+    kind: FileKind,
     file: &str,
 ) -> Result<String> {
     let mut out = String::with_capacity(text.len());
@@ -139,7 +139,7 @@ pub fn render(
     for piece in pieces(text) {
         match piece {
             Piece::Text(t) => {
-                if kind == Kind::Json {
+                if kind == FileKind::Json {
                     in_string = json_string_state(t, in_string);
                 }
                 out.push_str(t);
@@ -149,7 +149,7 @@ pub fn render(
                     bail!("{file}: variable {v} has no value; set it with --set {v}=VALUE");
                 };
                 match kind {
-                    Kind::Json
+                    FileKind::Json
                         if in_string
                             && value
                                 .chars()
@@ -157,10 +157,10 @@ pub fn render(
                     {
                         bail!("{file}: the value of {v} would break the JSON string it goes into (it has a quote, backslash or control character)")
                     }
-                    Kind::Lines if value.contains(['\n', '\r']) => {
+                    FileKind::Lines if value.contains(['\n', '\r']) => {
                         bail!("{file}: the value of {v} has a newline, which would break the file")
                     }
-                    Kind::Json if !in_string => {
+                    FileKind::Json if !in_string => {
                         if !raw.contains(&v) {
                             raw.push(v);
                         }
@@ -289,11 +289,11 @@ mod tests {
     fn render_replaces_and_names_the_missing_variable() {
         let v = vals(&[("A", "1"), ("B", "two")]);
         assert_eq!(
-            render("$A-${B}$$A", &v, Kind::Text, "f").unwrap(),
+            render("$A-${B}$$A", &v, FileKind::Text, "f").unwrap(),
             "1-two$A"
         );
         assert_eq!(
-            render("x=$C", &v, Kind::Text, "/exports/service.template")
+            render("x=$C", &v, FileKind::Text, "/exports/service.template")
                 .unwrap_err()
                 .to_string(),
             "/exports/service.template: variable C has no value; set it with --set C=VALUE"
@@ -308,7 +308,7 @@ mod tests {
             ("OK", "fine"),
             ("PORT", "8080"),
         ]);
-        let json = |t| render(t, &v, Kind::Json, "config.json.template");
+        let json = |t| render(t, &v, FileKind::Json, "config.json.template");
         assert!(json(r#"{"x": "$Q"}"#)
             .unwrap_err()
             .to_string()
@@ -330,22 +330,22 @@ mod tests {
             ("BAD", r#",{"type":"#),
         ]);
         let t = r#"{"mounts": [{"destination": "/proc"}$ADDTL_MOUNTS]}"#;
-        let out = render(t, &m, Kind::Json, "c").unwrap();
+        let out = render(t, &m, FileKind::Json, "c").unwrap();
         let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(parsed["mounts"][1]["source"], "/x");
-        assert!(render(&t.replace("ADDTL_MOUNTS", "NONE"), &m, Kind::Json, "c").is_ok());
-        let err = render(&t.replace("ADDTL_MOUNTS", "BAD"), &m, Kind::Json, "c")
+        assert!(render(&t.replace("ADDTL_MOUNTS", "NONE"), &m, FileKind::Json, "c").is_ok());
+        let err = render(&t.replace("ADDTL_MOUNTS", "BAD"), &m, FileKind::Json, "c")
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("values of BAD pasted outside JSON strings"),
             "{err}"
         );
-        assert!(render("ExecStart=$N", &v, Kind::Lines, "u")
+        assert!(render("ExecStart=$N", &v, FileKind::Lines, "u")
             .unwrap_err()
             .to_string()
             .contains("newline"));
-        assert_eq!(render("$N", &v, Kind::Text, "h").unwrap(), "a\nb");
+        assert_eq!(render("$N", &v, FileKind::Text, "h").unwrap(), "a\nb");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 /// The package's identity and metadata, from the image labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
+pub struct PackageIdentity {
     pub name: String,
     pub version: String,
     pub release: String,
@@ -20,7 +20,7 @@ pub struct Identity {
     pub provides: Vec<String>,
 }
 
-impl Identity {
+impl PackageIdentity {
     /// `atomic-container-NAME-V-R.noarch.rpm`.
     pub fn file_name(&self) -> String {
         format!("{}-{}-{}.noarch.rpm", self.name, self.version, self.release)
@@ -85,7 +85,7 @@ pub fn parse_dep(d: &str) -> Result<rpm::Dependency> {
 }
 
 /// The identity of the package of `name` from `img`, release `serial`.
-pub fn identity(img: &StoredImage, name: &str, serial: u32) -> Result<Identity> {
+pub fn identity(img: &StoredImage, name: &str, serial: u32) -> Result<PackageIdentity> {
     let labels = img.labels();
     for k in LABELS {
         if let Some(v) = labels.get(*k) {
@@ -107,7 +107,7 @@ pub fn identity(img: &StoredImage, name: &str, serial: u32) -> Result<Identity> 
     let summary = label("atomic.summary").unwrap_or_else(|| format!("System container {name}"));
     let mut provides = deps(&labels, "atomic.provides")?;
     provides.push(format!("atomic-container({name})"));
-    Ok(Identity {
+    Ok(PackageIdentity {
         name: format!("atomic-container-{name}"),
         version,
         release: format!("{serial}.{}", &img.id[..12]),

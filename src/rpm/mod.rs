@@ -12,8 +12,8 @@ pub mod spec;
 use crate::image::store::{Store, StoredImage};
 use crate::render::bundle::{self, Fixed};
 use anyhow::{Context, Result};
-use identity::{identity, parse_dep, Identity};
-use payload::{bundle_dir, payload, Content, Entry, Kind};
+use identity::{identity, parse_dep, PackageIdentity};
+use payload::{bundle_dir, payload, Content, Entry, EntryKind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -52,7 +52,7 @@ pub fn scriptlets(name: &str) -> Vec<(&'static str, String)> {
 
 /// What to package: the container's name, the release serial, the
 /// `--set` values and the runtime its unit runs.
-pub struct Request<'a> {
+pub struct PackageRequest<'a> {
     pub name: &'a str,
     pub serial: u32,
     /// Values kept from the deployment being updated (none on install).
@@ -66,8 +66,8 @@ pub struct Request<'a> {
 const ZSTD_LEVEL: i32 = 3;
 
 /// A checked-out, rendered container ready to package.
-pub struct Prepared {
-    pub id: Identity,
+pub struct PreparedPackage {
+    pub id: PackageIdentity,
     /// The template values it was rendered with.
     pub values: BTreeMap<String, String>,
     /// Whether it has a service unit.
@@ -92,9 +92,9 @@ pub fn prepare(
     work: tempfile::TempDir,
     store: &Store,
     img: &StoredImage,
-    req: &Request,
-) -> Result<Prepared> {
-    let Request {
+    req: &PackageRequest,
+) -> Result<PreparedPackage> {
+    let PackageRequest {
         name,
         serial,
         stored,
@@ -121,7 +121,7 @@ pub fn prepare(
     for (kind, body) in scriptlets(name) {
         rules::check_scriptlet(kind, "/bin/sh", &body)?;
     }
-    Ok(Prepared {
+    Ok(PreparedPackage {
         id,
         has_service: rendered.unit.is_some(),
         host_facing: crate::render::summary::HostFacing::of_rendered(&rendered),
@@ -140,7 +140,7 @@ pub fn prepare(
     })
 }
 
-impl Prepared {
+impl PreparedPackage {
     /// The changelog entry of the package: who built which release, from
     /// which image.
     fn changelog(&self) -> (String, String) {
@@ -157,7 +157,7 @@ impl Prepared {
         self.entries
             .iter()
             .filter(move |e| {
-                !matches!(e.kind, Kind::Dir) && !Path::new(&e.path).starts_with(&bundle)
+                !matches!(e.kind, EntryKind::Dir) && !Path::new(&e.path).starts_with(&bundle)
             })
             .map(|e| e.path.as_str())
     }
@@ -201,7 +201,7 @@ impl Prepared {
         for e in &self.entries {
             let perm = e.mode as u16;
             match &e.kind {
-                Kind::Dir => {
+                EntryKind::Dir => {
                     b.with_dir_entry(
                         rpm::FileOptions::dir(&e.path)
                             .permissions(perm)
@@ -210,7 +210,7 @@ impl Prepared {
                             .modified_at(GENERATED_MTIME.into()),
                     )?;
                 }
-                Kind::Symlink(t) => {
+                EntryKind::Symlink(t) => {
                     b.with_symlink(
                         rpm::FileOptions::symlink(&e.path, t)
                             .user(&e.user)
@@ -218,7 +218,7 @@ impl Prepared {
                             .modified_at(GENERATED_MTIME.into()),
                     )?;
                 }
-                Kind::File(content) => {
+                EntryKind::File(content) => {
                     let mut o = rpm::FileOptions::new(&e.path)
                         .permissions(perm)
                         .user(&e.user)
@@ -235,11 +235,11 @@ impl Prepared {
                     let source = match content {
                         Content::Path { path, mtime, .. } => {
                             o = o.modified_at((*mtime).into());
-                            rpmfile::Source::File(path)
+                            rpmfile::FileData::File(path)
                         }
                         Content::Bytes(d) => {
                             o = o.modified_at(GENERATED_MTIME.into());
-                            rpmfile::Source::Bytes(d)
+                            rpmfile::FileData::Bytes(d)
                         }
                     };
                     // The contents stream into the payload at write time.
@@ -266,7 +266,7 @@ impl Prepared {
     fn hardlink_sets(&self) -> BTreeMap<&str, String> {
         let mut sets: BTreeMap<_, Vec<&str>> = BTreeMap::new();
         for e in &self.entries {
-            if let Kind::File(Content::Path { inode, .. }) = &e.kind {
+            if let EntryKind::File(Content::Path { inode, .. }) = &e.kind {
                 let key = (*inode, e.mode, &e.user, &e.group, e.config);
                 sets.entry(key).or_default().push(&e.path);
             }

@@ -97,7 +97,7 @@ impl Content {
     }
 }
 
-pub enum Kind {
+pub enum EntryKind {
     Dir,
     File(Content),
     Symlink(String),
@@ -106,7 +106,7 @@ pub enum Kind {
 /// One payload entry, as both outputs (the package, the spec) write it.
 pub struct Entry {
     pub path: String,
-    pub kind: Kind,
+    pub kind: EntryKind,
     pub mode: u32,
     pub user: String,
     pub group: String,
@@ -118,7 +118,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn new(path: impl Into<String>, kind: Kind, mode: u32) -> Entry {
+    fn new(path: impl Into<String>, kind: EntryKind, mode: u32) -> Entry {
         Entry {
             path: path.into(),
             kind,
@@ -140,12 +140,16 @@ pub fn payload(rootfs: &Path, rendered: &bundle::Rendered, name: &str) -> Result
     let owners = Owners::read(rootfs)?;
     // Root's alone, as the checkout root of a plain install: no user
     // reaches the image's setuid files through it.
-    let mut out = vec![Entry::new(dest.display().to_string(), Kind::Dir, 0o700)];
+    let mut out = vec![Entry::new(
+        dest.display().to_string(),
+        EntryKind::Dir,
+        0o700,
+    )];
     if let Some(c) = &rendered.config {
         let p = dest.join("config.json").display().to_string();
         out.push(Entry::new(
             p,
-            Kind::File(Content::Bytes(c.clone().into_bytes())),
+            EntryKind::File(Content::Bytes(c.clone().into_bytes())),
             0o644,
         ));
     }
@@ -154,7 +158,7 @@ pub fn payload(rootfs: &Path, rendered: &bundle::Rendered, name: &str) -> Result
         let p = format!("/usr/lib/systemd/system/{name}.service");
         out.push(Entry::new(
             p,
-            Kind::File(Content::Bytes(unit.clone().into_bytes())),
+            EntryKind::File(Content::Bytes(unit.clone().into_bytes())),
             0o644,
         ));
     }
@@ -172,17 +176,17 @@ pub fn payload(rootfs: &Path, rendered: &bundle::Rendered, name: &str) -> Result
             }
             Placement::Payload => {
                 let kind = match &f.kind {
-                    HostKind::Dir => Kind::Dir,
-                    HostKind::File(data) => Kind::File(Content::Bytes(data.clone())),
+                    HostKind::Dir => EntryKind::Dir,
+                    HostKind::File(data) => EntryKind::File(Content::Bytes(data.clone())),
                     HostKind::Link(src) => {
                         let meta = std::fs::metadata(src)
                             .with_context(|| format!("reading {}", src.display()))?;
-                        Kind::File(Content::path(src, &meta))
+                        EntryKind::File(Content::path(src, &meta))
                     }
-                    HostKind::Symlink(t) => Kind::Symlink(t.display().to_string()),
+                    HostKind::Symlink(t) => EntryKind::Symlink(t.display().to_string()),
                 };
                 let mut e = Entry::new(path, kind, f.mode);
-                e.config = f.path.starts_with("/etc") && matches!(e.kind, Kind::File(_));
+                e.config = f.path.starts_with("/etc") && matches!(e.kind, EntryKind::File(_));
                 out.push(e);
             }
         }
@@ -195,7 +199,7 @@ pub fn payload(rootfs: &Path, rendered: &bundle::Rendered, name: &str) -> Result
         let p = format!("/usr/lib/tmpfiles.d/{name}.conf");
         out.push(Entry::new(
             p,
-            Kind::File(Content::Bytes(tmpfiles.into_bytes())),
+            EntryKind::File(Content::Bytes(tmpfiles.into_bytes())),
             0o644,
         ));
     }
@@ -263,11 +267,11 @@ fn add_tree(out: &mut Vec<Entry>, src: &Path, dest: &Path, owners: &Owners) -> R
     let meta =
         std::fs::symlink_metadata(src).with_context(|| format!("reading {}", src.display()))?;
     let kind = if meta.is_dir() {
-        Kind::Dir
+        EntryKind::Dir
     } else if meta.file_type().is_symlink() {
-        Kind::Symlink(std::fs::read_link(src)?.display().to_string())
+        EntryKind::Symlink(std::fs::read_link(src)?.display().to_string())
     } else if meta.is_file() {
-        Kind::File(Content::path(src, &meta))
+        EntryKind::File(Content::path(src, &meta))
     } else {
         return Err(anyhow!(
             "{}: not a file, directory or symlink",
@@ -281,7 +285,7 @@ fn add_tree(out: &mut Vec<Entry>, src: &Path, dest: &Path, owners: &Owners) -> R
     if meta.is_file() {
         e.caps = file_caps(src)?;
     }
-    let is_dir = matches!(e.kind, Kind::Dir);
+    let is_dir = matches!(e.kind, EntryKind::Dir);
     out.push(e);
     if is_dir {
         let mut entries: Vec<_> = std::fs::read_dir(src)?.collect::<std::io::Result<_>>()?;

@@ -20,7 +20,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 /// Where a regular file's bytes come from.
-pub enum Source<'a> {
+pub enum FileData<'a> {
     File(&'a Path),
     Bytes(&'a [u8]),
 }
@@ -128,7 +128,7 @@ struct Streamed {
 /// as rpmbuild orders them.
 fn stream_payload(
     files: &Files,
-    contents: &HashMap<&str, Source>,
+    contents: &HashMap<&str, FileData>,
     ids: &HashMap<&str, (u32, u32)>,
     level: i32,
     out: &mut std::fs::File,
@@ -186,13 +186,13 @@ fn stream_payload(
             .get(path.as_str())
             .with_context(|| format!("{path}: no contents to package"))?;
         let (reader, size): (Box<dyn Read>, u64) = match source {
-            Source::File(p) => {
+            FileData::File(p) => {
                 let f =
                     std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
                 let size = f.metadata()?.len();
                 (Box::new(f), size)
             }
-            Source::Bytes(b) => (Box::new(*b), b.len() as u64),
+            FileData::Bytes(b) => (Box::new(*b), b.len() as u64),
         };
         let size32 = len32(path, size)?;
         member.size = size32;
@@ -282,7 +282,7 @@ fn complete(h: &Header<IndexTag>, st: &Streamed) -> Result<Header<IndexTag>> {
 /// or not at all.
 pub fn write(
     mut builder: rpm::PackageBuilder,
-    contents: &HashMap<&str, Source>,
+    contents: &HashMap<&str, FileData>,
     ids: &HashMap<&str, (u32, u32)>,
     level: i32,
     file: &Path,

@@ -1,8 +1,8 @@
 //! `--rpm=spec`: the spec file (rendered from `spec-templates/`) and its
 //! source, a tar of the payload, so rpmbuild rebuilds the same package.
 
-use super::payload::{Content, Kind};
-use super::{scriptlets, Prepared};
+use super::payload::{Content, EntryKind};
+use super::{scriptlets, PreparedPackage};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -89,7 +89,7 @@ fn fill(template: &str, values: &[(&str, String)]) -> Result<String> {
     Ok(out)
 }
 
-impl Prepared {
+impl PreparedPackage {
     /// The `%changelog` of the spec: the same entry as the package's.
     fn spec_changelog(&self) -> Result<String> {
         const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
@@ -128,22 +128,22 @@ impl Prepared {
             h.set_gid(0);
             h.set_mtime(0);
             match &e.kind {
-                Kind::Dir => {
+                EntryKind::Dir => {
                     h.set_entry_type(tar::EntryType::Directory);
                     h.set_size(0);
                     tar.append_data(&mut h, format!("{rel}/"), std::io::empty())?;
                 }
-                Kind::Symlink(t) => {
+                EntryKind::Symlink(t) => {
                     h.set_entry_type(tar::EntryType::Symlink);
                     h.set_size(0);
                     tar.append_link(&mut h, rel, t)?;
                 }
-                Kind::File(Content::Path { path: p, .. }) => {
+                EntryKind::File(Content::Path { path: p, .. }) => {
                     let f = std::fs::File::open(p)?;
                     h.set_size(f.metadata()?.len());
                     tar.append_data(&mut h, rel, f)?;
                 }
-                Kind::File(Content::Bytes(d)) => {
+                EntryKind::File(Content::Bytes(d)) => {
                     h.set_size(d.len() as u64);
                     tar.append_data(&mut h, rel, &d[..])?;
                 }
@@ -152,13 +152,13 @@ impl Prepared {
                 owner("the user name", &e.user)?,
                 owner("the group name", &e.group)?,
             );
-            let attr = if matches!(e.kind, Kind::Symlink(_)) {
+            let attr = if matches!(e.kind, EntryKind::Symlink(_)) {
                 format!("%attr(-,{user},{group})")
             } else {
                 format!("%attr({:04o},{user},{group})", e.mode)
             };
             let prefix = match (&e.kind, e.config) {
-                (Kind::Dir, _) => "%dir ",
+                (EntryKind::Dir, _) => "%dir ",
                 (_, true) => "%config(noreplace) ",
                 _ => "",
             };

@@ -5,7 +5,7 @@
 //! then applied under the journal.
 
 use super::ledger::{apply_host_files, plan_host_files, HostPlan};
-use super::{stored_values, Prepared, Request};
+use super::{stored_values, PreparedSlot, SlotRequest};
 use crate::container::journal::{failpoint, Journal, Step};
 use crate::container::layout::SlotDir;
 use crate::container::state::{self, Delivered, Deployment, Ledger};
@@ -18,7 +18,7 @@ use crate::render::summary::HostFacing;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
-pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
+pub(super) fn prepare(ctx: &Ctx, req: &SlotRequest) -> Result<PreparedSlot> {
     let name = req.name;
     let destdir = ctx.paths.in_target(&ctx.layout.slot(name, req.slot));
     let fixed = Fixed {
@@ -79,7 +79,7 @@ pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
             ..Ledger::default()
         }),
     );
-    Ok(Prepared {
+    Ok(PreparedSlot {
         info,
         host_facing: HostFacing::of_rendered(&rendered),
         unit: rendered.unit,
@@ -88,14 +88,14 @@ pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
 }
 
 /// The host files of the existing slot at `dir`, to place them again.
-pub(super) fn reopen(dir: &Path, mut info: Deployment) -> Result<Prepared> {
+pub(super) fn reopen(dir: &Path, mut info: Deployment) -> Result<PreparedSlot> {
     let rootfs = Rooted::open(&SlotDir(dir).rootfs())?;
     let manifest = Manifest::load(&rootfs)?;
     let host_files = hostfs::host_files(&rootfs, &manifest, &info.values)?;
     let ledger = ledger_mut(&mut info)?;
     ledger.files.clear();
     ledger.checksums.clear();
-    Ok(Prepared {
+    Ok(PreparedSlot {
         info,
         unit: None,
         host_facing: HostFacing::default(),
@@ -168,7 +168,7 @@ pub(super) fn place(
     ctx: &Ctx,
     name: &Name,
     dir: &Path,
-    prepared: &mut Prepared,
+    prepared: &mut PreparedSlot,
     plan: PlacePlan,
     j: &mut Journal,
 ) -> Result<()> {

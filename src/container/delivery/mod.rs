@@ -28,7 +28,7 @@ pub enum Choice {
 }
 
 /// What to prepare a slot from.
-pub struct Request<'a> {
+pub struct SlotRequest<'a> {
     pub store: &'a Store,
     pub img: &'a StoredImage,
     pub name: &'a Name,
@@ -52,7 +52,7 @@ pub struct Replacing<'a> {
 
 /// A prepared slot: its record, its rendered unit and, for files, the host
 /// files to place.
-pub struct Prepared {
+pub struct PreparedSlot {
     pub info: Deployment,
     pub unit: Option<String>,
     /// What the deployment will do to the host.
@@ -77,7 +77,7 @@ impl Placement {
         ctx: &Ctx,
         name: &Name,
         dir: &Path,
-        prepared: &mut Prepared,
+        prepared: &mut PreparedSlot,
         replacing: Option<Replacing>,
         j: &mut Journal,
     ) -> Result<()> {
@@ -187,7 +187,7 @@ impl Delivery {
 
     /// Checks the image out and renders it into `req.dir`: the bundle and
     /// rendered files (plain) or the package (RPM mode), and the record.
-    pub fn prepare(self, ctx: &Ctx, req: &Request) -> Result<Prepared> {
+    pub fn prepare(self, ctx: &Ctx, req: &SlotRequest) -> Result<PreparedSlot> {
         match self {
             Delivery::Files => files::prepare(ctx, req),
             Delivery::Package => package::prepare(ctx, req),
@@ -195,10 +195,10 @@ impl Delivery {
     }
 
     /// The prepared state of the existing slot at `dir` (rollback).
-    pub fn reopen(self, dir: &Path, info: Deployment) -> Result<Prepared> {
+    pub fn reopen(self, dir: &Path, info: Deployment) -> Result<PreparedSlot> {
         match self {
             Delivery::Files => files::reopen(dir, info),
-            Delivery::Package => Ok(Prepared {
+            Delivery::Package => Ok(PreparedSlot {
                 info,
                 unit: None,
                 host_facing: HostFacing::default(),
@@ -216,7 +216,7 @@ impl Delivery {
         ctx: &Ctx,
         name: &Name,
         dir: &Path,
-        prepared: &mut Prepared,
+        prepared: &mut PreparedSlot,
         replacing: Option<&Deployment>,
     ) -> Result<Placement> {
         Ok(match self {
@@ -318,7 +318,7 @@ fn nvr(info: &Deployment) -> &str {
 }
 
 /// The values a new deployment starts from: those of the one it replaces.
-fn stored_values(req: &Request) -> BTreeMap<String, String> {
+fn stored_values(req: &SlotRequest) -> BTreeMap<String, String> {
     req.current.map(|c| c.values.clone()).unwrap_or_default()
 }
 

@@ -4,7 +4,7 @@
 //! uninstall erases it. The service runs from the package's files
 //! (`/usr/lib/systemd/system/NAME.service`).
 
-use super::{stored_values, Prepared, Replacing, Request};
+use super::{stored_values, PreparedSlot, Replacing, SlotRequest};
 use crate::container::journal::{failpoint, Journal, Step};
 use crate::container::layout::SlotDir;
 use crate::container::state::{self, Delivered, Deployment};
@@ -25,7 +25,7 @@ pub(super) fn check_free(ctx: &Ctx, name: &Name) -> Result<()> {
 /// Refuses a package that would put a file where one is that the
 /// container's own package does not own: rpm replaces a file no package
 /// owns without a word.
-fn check_host_paths(ctx: &Ctx, name: &Name, prepared: &rpm::Prepared) -> Result<()> {
+fn check_host_paths(ctx: &Ctx, name: &Name, prepared: &rpm::PreparedPackage) -> Result<()> {
     let ours = name.package();
     for path in prepared.host_paths() {
         let host = ctx.paths.resolve(Path::new(path))?;
@@ -57,7 +57,7 @@ fn serial(info: &Deployment) -> Result<u32> {
 }
 
 /// Builds the package into `req.dir` and records the deployment there.
-pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
+pub(super) fn prepare(ctx: &Ctx, req: &SlotRequest) -> Result<PreparedSlot> {
     let next = match req.current {
         None => 1,
         Some(current) => {
@@ -79,7 +79,7 @@ pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
         ctx.layout.package_scratch(req.name)?,
         req.store,
         req.img,
-        &rpm::Request {
+        &rpm::PackageRequest {
             name: req.name.as_str(),
             serial: next,
             stored: &stored,
@@ -104,7 +104,7 @@ pub(super) fn prepare(ctx: &Ctx, req: &Request) -> Result<Prepared> {
         },
     );
     state::write(req.dir, &info)?;
-    Ok(Prepared {
+    Ok(PreparedSlot {
         info,
         unit: prepared.unit.clone(),
         host_facing: prepared.host_facing.clone(),
@@ -118,7 +118,7 @@ pub(super) fn place(
     ctx: &Ctx,
     name: &Name,
     dir: &Path,
-    prepared: &mut Prepared,
+    prepared: &mut PreparedSlot,
     replacing: Option<Replacing>,
     j: &mut Journal,
 ) -> Result<()> {

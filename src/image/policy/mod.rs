@@ -12,7 +12,7 @@ mod identity;
 
 pub use identity::SignedIdentity;
 
-use super::name::{RegistryRef, Source};
+use super::name::{ImageSource, RegistryRef};
 use super::signature::{self, Payload, SigstoreSig};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
@@ -88,7 +88,7 @@ impl Subject {
     /// from `pinned`, the path its file or directory resolved to when it
     /// was opened for reading (see `source::Fetched::local_path`), never
     /// from resolving its path again.
-    pub fn of(source: &Source, pinned: Option<&Path>) -> Subject {
+    pub fn of(source: &ImageSource, pinned: Option<&Path>) -> Subject {
         let local = |transport, path: &Path, tag: Option<&str>| Subject {
             transport,
             scopes: match pinned {
@@ -98,16 +98,16 @@ impl Subject {
             reference: None,
         };
         match source {
-            Source::Registry { reference, .. } => Subject {
+            ImageSource::Registry { reference, .. } => Subject {
                 transport: "docker",
                 scopes: docker_scopes(reference),
                 reference: Some(reference.clone()),
             },
-            Source::OciLayout { path, tag } => local("oci", path, tag.as_deref()),
-            Source::OciArchive { path, tag } => local("oci-archive", path, tag.as_deref()),
-            Source::DockerArchive(path) => local("docker-archive", path, None),
+            ImageSource::OciLayout { path, tag } => local("oci", path, tag.as_deref()),
+            ImageSource::OciArchive { path, tag } => local("oci-archive", path, tag.as_deref()),
+            ImageSource::DockerArchive(path) => local("docker-archive", path, None),
             // The engine's names normalise as docker.io's do, with no search list.
-            Source::DockerEngine(name) => Subject {
+            ImageSource::DockerEngine(name) => Subject {
                 transport: "docker-daemon",
                 scopes: super::name::parse_reference(name, &Default::default())
                     .map(|r| docker_scopes(&r))
@@ -595,7 +595,7 @@ mod tests {
                 trusted.display()
             );
         }
-        let daemon = Subject::of(&Source::DockerEngine("busybox:latest".into()), None);
+        let daemon = Subject::of(&ImageSource::DockerEngine("busybox:latest".into()), None);
         assert_eq!(daemon.scopes[0], "docker.io/library/busybox:latest");
         assert!(daemon.scopes.contains(&"docker.io/library".to_string()));
         assert_eq!(

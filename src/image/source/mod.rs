@@ -6,7 +6,7 @@ mod archive;
 mod engine;
 mod registry;
 
-use super::name::{self, RegistryRef, Source};
+use super::name::{self, ImageSource, RegistryRef};
 use super::signature::SigstoreSig;
 use anyhow::{anyhow, bail, Context, Result};
 use oci_spec::image::{Descriptor, ImageManifest};
@@ -92,23 +92,23 @@ pub type KnownConfig<'a> = &'a dyn Fn(&str) -> Option<Vec<u8>>;
 /// asked for a config that `known` has (an unchanged re-pull fetches no
 /// blob at all).
 pub fn open(
-    source: &Source,
+    source: &ImageSource,
     creds: Option<&Creds>,
     known: KnownConfig,
 ) -> Result<(Fetched, Box<dyn Blobs>)> {
     match source {
-        Source::Registry {
+        ImageSource::Registry {
             reference,
             insecure,
         } => registry::open(reference, *insecure, creds, known),
-        Source::OciLayout { path, tag } => {
+        ImageSource::OciLayout { path, tag } => {
             archive::oci_layout(archive::DirFiles::open(path)?, path, tag.as_deref())
         }
-        Source::OciArchive { path, tag } => {
+        ImageSource::OciArchive { path, tag } => {
             archive::oci_layout(archive::TarFiles::index(path)?, path, tag.as_deref())
         }
-        Source::DockerArchive(path) => archive::docker_archive(path),
-        Source::DockerEngine(name) => engine::open(name),
+        ImageSource::DockerArchive(path) => archive::docker_archive(path),
+        ImageSource::DockerEngine(name) => engine::open(name),
     }
 }
 
