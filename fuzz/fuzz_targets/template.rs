@@ -2,7 +2,7 @@
 //! and no value adds a line to a line-oriented file.
 #![no_main]
 
-use atomic::render::template::{self, Kind};
+use atomic::render::template::{self, FileKind};
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
 
@@ -20,10 +20,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let total: usize = v.values().map(String::len).sum();
     assert!(total <= template::VALUES_LIMIT);
-    for kind in [Kind::Json, Kind::Lines, Kind::Text] {
+    for kind in [FileKind::Json, FileKind::Lines, FileKind::Text] {
         if let Ok(out) = template::render(body, &v, kind, "fuzz") {
             assert!(out.len() <= body.len() + total * body.matches('$').count().max(1));
-            if kind == Kind::Lines {
+            if kind == FileKind::Lines {
                 // A value never adds a line break.
                 assert_eq!(
                     out.matches('\n').count(),
