@@ -13,3 +13,6 @@ pub mod image;
 pub mod render;
 pub mod report;
 pub mod rpm;
+
+#[cfg(any(test, feature = "internal-testing-api"))]
+pub mod fixture;

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
-pub mod image;
+pub use atomic::fixture as image;
 pub mod registry;
 pub mod rpmroot;
 pub mod sandbox;

@@ -1,5 +1,7 @@
-//! Builds OCI image layouts and `docker save` archives from a small text
-//! description of each layer.
+//! Test images: builds OCI image layouts and `docker save` archives from a
+//! small text description of each layer. For tests only (the library's
+//! own, and the integration tests' through the `internal-testing-api`
+//! feature); it panics on what a test would not survive anyway.
 //!
 //! One entry a line, fields separated by spaces:
 //! ```text
