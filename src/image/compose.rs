@@ -275,3 +275,67 @@ pub fn lookup(
         Err(e) => Err(e).with_context(|| format!("looking up {name}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::fixture::{Compression, Config, Image, Layer};
+    use crate::image::pull::testing::{pull_image, user_paths};
+    use crate::image::store::Store;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn layers_compose_with_whiteouts_opaque_directories_and_links() {
+        let t = tempfile::tempdir().unwrap();
+        let paths = user_paths(t.path());
+        let img = Image::new(
+            vec![
+                Layer::parse(
+                    "d etc\nf etc/a = a\nf etc/b = b\nl etc/link a\n\
+                     d var\nd var/lib\nf var/lib/old = old\nd var/lib/keep\n",
+                    Compression::Gzip,
+                ),
+                Layer::parse(
+                    "d etc\nf etc/a = a2\nh etc/hard etc/a\nw etc/b\n\
+                     d var\no var/lib\nf var/lib/new = new\n",
+                    Compression::None,
+                ),
+            ],
+            Config::default(),
+        );
+        let stored = pull_image(&paths, t.path(), "layers", &img, "1").unwrap();
+        let store = Store::open_existing(&paths).unwrap().unwrap();
+        let rootfs = t.path().join("checkout/rootfs");
+        store.checkout(&stored, &rootfs).unwrap();
+        let read = |p: &str| std::fs::read_to_string(rootfs.join(p)).unwrap();
+        assert_eq!(read("etc/a"), "a2", "the upper layer's file");
+        assert_eq!(read("etc/hard"), "a2");
+        let ino = |p: &str| std::fs::metadata(rootfs.join(p)).unwrap().ino();
+        assert_eq!(ino("etc/a"), ino("etc/hard"), "a hard link stays one");
+        assert!(!rootfs.join("etc/b").exists(), "whited out");
+        assert_eq!(
+            std::fs::read_link(rootfs.join("etc/link")).unwrap(),
+            std::path::Path::new("a")
+        );
+        let lib: Vec<_> = std::fs::read_dir(rootfs.join("var/lib"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(lib, ["new"], "an opaque directory hides the lower one");
+        assert!(!rootfs.join(".wh.b").exists() && !rootfs.join("etc/.wh.b").exists());
+    }
+
+    #[test]
+    fn a_layer_that_climbs_out_is_refused_and_nothing_is_stored() {
+        let t = tempfile::tempdir().unwrap();
+        let paths = user_paths(t.path());
+        let img = Image::new(
+            vec![Layer::parse("d etc\nf ../escape = x\n", Compression::Gzip)],
+            Config::default(),
+        );
+        let err = pull_image(&paths, t.path(), "climb", &img, "1").unwrap_err();
+        assert!(format!("{err:#}").contains("../escape"), "{err:#}");
+        assert!(!t.path().join("escape").exists());
+        let store = Store::open_existing(&paths).unwrap().unwrap();
+        assert!(store.images().unwrap().is_empty());
+    }
+}

@@ -262,3 +262,147 @@ pub fn pull(
         .image(&name)?
         .ok_or_else(|| anyhow!("image {name} vanished after the pull"))
 }
+
+/// Pulling fixture images into a repository any user can write: what the
+/// image layer's own tests start from.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::fixture::Image;
+    use std::path::Path;
+
+    /// A host under `dir` whose repository is bare-user, as a user's own
+    /// containers have (no root needed to write or check it out).
+    pub fn user_paths(dir: &Path) -> HostPaths {
+        let repo = dir.join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        ostree::Repo::new_for_path(&repo)
+            .create(ostree::RepoMode::BareUser, ostree::gio::Cancellable::NONE)
+            .unwrap();
+        HostPaths::new(Some(&dir.join("root")), Some(repo), None)
+    }
+
+    /// Options that accept any image (a policy file of its own).
+    pub fn accept_anything(dir: &Path) -> PullOptions {
+        let policy = dir.join("policy.json");
+        std::fs::write(
+            &policy,
+            r#"{"default": [{"type": "insecureAcceptAnything"}]}"#,
+        )
+        .unwrap();
+        PullOptions {
+            policy: Some(policy),
+            ..PullOptions::default()
+        }
+    }
+
+    /// Writes `img` as the OCI layout `dir/NAME` tagged `tag` and pulls it.
+    pub fn pull_image(
+        paths: &HostPaths,
+        dir: &Path,
+        name: &str,
+        img: &Image,
+        tag: &str,
+    ) -> Result<StoredImage> {
+        let layout = dir.join(name);
+        img.write_oci(&layout, tag);
+        pull(
+            paths,
+            &format!("oci:{}:{tag}", layout.display()),
+            &accept_anything(dir),
+            &Reporter::silent(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+    use crate::fixture::{Compression, Config, Image, Layer};
+
+    fn greeter(greeting: &str) -> Image {
+        Image::new(
+            vec![
+                Layer::parse(
+                    "d usr\nd usr/bin\nf usr/bin/greet 0755 = #!/bin/sh\\n\n",
+                    Compression::Gzip,
+                ),
+                Layer::parse(
+                    &format!("d etc\nf etc/greeting = {greeting}\\n\n"),
+                    Compression::Zstd,
+                ),
+            ],
+            Config {
+                cmd: vec!["/usr/bin/greet".into()],
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn a_local_image_is_stored_under_localhost_one_commit_a_layer() {
+        let t = tempfile::tempdir().unwrap();
+        let paths = user_paths(t.path());
+        let img = pull_image(&paths, t.path(), "greeter", &greeter("hi"), "1.0").unwrap();
+        assert_eq!(img.name, "localhost/greeter:1.0");
+        let verified = img.verified.clone().unwrap();
+        assert!(
+            verified.starts_with("insecureAcceptAnything under default of "),
+            "{verified}"
+        );
+        let store = Store::open_existing(&paths).unwrap().unwrap();
+        for layer in img.manifest.layers() {
+            let hex = layer.digest().to_string().replace("sha256:", "");
+            assert!(store.blob_commit(&hex).unwrap().is_some(), "{hex}");
+        }
+        assert_eq!(
+            store.image("localhost/greeter:1.0").unwrap().unwrap().id,
+            img.id
+        );
+    }
+
+    #[test]
+    fn a_second_version_stores_only_its_new_layer() {
+        let t = tempfile::tempdir().unwrap();
+        let paths = user_paths(t.path());
+        let one = pull_image(&paths, t.path(), "greeter", &greeter("hi"), "1.0").unwrap();
+        let two = pull_image(&paths, t.path(), "greeter", &greeter("hello"), "2.0").unwrap();
+        let (l1, l2) = (one.manifest.layers(), two.manifest.layers());
+        assert_eq!(l1[0].digest(), l2[0].digest(), "the shared layer");
+        assert_ne!(l1[1].digest(), l2[1].digest());
+        let store = Store::open_existing(&paths).unwrap().unwrap();
+        assert_eq!(store.images().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_policy_that_rejects_leaves_the_repository_as_it_was() {
+        let t = tempfile::tempdir().unwrap();
+        let paths = user_paths(t.path());
+        let layout = t.path().join("greeter");
+        greeter("hi").write_oci(&layout, "1.0");
+        let policy = t.path().join("reject.json");
+        std::fs::write(&policy, r#"{"default": [{"type": "reject"}]}"#).unwrap();
+        let opts = PullOptions {
+            policy: Some(policy),
+            ..PullOptions::default()
+        };
+        let err = pull(
+            &paths,
+            &format!("oci:{}:1.0", layout.display()),
+            &opts,
+            &Reporter::silent(),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("reject"), "{err:#}");
+        let store = Store::open_existing(&paths).unwrap().unwrap();
+        assert!(store.images().unwrap().is_empty());
+        let layer = greeter("hi").layers[0].blob();
+        assert_eq!(
+            store
+                .blob_commit(&crate::fixture::sha256_hex(&layer))
+                .unwrap(),
+            None
+        );
+    }
+}

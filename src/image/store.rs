@@ -693,4 +693,53 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn tags_deletes_and_prunes_keep_what_is_used() {
+        use crate::fixture::{Compression, Config, Image, Layer};
+        use crate::image::pull::testing::{pull_image, user_paths};
+        let t = tempfile::tempdir().unwrap();
+        let paths = user_paths(t.path());
+        let img = Image::new(
+            vec![Layer::parse(
+                "d exports\nf exports/manifest.json = {}\n",
+                Compression::Gzip,
+            )],
+            Config::default(),
+        );
+        let stored = pull_image(&paths, t.path(), "app", &img, "1").unwrap();
+        let store = Store::open_existing(&paths).unwrap().unwrap();
+        assert!(store
+            .files(&stored)
+            .unwrap()
+            .has("exports/manifest.json")
+            .unwrap());
+        assert_eq!(
+            store
+                .files(&stored)
+                .unwrap()
+                .read("exports/manifest.json", 100)
+                .unwrap(),
+            Some(b"{}".to_vec())
+        );
+        store.tag(&stored, "localhost/other:2").unwrap();
+        let tagged = store.image("localhost/other:2").unwrap().unwrap();
+        assert_eq!(tagged.id, stored.id);
+        store.delete(&stored.name).unwrap();
+        assert!(store.image(&stored.name).unwrap().is_none());
+        let hex = stored.manifest.layers()[0]
+            .digest()
+            .to_string()
+            .replace("sha256:", "");
+        // The tag still uses the layer: pruning keeps it.
+        let (removed, _) = store.prune(&store.images().unwrap()).unwrap();
+        assert!(removed.is_empty(), "{removed:?}");
+        assert!(store.blob_commit(&hex).unwrap().is_some());
+        store.delete("localhost/other:2").unwrap();
+        let (removed, freed) = store.prune(&[]).unwrap();
+        assert!(!removed.is_empty());
+        // A repository atomic did not create: its objects are its owner's.
+        assert_eq!(freed, None);
+        assert!(store.blob_commit(&hex).unwrap().is_none());
+    }
 }

@@ -309,3 +309,92 @@ pub(super) fn docker_archive(path: &Path) -> Result<(Fetched, Box<dyn Blobs>)> {
     };
     Ok((fetched, Box::new(DockerBlobs { store, paths })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{open, ImageSource};
+    use super::*;
+    use crate::fixture::{Compression, Config, Image, Layer};
+
+    fn image() -> Image {
+        Image::new(
+            vec![
+                Layer::parse("d etc\nf etc/greeting = hello\\n\n", Compression::Gzip),
+                Layer::parse("f etc/second 0600 = two\n", Compression::Zstd),
+            ],
+            Config {
+                cmd: vec!["/bin/true".into()],
+                ..Default::default()
+            },
+        )
+    }
+
+    /// The image, written as an OCI layout, the same layout as a tar, and
+    /// a `docker save` archive.
+    fn sources(dir: &Path) -> (crate::fixture::Written, Vec<ImageSource>) {
+        let layout = dir.join("layout");
+        let written = image().write_oci(&layout, "1.0");
+        let archive = dir.join("layout.tar");
+        let mut b = tar::Builder::new(File::create(&archive).unwrap());
+        b.append_dir_all(".", &layout).unwrap();
+        b.into_inner().unwrap();
+        let docker = dir.join("docker.tar");
+        image().write_docker_archive(&docker, "greeter:1.0");
+        let tag = Some("1.0".to_string());
+        let sources = vec![
+            ImageSource::OciLayout {
+                path: layout,
+                tag: tag.clone(),
+            },
+            ImageSource::OciArchive { path: archive, tag },
+            ImageSource::DockerArchive(docker),
+        ];
+        (written, sources)
+    }
+
+    #[test]
+    fn every_local_transport_reads_the_image_its_manifest_names() {
+        let t = tempfile::tempdir().unwrap();
+        let (written, sources) = sources(t.path());
+        for src in sources {
+            let (fetched, blobs) = open(&src, None, &|_| None).unwrap();
+            assert_eq!(sha256_hex(&fetched.config_raw), written.image_id, "{src:?}");
+            assert_eq!(fetched.local_path.as_deref().map(Path::exists), Some(true));
+            let layers = fetched.manifest.layers();
+            assert_eq!(layers.len(), 2, "{src:?}");
+            for layer in layers {
+                let mut data = Vec::new();
+                blobs.open(layer).unwrap().read_to_end(&mut data).unwrap();
+                assert_eq!(
+                    format!("sha256:{}", sha256_hex(&data)),
+                    layer.digest().to_string(),
+                    "{src:?}: a layer is what its descriptor says"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_tag_or_a_changed_config_is_an_error_naming_it() {
+        let t = tempfile::tempdir().unwrap();
+        let (written, sources) = sources(t.path());
+        let ImageSource::OciLayout { path, .. } = &sources[0] else {
+            unreachable!()
+        };
+        let err = open(
+            &ImageSource::OciLayout {
+                path: path.clone(),
+                tag: Some("2.0".into()),
+            },
+            None,
+            &|_| None,
+        )
+        .err()
+        .unwrap();
+        assert!(format!("{err:#}").contains("2.0"), "{err:#}");
+        let config = path.join("blobs/sha256").join(&written.image_id);
+        std::fs::write(&config, b"{\"changed\": true}").unwrap();
+        let err = format!("{:#}", open(&sources[0], None, &|_| None).err().unwrap());
+        assert!(err.contains(&written.image_id[..12]), "{err}");
+    }
+}

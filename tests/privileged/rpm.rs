@@ -3,7 +3,7 @@
 //! linted with rpmlint; and the layering rules refusing what rpm-ostree
 //! would not take.
 
-mod bench;
+use crate::bench;
 
 use bench::image::{Compression, Config, Image, Layer};
 use bench::rpmroot::RpmRoot;

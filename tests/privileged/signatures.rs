@@ -5,7 +5,7 @@
 //! own, with `--signature-policy`. Refused images leave the repository as
 //! it was, and the error names the scope and the requirement.
 
-mod bench;
+use crate::bench;
 
 use bench::registry::Registry;
 use bench::sandbox::Sandbox;

@@ -2,7 +2,7 @@
 //! `kill -9` of the owner no process of the sandbox's PID namespace, no
 //! process in its mount namespace and no mount of its directory is left.
 
-mod bench;
+use crate::bench;
 
 use bench::require_root;
 use bench::sandbox::{self, Sandbox};
@@ -62,7 +62,12 @@ fn killing_the_owner_leaves_nothing_behind() {
     let mark = t.path().join("pid");
     let mut owner = Owner(
         Command::new(std::env::current_exe().unwrap())
-            .args(["--ignored", "--exact", "hold_a_sandbox", "--nocapture"])
+            .args([
+                "--ignored",
+                "--exact",
+                "sandbox_lifetime::hold_a_sandbox",
+                "--nocapture",
+            ])
             .env(MARK, &mark)
             .spawn()
             .unwrap(),

@@ -1,7 +1,7 @@
 //! System containers under a real systemd (the sandbox) and runc: install,
 //! update, rollback, uninstall, list, run and stop of the greeter.
 
-mod bench;
+use crate::bench;
 
 use bench::sandbox::Sandbox;
 use bench::{closed, fixtures, greet, require_root};

@@ -3,12 +3,12 @@
 //! a directory: it renders, or it is refused with an error that names the
 //! field or variable at fault. The catalog's files are its authors' and are
 //! not part of this repository, so the test runs only when given a checkout
-//! of it: `ATOMIC_TEST_CATALOG=DIR cargo test --test catalog -- --ignored`.
+//! of it: `ATOMIC_TEST_CATALOG=DIR cargo test --test privileged -- --ignored catalog::`.
 //! The catalog's shapes that matter (no `Type=`, `Type=notify`, pre-1.0
 //! configs, `renameFiles`, `$ADDTL_MOUNTS`) are covered in CI by the
-//! scenario tests of `tests/lifecycle.rs`, on images written for them.
+//! scenario tests of `tests/privileged/lifecycle.rs`, on images written for them.
 
-mod bench;
+use crate::bench;
 
 use bench::image::{Compression, Config, Image, Layer};
 use bench::{atomic_bin, fixtures, require_root, run};

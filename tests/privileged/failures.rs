@@ -3,7 +3,7 @@
 //! it was, and a crash at any step is undone by the next command, which
 //! then completes.
 
-mod bench;
+use crate::bench;
 
 use bench::image::Image;
 use bench::rpmroot::RpmRoot;

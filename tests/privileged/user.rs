@@ -5,7 +5,7 @@
 //! their home and runtime directory changes, and another user sees none
 //! of it.
 
-mod bench;
+use crate::bench;
 
 use bench::image::Image;
 use bench::registry::Registry;

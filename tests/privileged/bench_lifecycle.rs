@@ -3,7 +3,7 @@
 //! `cp -a` of the same rootfs, update downtime of the greeter under systemd,
 //! and `containers list` with 50 containers. Medians of interleaved runs.
 
-mod bench;
+use crate::bench;
 
 use atomic::host::paths::HostPaths;
 use atomic::image::store::Store;

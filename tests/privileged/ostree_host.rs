@@ -4,7 +4,7 @@
 //! stateroot's own mount, `/usr` read-only, `/etc` writable), with a real
 //! systemd inside. The tool runs there as it would on Fedora CoreOS.
 
-mod bench;
+use crate::bench;
 
 use bench::sandbox::Sandbox;
 use bench::{check, closed, fixtures, greet, require_root, run};

@@ -5,7 +5,7 @@
 //! `--root` target and in the directories beside it — is byte-identical
 //! afterwards.
 
-mod bench;
+use crate::bench;
 
 use bench::image::{Compression, Config, Image, Layer};
 use bench::{atomic_bin, require_root, run};

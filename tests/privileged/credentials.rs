@@ -5,7 +5,7 @@
 //! every key form, a credential helper, and wrong credentials refused
 //! naming the registry. The secret appears in nothing printed.
 
-mod bench;
+use crate::bench;
 
 use bench::registry::Registry;
 use bench::sandbox::Sandbox;

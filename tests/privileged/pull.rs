@@ -2,7 +2,7 @@
 //! registry, real archives and libostree: refs, metadata, deduplication,
 //! the composed rootfs, and every bad input leaving the repository as it was.
 
-mod bench;
+use crate::bench;
 
 use atomic::host::paths::HostPaths;
 use atomic::image::store::Store;
