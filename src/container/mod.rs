@@ -1,6 +1,8 @@
 //! System containers, the product's main concept: a validated [`Name`], the
-//! two deployment [`Slot`]s, and the [`Ctx`] every verb runs in. One file per
-//! verb; what differs between plain and RPM mode is in `delivery`.
+//! two deployment [`Slot`]s, and the [`Ctx`] every verb runs in, with its
+//! [`Target`] named once. One file per verb; what differs between plain and
+//! RPM mode is in `delivery`, the record of a deployment in `state`, and
+//! the transaction with its recovery in `txn`.
 
 pub mod delivery;
 pub mod install;

@@ -241,23 +241,23 @@ fn run_helper(name: &str, registry: &str, from: &str) -> Result<Option<Found>> {
         bail!("{from}: {name:?} is not a credential helper's name");
     }
     let program = format!("docker-credential-{name}");
-    let spawned = std::process::Command::new(&program)
+    // Looked up in PATH first: a directory of PATH the caller cannot read
+    // makes the shell's search answer "permission denied" for a helper
+    // that is simply not there.
+    let Some(found) = crate::host::fs::which(std::path::Path::new(&program)) else {
+        // A config copied from another machine names a helper this one
+        // lacks: no credentials from it, said; a pull that needs them
+        // fails with the registry's answer.
+        tracing::warn!("{from}: {program} is not installed; no credentials from it");
+        return Ok(None);
+    };
+    let mut child = std::process::Command::new(&found)
         .arg("get")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .spawn();
-    let mut child = match spawned {
-        Ok(c) => c,
-        // A config copied from another machine names a helper this one
-        // lacks: no credentials from it, said; a pull that needs them
-        // fails with the registry's answer.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            tracing::warn!("{from}: {program} is not installed; no credentials from it");
-            return Ok(None);
-        }
-        Err(e) => return Err(e).with_context(|| format!("{from}: running {program}")),
-    };
+        .spawn()
+        .with_context(|| format!("{from}: running {}", found.display()))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A helper that does not read its input is told nothing more.
         let _ = stdin.write_all(registry.as_bytes());

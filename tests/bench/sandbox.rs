@@ -16,10 +16,11 @@
 //! binary at a path of its own, which every user inside can execute.
 
 use super::{atomic_bin, check, run};
+use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 const BASE_PREFIX: &str = "/var/tmp/atomic-sandbox-";
@@ -296,28 +297,46 @@ pub struct Sandbox {
     base: PathBuf,
 }
 
-static SHARED: OnceLock<Sandbox> = OnceLock::new();
+/// The sandbox of each test file, by its name: the files of a test target
+/// run at the same time, and each expects a host of its own, as it had when
+/// it was a target of its own.
+static SHARED: Mutex<BTreeMap<String, &'static Sandbox>> = Mutex::new(BTreeMap::new());
 static OSTREE: OnceLock<Sandbox> = OnceLock::new();
 static OSTREE_OWN_PACKAGES: OnceLock<Sandbox> = OnceLock::new();
 
 extern "C" fn shut_down_shared() {
-    for s in [SHARED.get(), OSTREE.get(), OSTREE_OWN_PACKAGES.get()]
-        .into_iter()
-        .flatten()
-    {
+    let shared: Vec<&'static Sandbox> = match SHARED.try_lock() {
+        Ok(m) => m.values().copied().collect(),
+        Err(_) => Vec::new(),
+    };
+    for s in shared.into_iter().chain(
+        [OSTREE.get(), OSTREE_OWN_PACKAGES.get()]
+            .into_iter()
+            .flatten(),
+    ) {
         s.shut_down();
     }
 }
 
 impl Sandbox {
-    /// The sandbox of this test process, booted on first use.
+    /// The sandbox of the calling test file, booted on first use.
+    #[track_caller]
     pub fn shared() -> &'static Sandbox {
-        SHARED.get_or_init(|| {
-            let s = Sandbox::boot("", BOOT, &[]);
+        let file = std::panic::Location::caller().file();
+        let key = Path::new(file)
+            .file_stem()
+            .map_or_else(|| file.to_string(), |s| s.to_string_lossy().into_owned());
+        let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = shared.get(&key) {
+            return s;
+        }
+        let s: &'static Sandbox = Box::leak(Box::new(Sandbox::boot(&format!(".{key}"), BOOT, &[])));
+        if shared.is_empty() {
             // SAFETY: registering a plain extern "C" function.
             unsafe { libc::atexit(shut_down_shared) };
-            s
-        })
+        }
+        shared.insert(key, s);
+        s
     }
 
     /// The image-based host of this test process (see [`BOOT_OSTREE`]),
@@ -571,7 +590,7 @@ pub fn remove_stale() {
         let Some(rest) = name.strip_prefix("atomic-sandbox-") else {
             continue;
         };
-        // `<pid>` or `<pid>.ostree`.
+        // `<pid>.<test file>` or `<pid>.ostree`.
         let pid = rest.split('.').next().unwrap_or(rest);
         if !Path::new(&format!("/proc/{pid}")).exists() {
             let _ = std::fs::remove_dir_all(e.path());
@@ -579,7 +598,8 @@ pub fn remove_stale() {
     }
 }
 
-/// The directory a sandbox owned by process `pid` uses.
-pub fn base_of(pid: u32) -> PathBuf {
-    PathBuf::from(format!("{BASE_PREFIX}{pid}"))
+/// The directory the shared sandbox of test file `file` (its name without
+/// `.rs`) uses in process `pid`.
+pub fn base_of(pid: u32, file: &str) -> PathBuf {
+    PathBuf::from(format!("{BASE_PREFIX}{pid}.{file}"))
 }

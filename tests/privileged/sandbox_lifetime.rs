@@ -92,7 +92,7 @@ fn killing_the_owner_leaves_nothing_behind() {
         members("pid", pid_ns).len() >= 2,
         "systemd and its services run"
     );
-    let base = sandbox::base_of(owner.0.id());
+    let base = sandbox::base_of(owner.0.id(), "sandbox_lifetime");
     assert!(base.exists());
 
     owner.0.kill().unwrap();
