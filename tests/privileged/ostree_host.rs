@@ -8,6 +8,7 @@ use crate::bench;
 
 use bench::sandbox::Sandbox;
 use bench::{check, closed, fixtures, greet, require_root, run};
+use std::path::Path;
 use std::process::Output;
 
 fn host() -> &'static Sandbox {
@@ -96,6 +97,21 @@ fn plain_mode_lifecycle_on_an_image_based_host() {
     assert!(!h.path("/etc/systemd/system/og.service").exists());
 }
 
+/// Runs the tool on `h` with the rpm-ostree STAND-IN
+/// (bench::RPM_OSTREE_STAND_IN) first in PATH, keeping its state in `dir`.
+fn with_stand_in<'a>(h: &'a Sandbox, dir: &Path) -> impl Fn(&[&str]) -> Output + 'a {
+    let bin = bench::rpm_ostree_stand_in(dir);
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let state = dir.display().to_string();
+    move |args| {
+        run(h
+            .atomic()
+            .env("PATH", &path)
+            .env("STANDIN_STATE", &state)
+            .args(args))
+    }
+}
+
 #[test]
 fn rpm_mode_takes_the_rpm_ostree_path_and_stops_and_disables_the_service_itself() {
     // rpm-ostree is not packaged for this machine: a STAND-IN plays it
@@ -105,17 +121,8 @@ fn rpm_mode_takes_the_rpm_ostree_path_and_stops_and_disables_the_service_itself(
     let _rpm_db = RPM_DB.lock().unwrap_or_else(|e| e.into_inner());
     let h = host();
     let dir = h.tempdir();
-    let bin = bench::rpm_ostree_stand_in(dir.path());
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let state = dir.path().display().to_string();
-    let with = |args: &[&str]| {
-        let out = run(h
-            .atomic()
-            .env("PATH", &path)
-            .env("STANDIN_STATE", &state)
-            .args(args));
-        bench::succeeded(args, out)
-    };
+    let stand_in = with_stand_in(h, dir.path());
+    let with = |args: &[&str]| bench::succeeded(args, stand_in(args));
     fixtures::greeter_hostfs().write_oci(&dir.path().join("greeter"), "1.0");
     let image = format!("oci:{}:1.0", dir.path().join("greeter").display());
     let out = with(&[
@@ -154,11 +161,7 @@ fn rpm_mode_takes_the_rpm_ostree_path_and_stops_and_disables_the_service_itself(
     let conf = h.path("/etc/greeter/greeting.conf");
     std::fs::write(&conf, "edited by the operator\n").unwrap();
 
-    let out = run(h
-        .atomic()
-        .env("PATH", &path)
-        .env("STANDIN_STATE", &state)
-        .args(["uninstall", "orpm"]));
+    let out = stand_in(&["uninstall", "orpm"]);
     assert!(out.status.success(), "{out:?}");
     let out = format!(
         "{}{}",
@@ -196,17 +199,8 @@ fn auto_delivery_is_chosen_once_the_image_is_known() {
     let _rpm_db = RPM_DB.lock().unwrap_or_else(|e| e.into_inner());
     let h = host();
     let dir = h.tempdir();
-    let bin = bench::rpm_ostree_stand_in(dir.path());
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let state = dir.path().display().to_string();
-    let with = |args: &[&str]| {
-        let out = run(h
-            .atomic()
-            .env("PATH", &path)
-            .env("STANDIN_STATE", &state)
-            .args(args));
-        bench::succeeded(args, out)
-    };
+    let stand_in = with_stand_in(h, dir.path());
+    let with = |args: &[&str]| bench::succeeded(args, stand_in(args));
     // Never pulled before: an image with host files on an rpm host is a
     // package the first time, as it is once pulled.
     fixtures::greeter_hostfs().write_oci(&dir.path().join("auto"), "1.0");

@@ -147,20 +147,22 @@ fn exact(r: &RegistryRef) -> String {
     }
 }
 
+/// The reference `s` (`registry/repository[:tag][@digest]`), for tests.
+#[cfg(test)]
+pub(super) fn reg(s: &str) -> RegistryRef {
+    let (name, tag, digest) = split(s);
+    let (registry, repository) = name.split_once('/').unwrap();
+    RegistryRef {
+        registry: registry.into(),
+        repository: repository.into(),
+        tag: tag.map(str::to_string),
+        digest: digest.map(str::to_string),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn reg(s: &str) -> RegistryRef {
-        let (name, tag, digest) = split(s);
-        let (registry, repository) = name.split_once('/').unwrap();
-        RegistryRef {
-            registry: registry.into(),
-            repository: repository.into(),
-            tag: tag.map(str::to_string),
-            digest: digest.map(str::to_string),
-        }
-    }
 
     #[test]
     fn signed_identities() {

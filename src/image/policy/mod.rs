@@ -527,19 +527,8 @@ fn resolved_scopes(abs: &Path, tag: Option<&str>) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::identity::split;
+    use super::identity::reg;
     use super::*;
-
-    fn reg(s: &str) -> RegistryRef {
-        let (name, tag, digest) = split(s);
-        let (registry, repository) = name.split_once('/').unwrap();
-        RegistryRef {
-            registry: registry.into(),
-            repository: repository.into(),
-            tag: tag.map(str::to_string),
-            digest: digest.map(str::to_string),
-        }
-    }
 
     fn policy(text: &str) -> Policy {
         Policy::parse(text.as_bytes(), Path::new("/p.json")).unwrap()
