@@ -234,6 +234,8 @@ pub struct Config {
     pub working_dir: Option<String>,
     pub user: Option<String>,
     pub labels: Vec<(String, String)>,
+    /// Docker's `Healthcheck`, as `docker build` records `HEALTHCHECK`.
+    pub healthcheck: Option<Value>,
 }
 
 /// An image: its layers (bottom first) and config.
@@ -288,6 +290,9 @@ impl Image {
         }
         if let Some(u) = &c.user {
             config["User"] = json!(u);
+        }
+        if let Some(h) = &c.healthcheck {
+            config["Healthcheck"] = h.clone();
         }
         serde_json::to_vec(&json!({
             "created": "2026-01-01T00:00:00Z",

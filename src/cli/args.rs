@@ -274,12 +274,47 @@ pub enum ContainersCommand {
         /// (default: the search of containers-auth.json(5))
         #[arg(long, value_name = "FILE")]
         authfile: Option<PathBuf>,
+        #[command(flatten)]
+        health: HealthOpts,
     },
     /// Switch a container back to its previous deployment
     Rollback {
         /// Container name
         name: String,
+        #[command(flatten)]
+        health: HealthOpts,
     },
+}
+
+/// How an update or rollback waits for the new deployment to work.
+#[derive(Debug, Clone, Args)]
+pub struct HealthOpts {
+    /// Do not wait for the new deployment to be healthy, nor go back when
+    /// it is not
+    #[arg(long)]
+    pub no_health: bool,
+    /// Seconds to wait for the new deployment to be healthy before going
+    /// back (default: the health check's start period and retries, else 30)
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, conflicts_with = "no_health")]
+    pub health_timeout: Option<f64>,
+}
+
+impl HealthOpts {
+    pub fn gate(&self) -> crate::container::health::Gate {
+        crate::container::health::Gate {
+            off: self.no_health,
+            timeout: self.health_timeout,
+        }
+    }
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!(
+            "expected a number of seconds up to 86400, got {s:?}"
+        )),
+    }
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {

@@ -224,8 +224,10 @@ fn dispatch(opt: Opt, report: Reporter) -> Result<()> {
             report.note(output::containers(&rows, &list, no_trunc)?);
             Ok(())
         }
-        Command::Containers(ContainersCommand::Update { all: true, .. }) => {
-            let results = container::update::update_all(&ctx()?)?;
+        Command::Containers(ContainersCommand::Update {
+            all: true, health, ..
+        }) => {
+            let results = container::update::update_all(&ctx()?, &health.gate())?;
             report.note(output::update_all(&results));
             if results.iter().any(|(_, r)| r.is_err()) {
                 bail!("some containers failed to update and were rolled back");
@@ -233,13 +235,25 @@ fn dispatch(opt: Opt, report: Reporter) -> Result<()> {
             Ok(())
         }
         Command::Containers(ContainersCommand::Update {
-            name, set, rebase, ..
+            name,
+            set,
+            rebase,
+            health,
+            ..
         }) => {
             let name = Name::new(&name.expect("clap requires a name without --all"))?;
-            container::update::update(&ctx()?, &name, &set, rebase.as_deref(), &pull).map(drop)
+            container::update::update(
+                &ctx()?,
+                &name,
+                &set,
+                rebase.as_deref(),
+                &pull,
+                &health.gate(),
+            )
+            .map(drop)
         }
-        Command::Containers(ContainersCommand::Rollback { name }) => {
-            container::rollback::rollback(&ctx()?, &Name::new(&name)?)
+        Command::Containers(ContainersCommand::Rollback { name, health }) => {
+            container::rollback::rollback(&ctx()?, &Name::new(&name)?, &health.gate())
         }
         Command::Run { name, command } => {
             container::run::run(&ctx()?, &Name::new(&name)?, &command)

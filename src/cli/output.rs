@@ -3,6 +3,7 @@
 //! caller sends it out in order with everything else the command says.
 
 use super::ListOpts;
+use crate::container::health::Health;
 use crate::container::list::Row;
 use crate::container::update::Updated;
 use crate::container::Name;
@@ -151,20 +152,24 @@ pub fn containers(rows: &[Row], opts: &ListOpts, no_trunc: bool) -> Result<Strin
             .map(|r| {
                 json!({"id": r.name.as_str(), "image": r.info.image, "name": r.name.as_str(),
                        "command": r.command, "created": date(r.info.created), "state": r.state,
-                       "backend": "ostree", "runtime": r.info.runtime, "rpm": r.info.package()})
+                       "backend": "ostree", "runtime": r.info.runtime, "rpm": r.info.package(),
+                       "health": r.health.label(),
+                       "health-detail": match &r.health { Health::Unhealthy(why) => Some(why), _ => None },
+                       "socket": r.info.has_socket,
+                       "last-update": r.info.last_update})
             })
             .collect();
         out = serde_json::to_string_pretty(&v)?;
     } else {
         writeln!(
             out,
-            "{:<16} {:<30} {:<16} {:<24} {:<16} {:<10} {:<8} RUNTIME",
-            "CONTAINER ID", "IMAGE", "NAME", "COMMAND", "CREATED", "STATE", "BACKEND"
+            "{:<16} {:<30} {:<16} {:<24} {:<16} {:<10} {:<8} {:<24} HEALTH",
+            "CONTAINER ID", "IMAGE", "NAME", "COMMAND", "CREATED", "STATE", "BACKEND", "RUNTIME"
         )?;
         for r in rows {
             writeln!(
                 out,
-                "{:<16} {:<30} {:<16} {:<24} {:<16} {:<10} {:<8} {}",
+                "{:<16} {:<30} {:<16} {:<24} {:<16} {:<10} {:<8} {:<24} {}",
                 trunc(r.name.as_str(), 16, no_trunc),
                 trunc(&clean(&r.info.image), 30, no_trunc),
                 r.name.as_str(),
@@ -172,7 +177,8 @@ pub fn containers(rows: &[Row], opts: &ListOpts, no_trunc: bool) -> Result<Strin
                 date(r.info.created),
                 r.state,
                 "ostree",
-                clean(&r.info.runtime)
+                clean(&r.info.runtime),
+                r.health.label()
             )?;
         }
     }
@@ -186,6 +192,12 @@ pub fn update_all(results: &[(Name, Result<Updated>)]) -> String {
         let r = match r {
             Ok(Updated::Done) => "updated".to_string(),
             Ok(Updated::Unchanged) => "already latest".to_string(),
+            Err(e)
+                if e.downcast_ref::<crate::container::health::Unhealthy>()
+                    .is_some() =>
+            {
+                format!("{e:#}")
+            }
             Err(e) => format!("rolled back: {e:#}"),
         };
         out += &format!("{:<24} {r}\n", name.as_str());

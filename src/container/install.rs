@@ -61,15 +61,16 @@ pub fn install(ctx: &Ctx, args: &InstallArgs, choice: Choice) -> Result<()> {
     let name = Name::for_install(args.name, args.image)?;
     txn::recover(ctx, &name)?;
     check_name(&ctx.layout, &name)?;
+    Delivery::check_free(ctx, &name)?;
     let runtime = resolve_runtime(args.runtime)?;
     let store = Store::open_or_create(ctx.paths)?;
     let img = find_or_pull(ctx.paths, &store, args.image, args.pull, &ctx.report)?;
     // Decided once the image is known: whether it has host files.
     let delivery = Delivery::choose(ctx, choice, &store, &img)?;
-    delivery.check_free(ctx, &name)?;
+    delivery.check_package_free(ctx, &name)?;
     ctx.note_relocated();
     let dir = ctx.layout.slot(&name, Slot::FIRST);
-    let outcome = || format!("installing {name}; nothing was changed");
+    let outcome = |_: &anyhow::Error| format!("installing {name}; nothing was changed");
     let info = txn::run(ctx, &name, "install", outcome, |j| {
         if fs::remove_tree(&dir)? {
             tracing::info!("removed the leftover {}", dir.display());
@@ -121,7 +122,12 @@ fn start_installed(
     let (Some(s), true) = (ctx.target.systemd(), info.has_container_service) else {
         return Ok(());
     };
-    let unit = name.unit();
+    // A socket-activated service: the socket is what runs.
+    let unit = if info.has_socket {
+        name.socket()
+    } else {
+        name.unit()
+    };
     if info.staged() {
         ctx.report.note(format!(
             "{unit} is in the next boot's deployment: after the reboot, systemctl enable --now {unit}"

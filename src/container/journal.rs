@@ -224,9 +224,12 @@ fn undo_step(step: &Step, ctx: &Ctx) -> Result<()> {
             }
         }
         Step::Stopped(u) => {
+            // Restarted rather than started: whatever runs now (the new
+            // deployment, which failed its health, or one a socket
+            // activated meanwhile) makes way for the old one.
             if let Some(s) = systemd {
                 s.reload()?;
-                s.start(u)?;
+                s.restart(u)?;
             }
         }
         Step::Package { name, previous } => {

@@ -181,9 +181,19 @@ impl Layout {
         self.unit_dir.join(name.unit())
     }
 
+    /// The socket unit a plain install writes: `/etc/systemd/system/NAME.socket`.
+    pub fn socket_file(&self, name: &Name) -> PathBuf {
+        self.unit_dir.join(name.socket())
+    }
+
     /// The unit a package ships: `/usr/lib/systemd/system/NAME.service`.
     pub fn packaged_unit(&self, name: &Name) -> PathBuf {
         self.packaged_unit_dir.join(name.unit())
+    }
+
+    /// The socket unit a package ships: `/usr/lib/systemd/system/NAME.socket`.
+    pub fn packaged_socket(&self, name: &Name) -> PathBuf {
+        self.packaged_unit_dir.join(name.socket())
     }
 
     /// The tmpfiles.d file a plain install writes: `/etc/tmpfiles.d/NAME.conf`.
@@ -208,6 +218,10 @@ impl SlotDir<'_> {
     /// The rendered unit, kept in the slot.
     pub fn unit(&self, name: &Name) -> PathBuf {
         self.0.join(name.unit())
+    }
+    /// The rendered socket unit, kept in the slot.
+    pub fn socket(&self, name: &Name) -> PathBuf {
+        self.0.join(name.socket())
     }
     /// The rendered tmpfiles.d file, kept in the slot.
     pub fn tmpfiles(&self, name: &Name) -> PathBuf {

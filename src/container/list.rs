@@ -1,6 +1,7 @@
 //! `containers list`: every deployment with its service state (one D-Bus
 //! round trip for all), as rows for the CLI to print.
 
+use super::health::Health;
 use super::layout::SlotDir;
 use super::state::Deployment;
 use super::{Ctx, Name};
@@ -17,6 +18,8 @@ pub struct Row {
     pub command: String,
     /// `running`, `failed`, `inactive` or `no service`.
     pub state: String,
+    /// Whether it works: its unit, and its health check when it has one.
+    pub health: Health,
 }
 
 /// The filters `containers list -f` takes.
@@ -86,9 +89,14 @@ pub fn list(ctx: &Ctx, filter: &[(String, String)], all: bool) -> Result<Vec<Row
                 ctx.report.warn(format!("container {name}: {e:#}"));
                 String::new()
             });
+        let health = super::health::now(ctx, &name, &info, state).unwrap_or_else(|e| {
+            ctx.report.warn(format!("container {name}: {e:#}"));
+            Health::Unhealthy(format!("{e:#}"))
+        });
         rows.push(Row {
             command,
             state: state.to_string(),
+            health,
             name,
             info,
         });

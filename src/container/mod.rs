@@ -5,6 +5,7 @@
 //! the transaction with its recovery in `txn`.
 
 pub mod delivery;
+pub mod health;
 pub mod install;
 pub mod journal;
 pub mod layout;
@@ -67,6 +68,11 @@ impl Name {
     /// The container's systemd unit.
     pub fn unit(&self) -> String {
         format!("{}.service", self.0)
+    }
+
+    /// The container's socket unit, when a socket activates it.
+    pub fn socket(&self) -> String {
+        format!("{}.socket", self.0)
     }
 
     /// The container's package in RPM mode.

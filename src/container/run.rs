@@ -38,7 +38,7 @@ pub fn run(ctx: &Ctx, name: &Name, cmd: &[String]) -> Result<()> {
             .status(),
         Some(other @ ("created" | "creating" | "paused")) => bail!(
             "container {name} is {other} in {runtime}, neither running nor stopped; \
-             `atomic stop {name}` clears it"
+             `{runtime} delete --force {name}` clears it"
         ),
         // Stopped or unknown: a one-off container of its own id.
         _ => {

@@ -6,6 +6,7 @@ use super::Layout;
 use crate::host::fs::write_file;
 use crate::image::catalog::InUse;
 use crate::image::store::StoredImage;
+use crate::render::health::HealthCheck;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -13,7 +14,7 @@ use std::path::Path;
 
 /// One deployment of a container: what was deployed, and how it reached
 /// the host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "Record", into = "Record")]
 pub struct Deployment {
     pub image: String,
@@ -26,6 +27,26 @@ pub struct Deployment {
     pub has_container_service: bool,
     pub runtime: String,
     pub delivered: Delivered,
+    /// A socket unit (`NAME.socket`) holds the service's sockets.
+    pub has_socket: bool,
+    /// How to tell the service works, when the image says.
+    pub health_check: Option<HealthCheck>,
+    /// What the last update or rollback that ended on this deployment did.
+    pub last_update: Option<LastUpdate>,
+}
+
+/// The outcome of an update or rollback, kept on the deployment it left
+/// active.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastUpdate {
+    /// `updated`, `rolled back` (by the tool, the new deployment being
+    /// unhealthy) or `rollback` (asked for).
+    pub outcome: String,
+    /// Why it was rolled back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Seconds since the epoch.
+    pub time: u64,
 }
 
 /// How a deployment reached the host, with what only that way has.
@@ -75,6 +96,9 @@ impl Deployment {
             has_container_service: has_service,
             runtime: runtime.to_string(),
             delivered,
+            has_socket: false,
+            health_check: None,
+            last_update: None,
         }
     }
 
@@ -154,18 +178,43 @@ struct Record {
     #[serde(rename = "system-package", default)]
     system_package: String,
     runtime: String,
+    #[serde(
+        rename = "has-socket",
+        default,
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    has_socket: bool,
+    #[serde(
+        rename = "health-check",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    health_check: Option<HealthCheck>,
+    #[serde(
+        rename = "last-update",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    last_update: Option<LastUpdate>,
 }
 
 impl TryFrom<Record> for Deployment {
     type Error = anyhow::Error;
 
     fn try_from(r: Record) -> Result<Deployment> {
+        let ledger_empty = r.installed_files.is_empty()
+            && r.installed_files_checksum.is_empty()
+            && r.installed_directories.is_empty();
         let delivered = match (r.rpm_installed, r.system_package.as_str()) {
-            (Some(nvr), _) if !nvr.is_empty() => Delivered::Package {
+            (Some(nvr), _) if nvr.is_empty() => bail!("rpm-installed names no package"),
+            (Some(_), _) if !ledger_empty => {
+                bail!("it records both a package (rpm-installed) and host files it installed")
+            }
+            (Some(nvr), _) => Delivered::Package {
                 nvr,
                 staged: r.rpm_staged,
             },
-            (_, "yes") => bail!("system-package is \"yes\" but rpm-installed names no package"),
+            (None, "yes") => bail!("system-package is \"yes\" but rpm-installed names no package"),
             _ => Delivered::Files(Ledger {
                 files: r.installed_files,
                 checksums: r.installed_files_checksum,
@@ -183,6 +232,9 @@ impl TryFrom<Record> for Deployment {
             has_container_service: r.has_container_service,
             runtime: r.runtime,
             delivered,
+            has_socket: r.has_socket,
+            health_check: r.health_check,
+            last_update: r.last_update,
         })
     }
 }
@@ -209,14 +261,27 @@ impl From<Deployment> for Record {
             rpm_staged,
             system_package: system_package.to_string(),
             runtime: d.runtime,
+            has_socket: d.has_socket,
+            health_check: d.health_check,
+            last_update: d.last_update,
         }
     }
 }
 
+/// The largest record read: thousands of host files fit in far less.
+const RECORD_LIMIT: u64 = 16 << 20;
+
 /// Reads the record of the slot at `slot`.
 pub fn read(slot: &Path) -> Result<Deployment> {
+    use std::io::Read as _;
     let path = SlotDir(slot).info();
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut bytes = Vec::new();
+    std::fs::File::open(&path)
+        .and_then(|f| f.take(RECORD_LIMIT + 1).read_to_end(&mut bytes))
+        .with_context(|| format!("reading {}", path.display()))?;
+    if bytes.len() as u64 > RECORD_LIMIT {
+        bail!("{} is larger than {RECORD_LIMIT} bytes", path.display());
+    }
     serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
 }
 

@@ -22,6 +22,8 @@ pub fn staging_slot(ctx: &Ctx, name: &Name, target: Slot, j: &mut Journal) -> Re
 }
 
 /// Puts the prepared `staging` directory in the place of slot `target`.
+/// The deployment that was there (the one a rollback goes to) is set aside,
+/// not removed, until the operation commits: undone, it is back.
 pub fn replace_slot(
     ctx: &Ctx,
     name: &Name,
@@ -30,11 +32,34 @@ pub fn replace_slot(
     j: &mut Journal,
 ) -> Result<PathBuf> {
     let slot = ctx.layout.slot(name, target);
+    if fs::exists(&slot)? {
+        j.set_aside(&slot)?;
+    }
     j.push(Step::CreatedTree(slot.clone()))?;
-    fs::remove_tree(&slot)?;
     std::fs::rename(staging, &slot)
         .with_context(|| format!("moving {} to {}", staging.display(), slot.display()))?;
     Ok(slot)
+}
+
+/// Makes way for the deployment replacing `current`: with `in_place`
+/// (its unit stops the running service the same way), the service goes on
+/// running until [`activate`] restarts it in one job, so only that restart
+/// is the window without service; otherwise it is stopped now. Either way
+/// the journal says so first, and undoing it restarts the old deployment.
+pub fn make_way(
+    ctx: &Ctx,
+    name: &Name,
+    current: &Deployment,
+    in_place: bool,
+    j: &mut Journal,
+) -> Result<()> {
+    let unit = name.unit();
+    if in_place && current.has_container_service && ctx.is_active(&unit)? {
+        failpoint("stop")?;
+        j.push(Step::Stopped(unit))?;
+        return Ok(());
+    }
+    stop_running(ctx, name, current, j)
 }
 
 /// Stops the service of `current` if it runs. The stop is journaled before
@@ -101,8 +126,9 @@ pub fn runtime_status(ctx: &Ctx, runtime: &str, name: &Name) -> Result<Option<St
     }
 }
 
-/// Flips the `NAME` link to `slot`; on install the service is enabled, on
-/// update and rollback started again if this operation stopped it.
+/// Flips the `NAME` link to `slot`; on install the service (or the socket
+/// that activates it) is enabled, on update and rollback the service is
+/// restarted if it ran before.
 pub fn activate(
     ctx: &Ctx,
     name: &Name,
@@ -135,13 +161,20 @@ pub fn activate(
     }
     let unit = name.unit();
     if install {
-        j.push(Step::Enabled(unit.clone()))?;
-        s.enable(&unit)?;
+        let enabled = if info.has_socket {
+            name.socket()
+        } else {
+            unit.clone()
+        };
+        j.push(Step::Enabled(enabled.clone()))?;
+        s.enable(&enabled)?;
     }
     failpoint("start")?;
     if !install && j.stopped(&unit) {
         j.push(Step::Started(unit.clone()))?;
-        s.start(&unit)?;
+        // A deployment that does not even start is not healthy.
+        s.restart(&unit)
+            .map_err(|e| super::health::Unhealthy(format!("{e:#}")))?;
     }
     Ok(())
 }
@@ -153,11 +186,20 @@ pub fn stop_and_disable(ctx: &Ctx, name: &Name, has_service: bool, runtime: &str
     let (Some(s), true) = (ctx.target.systemd(), has_service) else {
         return Ok(());
     };
+    // The socket first: it would start the service again.
+    let socket = name.socket();
+    if s.state(&socket)? != "inactive" {
+        s.stop(&socket)?;
+    }
     let unit = name.unit();
     if s.state(&unit)? != "inactive" {
         s.stop(&unit)?;
     }
     clear_runtime_state(ctx, runtime, name)?;
+    if fs::exists(&ctx.layout.socket_file(name))? || fs::exists(&ctx.layout.packaged_socket(name))?
+    {
+        s.disable(&socket)?;
+    }
     if fs::exists(&ctx.layout.unit_file(name))? || fs::exists(&ctx.layout.packaged_unit(name))? {
         s.disable(&unit)?;
     }

@@ -68,7 +68,7 @@ pub fn run<T>(
     ctx: &Ctx,
     name: &Name,
     operation: &str,
-    outcome: impl FnOnce() -> String,
+    outcome: impl FnOnce(&anyhow::Error) -> String,
     steps: impl FnOnce(&mut Journal) -> Result<T>,
 ) -> Result<T> {
     let mut j = Journal::begin(&ctx.layout, name, operation)?;
@@ -78,7 +78,10 @@ pub fn run<T>(
             Ok(v)
         }
         Err(e) => match j.undo(ctx) {
-            Ok(()) => Err(e.context(outcome())),
+            Ok(()) => {
+                let said = outcome(&e);
+                Err(e.context(said))
+            }
             // Not back where it was: say that, not the outcome.
             Err(undo) => Err(e.context(format!("{operation} of {name} failed, and {undo:#}"))),
         },
@@ -112,7 +115,7 @@ mod tests {
             &ctx,
             &name,
             "install",
-            || "installing c; nothing was changed".into(),
+            |_| "installing c; nothing was changed".into(),
             |j| -> Result<()> {
                 j.set_aside(&kept)?;
                 std::fs::write(&kept, "new")?;
@@ -139,15 +142,21 @@ mod tests {
         let name = Name::new("c").unwrap();
         let f = t.path().join("f");
         std::fs::write(&f, "old").unwrap();
-        let v = run(&ctx, &name, "update", String::new, |j| {
-            assert!(
-                ctx.layout.journal(&name).exists(),
-                "saved before the steps run"
-            );
-            j.set_aside(&f)?;
-            std::fs::write(&f, "new")?;
-            Ok(7)
-        })
+        let v = run(
+            &ctx,
+            &name,
+            "update",
+            |_| String::new(),
+            |j| {
+                assert!(
+                    ctx.layout.journal(&name).exists(),
+                    "saved before the steps run"
+                );
+                j.set_aside(&f)?;
+                std::fs::write(&f, "new")?;
+                Ok(7)
+            },
+        )
         .unwrap();
         assert_eq!(v, 7);
         assert_eq!(std::fs::read_to_string(&f).unwrap(), "new");

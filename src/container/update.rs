@@ -1,15 +1,21 @@
 //! `containers update`: the newest image (or `--rebase`, or new `--set`
 //! values) in the other slot, then the link flips; `--all` updates each
-//! container, one that fails being rolled back by its own journal.
+//! container, one that fails being rolled back by its own journal. The new
+//! deployment must become healthy in time, or the tool goes back to the old
+//! one itself.
 
 use super::delivery::{Delivery, Replacing, SlotRequest};
+use super::health::{self, Gate};
 use super::journal::failpoint;
-use super::steps::{activate, replace_slot, staging_slot, stop_running};
-use super::{txn, Ctx, Name};
+use super::layout::SlotDir;
+use super::state::{self, Deployment, LastUpdate};
+use super::steps::{activate, make_way, replace_slot, staging_slot};
+use super::{txn, Ctx, Name, Slot};
 use crate::image::lookup::find_or_pull;
 use crate::image::pull::PullOptions;
 use crate::image::store::Store;
 use anyhow::{anyhow, Result};
+use std::path::Path;
 
 /// The outcome of updating one container.
 #[derive(Debug, PartialEq, Eq)]
@@ -24,6 +30,7 @@ pub fn update(
     set: &[(String, String)],
     rebase: Option<&str>,
     pull: &PullOptions,
+    gate: &Gate,
 ) -> Result<Updated> {
     txn::recover(ctx, name)?;
     let (active, current) = ctx.current(name)?;
@@ -43,8 +50,12 @@ pub fn update(
     let target = active.other();
     let active_dir = ctx.layout.slot(name, active);
     let runtime = current.runtime.clone();
-    let outcome = || format!("updating {name}; it is back on {}", active_dir.display());
-    let (dir, info) = txn::run(ctx, name, "update", outcome, |j| {
+    let restarts = restarts(ctx, name)?;
+    let outcome = |e: &anyhow::Error| {
+        let otherwise = format!("updating {name}; it is back on {}", active_dir.display());
+        back_on(name, &active_dir, &current, e, otherwise)
+    };
+    let result = txn::run(ctx, name, "update", outcome, |j| {
         let staging = staging_slot(ctx, name, target, j)?;
         failpoint("checkout")?;
         let req = SlotRequest {
@@ -60,9 +71,12 @@ pub fn update(
         let mut prepared = delivery.prepare(ctx, &req)?;
         Delivery::check_aliases(ctx, name, prepared.unit.as_deref())?;
         let placement = delivery.plan(ctx, name, &staging, &mut prepared, Some(&current))?;
+        prepared.info.last_update = Some(last_update("updated", None));
         failpoint("prepare")?;
+        let in_place =
+            delivery == Delivery::Files && units_stop_alike(name, &active_dir, &staging)?;
         let dir = replace_slot(ctx, name, target, &staging, j)?;
-        stop_running(ctx, name, &current, j)?;
+        make_way(ctx, name, &current, in_place, j)?;
         let replacing = Replacing {
             dir: &active_dir,
             info: &current,
@@ -70,21 +84,112 @@ pub fn update(
         };
         placement.place(ctx, name, &dir, &mut prepared, Some(replacing), j)?;
         activate(ctx, name, target, &prepared.info, false, j)?;
+        failpoint("health")?;
+        if j.stopped(&name.unit()) {
+            health::wait(ctx, name, &prepared.info, gate, restarts)?;
+        }
+        state::write(&dir, &prepared.info)?;
         Ok((dir, prepared.info))
-    })?;
+    });
+    let (dir, info) = result.map_err(|e| went_back(ctx, name, active, &current, gate, e))?;
     ctx.report.note(delivery.updated_message(name, &dir, &info));
     Ok(Updated::Done)
 }
 
+/// Whether the unit of the slot prepared in `new` stops the service the
+/// one of `old` runs the same way, so it can take over by a restart.
+pub(super) fn units_stop_alike(name: &Name, old: &Path, new: &Path) -> Result<bool> {
+    let read = |dir: &Path| -> Result<Option<String>> {
+        let path = SlotDir(dir).unit(name);
+        match std::fs::read_to_string(&path) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(anyhow::Error::from(e).context(format!("reading {}", path.display()))),
+        }
+    };
+    Ok(match (read(old)?, read(new)?) {
+        (Some(o), Some(n)) => crate::render::unit::stops_alike(&o, &n),
+        _ => false,
+    })
+}
+
+/// How often systemd has restarted the service so far (0 under `--root`).
+pub(super) fn restarts(ctx: &Ctx, name: &Name) -> Result<u32> {
+    match ctx.target.systemd() {
+        Some(s) => Ok(s.status(&name.unit())?.restarts),
+        None => Ok(0),
+    }
+}
+
+/// The outcome of an update or rollback, now.
+pub(super) fn last_update(outcome: &str, reason: Option<String>) -> LastUpdate {
+    LastUpdate {
+        outcome: outcome.to_string(),
+        reason,
+        time: crate::host::clock::now(),
+    }
+}
+
+/// What a failed update or rollback says once its journal put `current`
+/// (in `dir`) back: that it rolled back, when the new deployment was not
+/// healthy, else `otherwise`.
+pub(super) fn back_on(
+    name: &Name,
+    dir: &Path,
+    current: &Deployment,
+    e: &anyhow::Error,
+    otherwise: String,
+) -> String {
+    if e.downcast_ref::<health::Unhealthy>().is_none() {
+        return otherwise;
+    }
+    match current.package() {
+        Some(nvr) => format!("rolled back {name} to package {nvr}"),
+        None => format!("rolled back {name} to {}", dir.display()),
+    }
+}
+
+/// After a failed update or rollback whose journal put `current` (slot
+/// `active`) back: when the new deployment was unhealthy, waits for the old
+/// one to be healthy again (saying so if it is not) and records why it was
+/// rolled back on it. Returns the error to report.
+pub(super) fn went_back(
+    ctx: &Ctx,
+    name: &Name,
+    active: Slot,
+    current: &Deployment,
+    gate: &Gate,
+    e: anyhow::Error,
+) -> anyhow::Error {
+    let Some(why) = e.downcast_ref::<health::Unhealthy>() else {
+        return e;
+    };
+    let dir = ctx.layout.slot(name, active);
+    let mut back = current.clone();
+    back.last_update = Some(last_update("rolled back", Some(why.0.clone())));
+    if let Err(w) = state::write(&dir, &back) {
+        ctx.report
+            .warn(format!("recording the rollback of {name}: {w:#}"));
+    }
+    let restarts = restarts(ctx, name).unwrap_or(0);
+    if let Err(w) = health::wait(ctx, name, current, gate, restarts) {
+        ctx.report.warn(format!(
+            "{name} is back on {}, and that is not healthy either: {w:#}",
+            dir.display()
+        ));
+    }
+    e
+}
+
 /// `containers update --all`: each container's name and what happened to
 /// it (an error means it was rolled back).
-pub fn update_all(ctx: &Ctx) -> Result<Vec<(Name, Result<Updated>)>> {
+pub fn update_all(ctx: &Ctx, gate: &Gate) -> Result<Vec<(Name, Result<Updated>)>> {
     Ok(ctx
         .layout
         .names()?
         .into_iter()
         .map(|name| {
-            let r = update(ctx, &name, &[], None, &PullOptions::default());
+            let r = update(ctx, &name, &[], None, &PullOptions::default(), gate);
             (name, r)
         })
         .collect())

@@ -450,10 +450,14 @@ pub fn sha256_file(path: &Path) -> Result<Option<String>> {
 
 /// The first `name` on `PATH` that is a file.
 pub fn which(name: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH")?;
+    // As execvp searches: a file nobody may execute is passed over.
     std::env::split_paths(&path)
         .map(|d| d.join(name))
-        .find(|p| p.is_file())
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// A directory that paths are resolved under as if it were the root: `..`

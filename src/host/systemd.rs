@@ -9,6 +9,25 @@ use std::time::Duration;
 use zbus::blocking::{Connection, Proxy};
 use zbus::zvariant::OwnedObjectPath;
 
+/// A job systemd runs on a unit.
+#[derive(Debug, Clone, Copy)]
+enum Job {
+    Start,
+    Stop,
+    Restart,
+}
+
+/// A unit's state at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitStatusNow {
+    /// `active`, `activating`, `failed`, `inactive`...
+    pub active: String,
+    /// `running`, `auto-restart`, `exited`...
+    pub sub: String,
+    /// How often systemd restarted it (`Restart=`).
+    pub restarts: u32,
+}
+
 /// A connection to the system's service manager, or to a user's own.
 pub struct Systemd {
     conn: Connection,
@@ -214,13 +233,17 @@ impl Systemd {
     /// systemd to finish it. A job that did not end `done` is an error
     /// naming the unit, the job's result, the unit's state and result, and
     /// the last lines of its journal.
-    fn job(&self, start: bool, unit: &str) -> Result<()> {
-        let (method, verb) = if start {
-            ("StartUnit", "start")
-        } else {
-            ("StopUnit", "stop")
+    fn job(&self, kind: Job, unit: &str) -> Result<()> {
+        let (method, verb) = match kind {
+            Job::Start => ("StartUnit", "start"),
+            Job::Stop => ("StopUnit", "stop"),
+            Job::Restart => ("RestartUnit", "restart"),
         };
-        let bound = self.job_bound(unit, start)?;
+        let bound = match kind {
+            Job::Start => self.job_bound(unit, true)?,
+            Job::Stop => self.job_bound(unit, false)?,
+            Job::Restart => self.job_bound(unit, false)? + self.job_bound(unit, true)?,
+        };
         let removed = self
             .manager
             .receive_signal("JobRemoved")
@@ -274,12 +297,51 @@ impl Systemd {
 
     /// `systemctl start UNIT`, waiting for the job.
     pub fn start(&self, unit: &str) -> Result<()> {
-        self.job(true, unit)
+        self.job(Job::Start, unit)
     }
 
     /// `systemctl stop UNIT`, waiting for the job.
     pub fn stop(&self, unit: &str) -> Result<()> {
-        self.job(false, unit)
+        self.job(Job::Stop, unit)
+    }
+
+    /// `systemctl restart UNIT`, waiting for the job: one job, so that a
+    /// socket activating the unit holds its connections meanwhile.
+    pub fn restart(&self, unit: &str) -> Result<()> {
+        self.job(Job::Restart, unit)
+    }
+
+    /// How `unit` is doing: its active and sub state, how often systemd
+    /// restarted it, and its main process.
+    pub fn status(&self, unit: &str) -> Result<UnitStatusNow> {
+        let path: OwnedObjectPath = self
+            .manager
+            .call("LoadUnit", &(unit,))
+            .with_context(|| format!("loading {unit}"))?;
+        let read = |interface: &str, name: &str| -> Result<zbus::zvariant::OwnedValue> {
+            let proxy = Proxy::new(
+                &self.conn,
+                "org.freedesktop.systemd1",
+                path.clone(),
+                interface.to_string(),
+            )
+            .with_context(|| format!("reaching {unit} over D-Bus"))?;
+            proxy
+                .get_property(name)
+                .with_context(|| format!("reading {name} of {unit}"))
+        };
+        let unit_if = "org.freedesktop.systemd1.Unit";
+        let service_if = "org.freedesktop.systemd1.Service";
+        Ok(UnitStatusNow {
+            active: String::try_from(read(unit_if, "ActiveState")?)?,
+            sub: String::try_from(read(unit_if, "SubState")?)?,
+            restarts: u32::try_from(read(service_if, "NRestarts")?)?,
+        })
+    }
+
+    /// The last lines `unit` wrote to the journal, for a message.
+    pub fn journal_tail(&self, unit: &str) -> String {
+        journal_tail(unit, self.user)
     }
 
     /// Active states (`active`, `inactive`, `failed`, ...) of `units`, in

@@ -192,6 +192,8 @@ pub struct Rendered {
     /// None for a `noContainerService` image that has no command to run.
     pub config: Option<String>,
     pub unit: Option<String>,
+    /// The socket unit that activates the service (`socket.template`).
+    pub socket: Option<String>,
     pub tmpfiles: Option<String>,
     pub host_files: Vec<HostFile>,
     /// What was converted on the way (a pre-1.0 `config.json`), for stderr.
@@ -264,15 +266,28 @@ pub fn render(
             "/exports/service.template",
         )?)
     };
+    let socket = match (&unit, read_export(rootfs, "socket.template")?) {
+        (Some(_), Some(t)) => Some(template::render(
+            &t,
+            values,
+            FileKind::Lines,
+            "/exports/socket.template",
+        )?),
+        (None, Some(_)) => {
+            bail!("/exports/socket.template: the image runs no service (noContainerService) for it to activate")
+        }
+        (_, None) => None,
+    };
     let mut tmpfiles = read_export(rootfs, "tmpfiles.template")?
         .map(|t| template::render(&t, values, FileKind::Lines, "/exports/tmpfiles.template"))
         .transpose()?;
     let mut unit = unit;
+    let mut socket = socket;
     if let Some(r) = rootless {
-        if let Some(u) = &unit {
-            let (u, notes) = rootless::unit(u);
+        for u in [&mut unit, &mut socket].into_iter().flatten() {
+            let (adjusted, notes) = rootless::unit(u);
             warnings.extend(notes);
-            unit = Some(u);
+            *u = adjusted;
         }
         if let Some(t) = &tmpfiles {
             let (t, notes) = rootless::tmpfiles(t, r);
@@ -305,6 +320,7 @@ pub fn render(
     Ok(Rendered {
         config,
         unit,
+        socket,
         tmpfiles,
         host_files,
         warnings,

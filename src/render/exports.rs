@@ -15,6 +15,7 @@ pub const TEMPLATE_LIMIT: u64 = 4 << 20;
 pub const TEMPLATES: &[&str] = &[
     "config.json.template",
     "service.template",
+    "socket.template",
     "tmpfiles.template",
 ];
 
@@ -39,6 +40,9 @@ pub struct Manifest {
     /// Hard-link host files from the deployment instead of copying them.
     #[serde(default)]
     pub use_links: bool,
+    /// How to tell the service works (over the image config's Healthcheck).
+    #[serde(default)]
+    pub health_check: Option<super::health::ManifestHealth>,
     /// Keys this tool does not know (other tools' manifests have more):
     /// ignored, with a warning.
     #[serde(flatten)]

@@ -6,6 +6,7 @@
 pub mod bundle;
 pub mod config;
 pub mod exports;
+pub mod health;
 pub mod hostfs;
 pub mod rootless;
 pub mod summary;

@@ -47,6 +47,35 @@ pub fn entries(text: &str) -> Vec<Entry> {
     out
 }
 
+/// The `[Service]` settings that decide how a running service is stopped:
+/// when two units agree on them, the new one can stop what the old one
+/// started.
+const STOPPING: &[&str] = &[
+    "Type",
+    "PIDFile",
+    "ExecStop",
+    "ExecStopPost",
+    "KillMode",
+    "KillSignal",
+    "TimeoutStopSec",
+    "TimeoutSec",
+    "RemainAfterExit",
+];
+
+/// Whether the unit `new` stops a service that `old` started the same way
+/// (the same stop commands, kill settings and type), so that it can be put
+/// in place while that service runs and stop it by a restart.
+pub fn stops_alike(old: &str, new: &str) -> bool {
+    let stopping = |text: &str| -> Vec<(String, String)> {
+        entries(text)
+            .into_iter()
+            .filter(|e| e.section == "Service" && STOPPING.contains(&e.key.as_str()))
+            .map(|e| (e.key, e.value))
+            .collect()
+    };
+    stopping(old) == stopping(new)
+}
+
 /// The commands the unit runs: its `Exec*=` entries, as `KEY=VALUE`.
 pub fn commands(text: &str) -> Vec<String> {
     entries(text)
@@ -143,5 +172,15 @@ mod tests {
             err.contains("would enable other units with it (Also=)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn units_that_stop_alike_can_replace_a_running_one() {
+        let old = "[Service]\nType=forking\nExecStart=/r run -d x\nExecStop=-/r kill x TERM\nWorkingDirectory=/a.0\n";
+        let new = "[Service]\nType=forking\nExecStart=/r run -d x\nExecStop=-/r kill x TERM\nWorkingDirectory=/a.1\n";
+        assert!(stops_alike(old, new), "only the slot differs");
+        let other = new.replace("kill x TERM", "kill x KILL");
+        assert!(!stops_alike(old, &other));
+        assert!(!stops_alike(old, &new.replace("forking", "notify")));
     }
 }

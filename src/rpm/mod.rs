@@ -19,14 +19,20 @@ use std::path::{Path, PathBuf};
 
 /// The scriptlets of the package: reload and tmpfiles on install (what
 /// rpm-ostree runs), stop+disable on erase and try-restart on upgrade (what
-/// classic hosts run).
-pub fn scriptlets(name: &str) -> Vec<(&'static str, String)> {
+/// classic hosts run); with `socket`, its socket unit goes with the
+/// service.
+pub fn scriptlets(name: &str, socket: bool) -> Vec<(&'static str, String)> {
+    let units = if socket {
+        format!("{name}.socket {name}.service")
+    } else {
+        format!("{name}.service")
+    };
     vec![
         (
             "post",
             format!(
                 "systemctl daemon-reload >/dev/null 2>&1 || :\n\
-                 systemctl preset {name}.service >/dev/null 2>&1 || :\n\
+                 systemctl preset {units} >/dev/null 2>&1 || :\n\
                  systemd-tmpfiles --create /usr/lib/tmpfiles.d/{name}.conf >/dev/null 2>&1 || :\n"
             ),
         ),
@@ -34,7 +40,7 @@ pub fn scriptlets(name: &str) -> Vec<(&'static str, String)> {
             "preun",
             format!(
                 "if [ $1 -eq 0 ]; then\n\
-                 systemctl --no-reload disable --now {name}.service >/dev/null 2>&1 || :\n\
+                 systemctl --no-reload disable --now {units} >/dev/null 2>&1 || :\n\
                  fi\n"
             ),
         ),
@@ -74,6 +80,10 @@ pub struct PreparedPackage {
     pub has_service: bool,
     /// The rendered unit, if any.
     pub unit: Option<String>,
+    /// Whether a socket unit activates the service.
+    pub has_socket: bool,
+    /// The health check the deployment declares.
+    pub health_check: Option<crate::render::health::HealthCheck>,
     /// What the package will do to the host.
     pub host_facing: crate::render::summary::HostFacing,
     /// What the image's `/exports` had that was ignored.
@@ -118,11 +128,15 @@ pub fn prepare(
         rendered,
     } = bundle::checkout_and_render(store, img, &rootfs, stored, set, &fixed)?;
     let entries = payload(&rootfs, &rendered, name)?;
-    for (kind, body) in scriptlets(name) {
+    for (kind, body) in scriptlets(name, rendered.socket.is_some()) {
         rules::check_scriptlet(kind, "/bin/sh", &body)?;
     }
+    let health_check =
+        crate::render::health::HealthCheck::of(manifest.health_check.as_ref(), &img.config)?;
     Ok(PreparedPackage {
         id,
+        has_socket: rendered.socket.is_some(),
+        health_check,
         has_service: rendered.unit.is_some(),
         host_facing: crate::render::summary::HostFacing::of_rendered(&rendered),
         warnings: manifest
@@ -189,7 +203,7 @@ impl PreparedPackage {
         for d in &id.provides {
             b.provides(parse_dep(d)?);
         }
-        for (kind, body) in scriptlets(&self.name) {
+        for (kind, body) in scriptlets(&self.name, self.has_socket) {
             match kind {
                 "post" => b.post_install_script(body),
                 "preun" => b.pre_uninstall_script(body),
@@ -369,6 +383,23 @@ fn payload_of(meta: &rpm::PackageMetadata) -> Option<String> {
         .get_entry_data_as_string_array(rpm::IndexTag::RPMTAG_PAYLOADSHA256ALT)
         .ok()
         .and_then(|v| v.first().map(|s| s.to_string()))
+}
+
+/// The files the package `file` of container `name` puts outside its
+/// bundle (its unit, tmpfiles file and host files): what it would write
+/// over on the host.
+pub fn host_paths_of(file: &Path, name: &str) -> Result<Vec<String>> {
+    let meta = rpm::PackageMetadata::open(file)
+        .with_context(|| format!("reading the package {}", file.display()))?;
+    let entries = meta
+        .get_file_entries()
+        .with_context(|| format!("reading the files of {}", file.display()))?;
+    let bundle = bundle_dir(name);
+    Ok(entries
+        .iter()
+        .filter(|e| e.file_type() != rpm::FileType::Dir && !e.path().starts_with(&bundle))
+        .map(|e| e.path().display().to_string())
+        .collect())
 }
 
 /// Updates the repository metadata of `dir` (`createrepo_c --update`), so

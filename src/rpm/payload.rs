@@ -154,13 +154,15 @@ pub fn payload(rootfs: &Path, rendered: &bundle::Rendered, name: &str) -> Result
         ));
     }
     add_tree(&mut out, rootfs, &dest.join("rootfs"), &owners)?;
-    if let Some(unit) = &rendered.unit {
-        let p = format!("/usr/lib/systemd/system/{name}.service");
-        out.push(Entry::new(
-            p,
-            EntryKind::File(Content::Bytes(unit.clone().into_bytes())),
-            0o644,
-        ));
+    for (unit, suffix) in [(&rendered.unit, "service"), (&rendered.socket, "socket")] {
+        if let Some(unit) = unit {
+            let p = format!("/usr/lib/systemd/system/{name}.{suffix}");
+            out.push(Entry::new(
+                p,
+                EntryKind::File(Content::Bytes(unit.clone().into_bytes())),
+                0o644,
+            ));
+        }
     }
     let mut tmpfiles = rendered.tmpfiles.clone().unwrap_or_default();
     for f in &rendered.host_files {

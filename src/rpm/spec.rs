@@ -187,7 +187,7 @@ impl PreparedPackage {
             }
         }
         let script = |k: &str| {
-            scriptlets(&self.name)
+            scriptlets(&self.name, self.has_socket)
                 .into_iter()
                 .find(|(kind, _)| *kind == k)
                 .map(|(_, b)| b)

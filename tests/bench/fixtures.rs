@@ -182,6 +182,70 @@ pub fn greeter_with_host_file(file: &str, content: &str) -> Image {
     )
 }
 
+const GREETER_SOCKET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/greeter-socket");
+
+/// The socket-activated greeter of contrib/greeter-socket: its server
+/// (compiled here, statically, with rustc) answers on the socket systemd
+/// passes; its health check asks it.
+pub fn socket_greeter(manifest: &str) -> Image {
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let binary = BINARY.get_or_init(|| {
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("greet-socket");
+        super::check(
+            std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+                .args([
+                    "--edition",
+                    "2021",
+                    "-O",
+                    "-C",
+                    "target-feature=+crt-static",
+                    "-C",
+                    "strip=symbols",
+                    "-o",
+                ])
+                .arg(&out)
+                .arg(format!("{GREETER_SOCKET}/greet.rs")),
+        );
+        out
+    });
+    let file = |name: &str| {
+        std::fs::read_to_string(format!("{GREETER_SOCKET}/{name}"))
+            .unwrap_or_else(|e| panic!("{GREETER_SOCKET}/{name}: {e}"))
+    };
+    let mut spec = String::from("d exports\n");
+    spec.push_str(&format!("x usr/bin/greet {} 0755\n", binary.display()));
+    spec.push_str(&entry(
+        "usr/bin/greet-check",
+        "0755",
+        "#!/bin/sh\nnc 127.0.0.1 \"$PORT\" </dev/null | grep -q '^Hi '\n",
+    ));
+    spec.push_str(&entry("exports/manifest.json", "0644", manifest));
+    for t in [
+        "config.json.template",
+        "service.template",
+        "socket.template",
+        "tmpfiles.template",
+    ] {
+        spec.push_str(&entry(
+            &format!("exports/{t}"),
+            "0644",
+            &file(&format!("exports/{t}")),
+        ));
+    }
+    Image::new(
+        vec![
+            busybox_layer(Compression::Gzip),
+            Layer::parse(&spec, Compression::Gzip),
+        ],
+        greeter_config("1.0"),
+    )
+}
+
+/// The manifest of contrib/greeter-socket.
+pub fn socket_greeter_manifest() -> String {
+    std::fs::read_to_string(format!("{GREETER_SOCKET}/exports/manifest.json")).unwrap()
+}
+
 /// A plain image without `/exports`: defaults are generated from its config.
 pub fn no_exports() -> Image {
     let app = Layer::parse(

@@ -18,4 +18,5 @@ mod pull;
 mod rpm;
 mod sandbox_lifetime;
 mod signatures;
+mod updates;
 mod user;

@@ -13,6 +13,7 @@ use crate::container::{Ctx, Name};
 use crate::host::fs::{self, write_file, Rooted};
 use crate::render::bundle::{self, Fixed};
 use crate::render::exports::Manifest;
+use crate::render::health::HealthCheck;
 use crate::render::hostfs::{self, HostFile};
 use crate::render::summary::HostFacing;
 use anyhow::{bail, Context, Result};
@@ -65,10 +66,13 @@ pub(super) fn prepare(ctx: &Ctx, req: &SlotRequest) -> Result<PreparedSlot> {
     if let Some(u) = &rendered.unit {
         write_file(&slot.unit(name), u.as_bytes(), 0o644)?;
     }
+    if let Some(s) = &rendered.socket {
+        write_file(&slot.socket(name), s.as_bytes(), 0o644)?;
+    }
     if let Some(t) = &rendered.tmpfiles {
         write_file(&slot.tmpfiles(name), t.as_bytes(), 0o644)?;
     }
-    let info = Deployment::new(
+    let mut info = Deployment::new(
         req.img,
         values,
         rendered.unit.is_some(),
@@ -79,6 +83,8 @@ pub(super) fn prepare(ctx: &Ctx, req: &SlotRequest) -> Result<PreparedSlot> {
             ..Ledger::default()
         }),
     );
+    info.has_socket = rendered.socket.is_some();
+    info.health_check = HealthCheck::of(manifest.health_check.as_ref(), &req.img.config)?;
     Ok(PreparedSlot {
         info,
         host_facing: HostFacing::of_rendered(&rendered),
@@ -139,11 +145,13 @@ pub(super) fn plan_place(
     let host = plan_host_files(ctx.paths, name, files, previous)?;
     let slot = SlotDir(dir);
     let unit = read_optional(&slot.unit(name))?;
+    let socket = read_optional(&slot.socket(name))?;
     let tmpfiles = read_optional(&slot.tmpfiles(name))?;
     let create_tmpfiles = tmpfiles.is_some();
     let mut changes = Vec::new();
     for (data, on_host) in [
         (unit, ctx.layout.unit_file(name)),
+        (socket, ctx.layout.socket_file(name)),
         (tmpfiles, ctx.layout.tmpfiles_file(name)),
     ] {
         let change = match (data, fs::exists(&on_host)?) {
@@ -226,6 +234,7 @@ fn write_new(path: &Path, data: &[u8]) -> Result<()> {
 /// and the host files of the deployment that are unchanged since install.
 pub(super) fn remove(ctx: &Ctx, name: &Name, ledger: &Ledger) -> Result<()> {
     fs::remove_file(&ctx.layout.unit_file(name))?;
+    fs::remove_file(&ctx.layout.socket_file(name))?;
     let tmpfiles = ctx.layout.tmpfiles_file(name);
     if fs::exists(&tmpfiles)? {
         ctx.tmpfiles("--remove", &tmpfiles)?;

@@ -22,11 +22,11 @@ pub(super) enum HostAction {
     /// Write the host file `file` (an index into the files) where nothing is.
     Create { file: usize },
     /// Write it over the previous deployment's copy, unchanged since.
-    Replace { file: usize },
+    Replace { file: usize, sum: String },
     /// Keep the previous deployment's copy, which the admin changed.
     KeepChanged { path: String, sum: String },
     /// Set aside a file of the previous deployment this one does not have.
-    Remove { path: String },
+    Remove { path: String, sum: String },
     /// Leave such a file, which the admin changed.
     LeaveChanged { path: String },
 }
@@ -86,7 +86,10 @@ pub(super) fn plan_host_files(
                         sum: sum.clone(),
                     });
                 }
-                Some(_) => actions.push(HostAction::Replace { file: i }),
+                Some(sum) => actions.push(HostAction::Replace {
+                    file: i,
+                    sum: sum.clone(),
+                }),
                 None => bail!(
                     "host file {shown} exists and was not installed by {name}; not overwriting it"
                 ),
@@ -128,7 +131,10 @@ pub(super) fn plan_host_files(
             }
             let host = paths.resolve(Path::new(path))?;
             match fs::sha256_file(&host)? {
-                Some(s) if s == *sum => actions.push(HostAction::Remove { path: path.clone() }),
+                Some(s) if s == *sum => actions.push(HostAction::Remove {
+                    path: path.clone(),
+                    sum: sum.clone(),
+                }),
                 Some(_) => actions.push(HostAction::LeaveChanged { path: path.clone() }),
                 None => {}
             }
@@ -166,19 +172,36 @@ pub(super) fn apply_host_files(
                     .with_context(|| format!("creating host directory {path}"))?;
                 dirs.push(path.clone());
             }
-            HostAction::Create { file } | HostAction::Replace { file } => {
+            HostAction::Create { file } | HostAction::Replace { file, .. } => {
                 let f = &plan.files[*file];
+                let shown = f.path.display().to_string();
                 let host = ctx.paths.resolve(&f.path)?;
                 if let Some(parent) = host.parent() {
-                    fs::check_not_shared(parent, &format!("host file {}", f.path.display()))?;
+                    fs::check_not_shared(parent, &format!("host file {shown}"))?;
                 }
-                if matches!(action, HostAction::Replace { .. }) {
-                    j.set_aside(&host)?;
-                } else {
-                    j.push(Step::Created(host.clone()))?;
+                // Planned before the service stopped: what changed since
+                // is looked at again now.
+                let now = fs::sha256_file(&host)?;
+                match (action, now) {
+                    (HostAction::Replace { sum, .. }, Some(now)) if now != *sum => {
+                        ctx.report.note(format!(
+                            "keeping {shown}: it was changed since it was installed"
+                        ));
+                        ledger.checksums.insert(shown.clone(), sum.clone());
+                        ledger.files.push(shown);
+                        continue;
+                    }
+                    (HostAction::Replace { .. }, Some(_)) => j.set_aside(&host)?,
+                    (_, None) if fs::exists(&host)? => {
+                        bail!("host file {shown} is no longer a file; not overwriting it")
+                    }
+                    (_, None) => j.push(Step::Created(host.clone()))?,
+                    (_, Some(_)) => bail!(
+                        "host file {shown} appeared while the change was under way, \
+                         and was not installed by this container; not overwriting it"
+                    ),
                 }
                 write_host_file(dir, f, &host)?;
-                let shown = f.path.display().to_string();
                 let sum = fs::sha256_file(&host)?.unwrap_or_default();
                 ledger.checksums.insert(shown.clone(), sum);
                 ledger.files.push(shown);
@@ -190,7 +213,16 @@ pub(super) fn apply_host_files(
                 ledger.checksums.insert(path.clone(), sum.clone());
                 ledger.files.push(path.clone());
             }
-            HostAction::Remove { path } => j.set_aside(&ctx.paths.resolve(Path::new(path))?)?,
+            HostAction::Remove { path, sum } => {
+                let host = ctx.paths.resolve(Path::new(path))?;
+                match fs::sha256_file(&host)? {
+                    Some(now) if now == *sum => j.set_aside(&host)?,
+                    Some(_) => ctx.report.note(format!(
+                        "keeping {path}: it was changed since it was installed"
+                    )),
+                    None => {}
+                }
+            }
             HostAction::LeaveChanged { path } => ctx.report.note(format!(
                 "keeping {path}: it was changed since it was installed"
             )),
@@ -367,15 +399,63 @@ mod tests {
                     path: "/etc/edited.conf".into(),
                     sum: prev.checksums["/etc/edited.conf"].clone()
                 },
-                HostAction::Replace { file: 1 },
+                HostAction::Replace {
+                    file: 1,
+                    sum: prev.checksums["/etc/same.conf"].clone()
+                },
                 HostAction::LeaveChanged {
                     path: "/etc/gone-edited.conf".into()
                 },
                 HostAction::Remove {
-                    path: "/etc/gone.conf".into()
+                    path: "/etc/gone.conf".into(),
+                    sum: prev.checksums["/etc/gone.conf"].clone()
                 },
             ]
         );
         assert_eq!(plan.kept_dirs, ["/etc/kept"]);
+    }
+
+    #[test]
+    fn what_changes_between_the_plan_and_its_application_is_looked_at_again() {
+        let h = Host::new();
+        std::fs::create_dir_all(h.paths.checkout_root()).unwrap();
+        let ctx = Ctx::new(&h.paths, crate::report::Reporter::silent()).unwrap();
+        let name = Name::new("g").unwrap();
+        h.write("/etc/same.conf", "v1");
+        h.write("/etc/gone.conf", "v1");
+        let prev = previous(&[("/etc/same.conf", "v1"), ("/etc/gone.conf", "v1")], &[]);
+        let plan = plan_host_files(
+            &h.paths,
+            &name,
+            vec![file("/etc/same.conf", "v2"), file("/etc/new.conf", "new")],
+            Some(&prev),
+        )
+        .unwrap();
+        // The admin edits both files the plan would replace and remove
+        // while the service stops.
+        h.write("/etc/same.conf", "edited meanwhile");
+        h.write("/etc/gone.conf", "edited meanwhile");
+        let mut ledger = Ledger::default();
+        let mut j = Journal::begin(&ctx.layout, &name, "update").unwrap();
+        apply_host_files(&ctx, h.t.path(), &plan, &mut ledger, &mut j).unwrap();
+        let read = |p: &str| std::fs::read_to_string(h.t.path().join(p)).unwrap();
+        assert_eq!(read("etc/same.conf"), "edited meanwhile");
+        assert_eq!(read("etc/gone.conf"), "edited meanwhile");
+        assert_eq!(read("etc/new.conf"), "new");
+        assert_eq!(
+            ledger.checksums["/etc/same.conf"],
+            prev.checksums["/etc/same.conf"]
+        );
+        j.commit().unwrap();
+        // A file that appears where the plan creates one is refused.
+        let plan =
+            plan_host_files(&h.paths, &name, vec![file("/etc/late.conf", "x")], None).unwrap();
+        h.write("/etc/late.conf", "someone else's");
+        let mut j = Journal::begin(&ctx.layout, &name, "update").unwrap();
+        let err = apply_host_files(&ctx, h.t.path(), &plan, &mut Ledger::default(), &mut j)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("host file /etc/late.conf appeared"), "{err}");
+        assert_eq!(read("etc/late.conf"), "someone else's");
     }
 }

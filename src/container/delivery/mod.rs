@@ -125,10 +125,20 @@ impl Delivery {
         })
     }
 
-    /// Refuses to install `name` over files, units or packages it does not
-    /// own: a unit of that name anywhere on systemd's unit path (`sshd`,
-    /// `dbus`) or known to the running systemd, a tmpfiles.d file, a package.
-    pub fn check_free(self, ctx: &Ctx, name: &Name) -> Result<()> {
+    /// Refuses to install `name` as a package over a package of that name
+    /// it does not own (the rest is [`Delivery::check_free`]'s, before the
+    /// image is pulled).
+    pub fn check_package_free(self, ctx: &Ctx, name: &Name) -> Result<()> {
+        if self == Delivery::Package {
+            package::check_free(ctx, name)?;
+        }
+        Ok(())
+    }
+
+    /// Refuses to install `name` over files or units it does not own: a
+    /// unit (or socket unit) of that name anywhere on systemd's unit path
+    /// (`sshd`, `dbus`) or known to the running systemd, a tmpfiles.d file.
+    pub fn check_free(ctx: &Ctx, name: &Name) -> Result<()> {
         let repo = ctx.paths.repo();
         for taken in [
             ctx.layout.link(name),
@@ -142,11 +152,9 @@ impl Delivery {
                 );
             }
         }
-        if self == Delivery::Package {
-            package::check_free(ctx, name)?;
-        }
         let l = &ctx.layout;
         let mut taken = l.unit_paths(&name.unit())?;
+        taken.extend(l.unit_paths(&name.socket())?);
         taken.push(l.tmpfiles_file(name));
         for f in taken {
             if crate::host::fs::exists(&f)? {
@@ -156,7 +164,8 @@ impl Delivery {
                 );
             }
         }
-        check_unit_unknown(ctx, &name.unit(), name)
+        check_unit_unknown(ctx, &name.unit(), name)?;
+        check_unit_unknown(ctx, &name.socket(), name)
     }
 
     /// Refuses the `Alias=` names of the rendered unit that systemd has
@@ -227,8 +236,14 @@ impl Delivery {
                 std::mem::take(&mut prepared.host_files),
                 replacing.and_then(Deployment::ledger),
             )?)),
-            // Its host paths were checked when it was built.
-            Delivery::Package => Placement(Plan::Package),
+            Delivery::Package => {
+                // The host as it is now, whenever the package was built: a
+                // rollback's was built long ago.
+                let file = super::layout::SlotDir(dir).package()?;
+                let paths = crate::rpm::host_paths_of(&file, name.as_str())?;
+                package::check_host_paths(ctx, name, paths.iter().map(String::as_str))?;
+                Placement(Plan::Package)
+            }
         })
     }
 
@@ -333,7 +348,7 @@ mod tests {
         let paths = HostPaths::new(Some(t.path()), None, None);
         let ctx = Ctx::new(&paths, crate::report::Reporter::silent()).unwrap();
         let name = Name::new("sshd").unwrap();
-        Delivery::Files.check_free(&ctx, &name).unwrap();
+        Delivery::check_free(&ctx, &name).unwrap();
         for f in [
             ctx.layout.unit_file(&name),
             ctx.layout.packaged_unit(&name),
@@ -341,10 +356,7 @@ mod tests {
         ] {
             std::fs::create_dir_all(f.parent().unwrap()).unwrap();
             std::fs::write(&f, "").unwrap();
-            let err = Delivery::Files
-                .check_free(&ctx, &name)
-                .unwrap_err()
-                .to_string();
+            let err = Delivery::check_free(&ctx, &name).unwrap_err().to_string();
             assert_eq!(
                 err,
                 format!(

@@ -25,9 +25,13 @@ pub(super) fn check_free(ctx: &Ctx, name: &Name) -> Result<()> {
 /// Refuses a package that would put a file where one is that the
 /// container's own package does not own: rpm replaces a file no package
 /// owns without a word.
-fn check_host_paths(ctx: &Ctx, name: &Name, prepared: &rpm::PreparedPackage) -> Result<()> {
+pub(super) fn check_host_paths<'a>(
+    ctx: &Ctx,
+    name: &Name,
+    paths: impl IntoIterator<Item = &'a str>,
+) -> Result<()> {
     let ours = name.package();
-    for path in prepared.host_paths() {
+    for path in paths {
         let host = ctx.paths.resolve(Path::new(path))?;
         if !crate::host::fs::exists(&host)? {
             continue;
@@ -90,10 +94,10 @@ pub(super) fn prepare(ctx: &Ctx, req: &SlotRequest) -> Result<PreparedSlot> {
     for w in &prepared.warnings {
         ctx.report.warn(w.clone());
     }
-    check_host_paths(ctx, req.name, &prepared)?;
+    check_host_paths(ctx, req.name, prepared.host_paths())?;
     prepared.write_rpm(req.dir)?;
     let id = &prepared.id;
-    let info = Deployment::new(
+    let mut info = Deployment::new(
         req.img,
         prepared.values.clone(),
         prepared.has_service,
@@ -103,6 +107,8 @@ pub(super) fn prepare(ctx: &Ctx, req: &SlotRequest) -> Result<PreparedSlot> {
             staged: false,
         },
     );
+    info.has_socket = prepared.has_socket;
+    info.health_check = prepared.health_check.clone();
     state::write(req.dir, &info)?;
     Ok(PreparedSlot {
         info,

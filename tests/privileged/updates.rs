@@ -1,0 +1,338 @@
+//! Updates that refuse no connection and go back by themselves, under a
+//! real systemd (the sandbox) and runc: the socket-activated greeter of
+//! contrib/greeter-socket, health-gated update and rollback, in plain and
+//! RPM mode.
+
+use crate::bench;
+use bench::image::Image;
+use bench::sandbox::Sandbox;
+use bench::{closed, fixtures, greet, require_root, run};
+use serde_json::Value;
+use std::io::Read;
+use std::process::Output;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn host() -> &'static Sandbox {
+    require_root();
+    Sandbox::shared()
+}
+
+fn atomic(h: &Sandbox, args: &[&str]) -> Output {
+    run(h.atomic().args(args))
+}
+
+fn ok(h: &Sandbox, args: &[&str]) -> String {
+    bench::succeeded(args, atomic(h, args))
+}
+
+fn fails(h: &Sandbox, args: &[&str]) -> String {
+    let out = atomic(h, args);
+    assert!(
+        !out.status.success(),
+        "atomic {args:?} succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// `img` as the OCI layout `dir/NAME` tagged `tag`, and its image string
+/// (stored as `localhost/NAME:TAG`: each test names its own).
+fn layout(dir: &tempfile::TempDir, name: &str, img: &Image, tag: &str) -> String {
+    img.write_oci(&dir.path().join(name), tag);
+    format!("oci:{}:{tag}", dir.path().join(name).display())
+}
+
+fn listed(h: &Sandbox, name: &str) -> Value {
+    let list: Value =
+        serde_json::from_str(&ok(h, &["containers", "list", "--all", "--json"])).unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is not listed: {list}"))
+        .clone()
+}
+
+/// A client asking the greeter on `port` every few milliseconds on its own
+/// thread; counts the answers and what was refused or cut short.
+struct Client {
+    stop: Arc<AtomicBool>,
+    answered: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl Client {
+    fn start(port: u16) -> Client {
+        let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicUsize::new(0));
+        let failed = Arc::new(AtomicUsize::new(0));
+        let (s, a, f) = (stop.clone(), answered.clone(), failed.clone());
+        let thread = std::thread::spawn(move || {
+            let mut errors = Vec::new();
+            while !s.load(Ordering::Relaxed) {
+                let r = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut c| {
+                    c.set_read_timeout(Some(Duration::from_secs(10)))?;
+                    let mut line = String::new();
+                    c.read_to_string(&mut line)?;
+                    Ok(line)
+                });
+                match r {
+                    Ok(line) if line.starts_with("Hi ") => {
+                        a.fetch_add(1, Ordering::Relaxed);
+                    }
+                    other => {
+                        f.fetch_add(1, Ordering::Relaxed);
+                        errors.push(format!("{other:?}"));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            errors
+        });
+        Client {
+            stop,
+            answered,
+            failed,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops it: (answered, failed, the first errors).
+    fn finish(mut self) -> (usize, usize, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        let errors = self.thread.take().unwrap().join().unwrap();
+        (
+            self.answered.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+            errors.into_iter().take(5).collect(),
+        )
+    }
+}
+
+#[test]
+fn a_socket_activated_greeter_refuses_no_connection_through_updates_and_rollbacks() {
+    let h = host();
+    let dir = h.tempdir();
+    let image = layout(
+        &dir,
+        "sock",
+        &fixtures::socket_greeter(&fixtures::socket_greeter_manifest()),
+        "1.0",
+    );
+    let out = ok(
+        h,
+        &[
+            "install",
+            "--system",
+            "--now",
+            "--name",
+            "sock",
+            "--set",
+            "PORT=8401",
+            &image,
+        ],
+    );
+    assert!(out.contains("Started sock.socket"), "{out}");
+    let enabled = h.check(&["systemctl", "is-enabled", "sock.socket"]);
+    assert_eq!(enabled.trim(), "enabled", "the socket is what is enabled");
+    assert_eq!(h.unit_state("sock.socket"), "active");
+    assert_ne!(
+        h.unit_state("sock.service"),
+        "active",
+        "nothing runs before a connection comes"
+    );
+    assert!(h.path("/etc/systemd/system/sock.socket").exists());
+    // The first connection starts the service, which answers on the
+    // socket systemd holds (its port is systemd's: the greeter could not
+    // bind it itself).
+    assert!(greet(8401).starts_with("Hi world from container sock"));
+    assert_eq!(h.unit_state("sock.service"), "active");
+
+    let client = Client::start(8401);
+    for i in 0..3 {
+        let receiver = format!("moon{i}");
+        ok(
+            h,
+            &[
+                "containers",
+                "update",
+                "sock",
+                "--set",
+                &format!("RECEIVER={receiver}"),
+            ],
+        );
+        assert!(greet(8401).starts_with(&format!("Hi {receiver} ")));
+        ok(h, &["containers", "rollback", "sock"]);
+        assert!(greet(8401).starts_with("Hi world "));
+    }
+    let (answered, failed, errors) = client.finish();
+    assert!(answered > 50, "the client got {answered} answers");
+    assert_eq!(failed, 0, "refused or cut short: {errors:?}");
+
+    let me = listed(h, "sock");
+    assert_eq!(me["socket"], true);
+    assert_eq!(me["health"], "healthy");
+    assert_eq!(me["last-update"]["outcome"], "rollback");
+
+    let out = ok(h, &["uninstall", "sock"]);
+    assert!(out.contains("Uninstalled sock"), "{out}");
+    assert!(closed(8401), "the socket is gone");
+    assert!(!h.path("/etc/systemd/system/sock.socket").exists());
+    assert_ne!(h.unit_state("sock.socket"), "active");
+}
+
+/// The greeter whose health check asks it for its greeting.
+fn checked_greeter() -> Image {
+    let manifest = r#"{ "version": "1.0", "defaultValues": { "RECEIVER": "world", "PORT": "8081" },
+        "healthCheck": { "command": ["/bin/sh", "-c", "nc 127.0.0.1 $PORT </dev/null | grep -q '^Hi '"],
+                         "interval": 0.5, "retries": 4 } }"#;
+    Image::new(
+        vec![
+            fixtures::busybox_layer(bench::image::Compression::Gzip),
+            fixtures::greeter_layer(manifest, ""),
+        ],
+        fixtures::greeter_config("1.0"),
+    )
+}
+
+/// The greeter whose health check never passes.
+fn never_healthy() -> Image {
+    let manifest = r#"{ "version": "1.0", "defaultValues": { "RECEIVER": "sick", "PORT": "8081" },
+        "healthCheck": { "command": ["/bin/sh", "-c", "echo not ready >&2; exit 1"],
+                         "interval": 0.5, "retries": 2 } }"#;
+    Image::new(
+        vec![
+            fixtures::busybox_layer(bench::image::Compression::Gzip),
+            fixtures::greeter_layer(manifest, ""),
+        ],
+        fixtures::greeter_config("2.0"),
+    )
+}
+
+/// The greeter whose command exits at once.
+fn exits_at_start() -> Image {
+    let config = fixtures::greeter_file("exports/config.json.template")
+        .replace("\"/usr/bin/greet\"", "\"/bin/false\"");
+    Image::new(
+        vec![
+            fixtures::busybox_layer(bench::image::Compression::Gzip),
+            fixtures::greeter_layer_with(
+                &fixtures::greeter_file("exports/manifest.json"),
+                &config,
+                "",
+            ),
+        ],
+        fixtures::greeter_config("3.0"),
+    )
+}
+
+#[test]
+fn an_update_that_is_not_healthy_goes_back_by_itself_and_says_why() {
+    let h = host();
+    let dir = h.tempdir();
+    let good = layout(&dir, "hc", &checked_greeter(), "1.0");
+    let sick = layout(&dir, "hc", &never_healthy(), "2.0");
+    let dead = layout(&dir, "hc", &exits_at_start(), "3.0");
+    ok(
+        h,
+        &[
+            "install",
+            "--system",
+            "--now",
+            "--name",
+            "hc",
+            "--set",
+            "PORT=8402",
+            &good,
+        ],
+    );
+    assert!(greet(8402).starts_with("Hi world"));
+    assert_eq!(listed(h, "hc")["health"], "healthy");
+
+    let err = fails(h, &["containers", "update", "hc", "--rebase", &sick]);
+    assert!(
+        err.contains("rolled back hc to /var/lib/containers/atomic/hc.0: its health check"),
+        "{err}"
+    );
+    assert!(err.contains("not ready"), "the check's own words: {err}");
+    assert!(
+        greet(8402).starts_with("Hi world"),
+        "the old deployment serves"
+    );
+    let link = std::fs::read_link(h.path("/var/lib/containers/atomic/hc")).unwrap();
+    assert_eq!(link.to_str(), Some("hc.0"));
+    let me = listed(h, "hc");
+    assert_eq!(me["last-update"]["outcome"], "rolled back");
+    assert!(
+        me["last-update"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not ready"),
+        "{me}"
+    );
+    assert_eq!(me["image"], listed(h, "hc")["image"]);
+
+    // A service that exits at start is seen restarting, well before the
+    // deadline.
+    let started = std::time::Instant::now();
+    let err = fails(h, &["containers", "update", "hc", "--rebase", &dead]);
+    assert!(
+        err.contains("rolled back hc to /var/lib/containers/atomic/hc.0: hc.service"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(greet(8402).starts_with("Hi world"));
+
+    // --no-health keeps today's behaviour: the update stays.
+    let set = ["--set", "RECEIVER=sick", "--no-health"];
+    ok(
+        h,
+        &[&["containers", "update", "hc", "--rebase", &sick][..], &set].concat(),
+    );
+    assert!(greet(8402).starts_with("Hi sick"));
+    assert_eq!(listed(h, "hc")["health"], "unhealthy");
+    // Rolling back is gated too, and this one is healthy.
+    ok(h, &["containers", "rollback", "hc"]);
+    assert!(greet(8402).starts_with("Hi world"));
+    ok(h, &["uninstall", "hc"]);
+    assert!(closed(8402));
+}
+
+#[test]
+fn a_docker_healthcheck_of_the_image_config_is_honoured() {
+    let h = host();
+    let dir = h.tempdir();
+    let good = layout(&dir, "dh", &fixtures::greeter(), "1.0");
+    let mut bad = fixtures::greeter();
+    bad.config.healthcheck = Some(serde_json::json!({
+        "Test": ["CMD-SHELL", "echo docker check failed; exit 1"],
+        "Interval": 500_000_000u64, "Retries": 2
+    }));
+    let bad = layout(&dir, "dh", &bad, "2.0");
+    ok(
+        h,
+        &[
+            "install",
+            "--system",
+            "--now",
+            "--name",
+            "dh",
+            "--set",
+            "PORT=8403",
+            &good,
+        ],
+    );
+    greet(8403);
+    let err = fails(h, &["containers", "update", "dh", "--rebase", &bad]);
+    assert!(err.contains("rolled back dh to"), "{err}");
+    assert!(err.contains("docker check failed"), "{err}");
+    assert!(greet(8403).starts_with("Hi world"));
+    ok(h, &["uninstall", "dh"]);
+}
