@@ -169,3 +169,21 @@ pub fn succeeded(args: &[&str], out: Output) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// Host PIDs of the tool's processes whose command line contains every one
+/// of `words` (those in a sandbox too, not the `nsenter` that started them).
+pub fn pids_of(words: &[&str]) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            (cmd.contains("atomic")
+                && words.iter().all(|w| cmd.contains(w))
+                && !cmd.contains("nsenter"))
+            .then_some(pid)
+        })
+        .collect()
+}

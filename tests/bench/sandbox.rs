@@ -546,6 +546,33 @@ impl Sandbox {
         self.share().join("bin/atomic")
     }
 
+    /// Records in the sandbox's rpm database that the system has a
+    /// /bin/sh, as a Fedora host's bash package does (RPM mode needs it).
+    pub fn register_shell(&self) {
+        if self
+            .exec(&["rpm", "-q", "atomic-sandbox-base"])
+            .status
+            .success()
+        {
+            return;
+        }
+        let pkg = rpm::PackageBuilder::new(
+            "atomic-sandbox-base",
+            "1",
+            "MIT",
+            "noarch",
+            "shell of the sandbox",
+        )
+        .release("1")
+        .provides(rpm::Dependency::any("/bin/sh"))
+        .build()
+        .unwrap();
+        let dir = self.tempdir();
+        let file = dir.path().join("base.rpm");
+        pkg.write_file(&file).unwrap();
+        self.check(&["rpm", "-i", file.to_str().unwrap()]);
+    }
+
     /// The `atomic` binary, run inside the sandbox.
     pub fn atomic(&self) -> Command {
         self.command(self.atomic_bin())

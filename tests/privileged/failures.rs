@@ -360,6 +360,7 @@ const UPDATE_STEPS: &[&str] = &[
     "unit",
     "symlink",
     "flipped",
+    "health",
 ];
 
 #[test]
@@ -702,7 +703,7 @@ fn the_system_repository_is_used_only_when_checkouts_can_link_into_it_and_never_
 
 /// The steps of an RPM-mode install and update where a failpoint sits.
 const RPM_INSTALL_STEPS: &[&str] = &["checkout", "package", "symlink"];
-const RPM_UPDATE_STEPS: &[&str] = &["checkout", "prepare", "package", "symlink"];
+const RPM_UPDATE_STEPS: &[&str] = &["checkout", "prepare", "package", "symlink", "health"];
 
 #[test]
 fn rpm_mode_failures_and_crashes_at_every_step_converge() {

@@ -489,23 +489,6 @@ fn run_executes_in_the_running_container() {
     assert!(!Path::new(&sb.0.path("/var/lib/containers/atomic/runner")).exists());
 }
 
-/// Host PIDs of processes whose command line contains every one of `words`.
-fn pids_of(words: &[&str]) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| {
-            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            (cmd.contains("atomic")
-                && words.iter().all(|w| cmd.contains(w))
-                && !cmd.contains("nsenter"))
-            .then_some(pid)
-        })
-        .collect()
-}
-
 #[test]
 fn kill_9_during_update_then_rerun_converges() {
     let sb = sandbox();
@@ -534,7 +517,7 @@ fn kill_9_during_update_then_rerun_converges() {
     while !journal.exists() && start.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(2));
     }
-    for pid in pids_of(&["containers", "update", "crashy"]) {
+    for pid in bench::pids_of(&["containers", "update", "crashy"]) {
         // SAFETY: kill(2) on a process of this test.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
@@ -652,39 +635,11 @@ fn a_files_only_image_links_its_host_files_and_runs_no_service() {
 /// waiting, so the tests that install packages there take turns.
 static RPM_DB: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Records in the sandbox's rpm database that the system has a /bin/sh,
-/// as a Fedora host's bash package does.
-fn register_shell(sb: &Sb) {
-    if sb
-        .0
-        .exec(&["rpm", "-q", "atomic-sandbox-base"])
-        .status
-        .success()
-    {
-        return;
-    }
-    let pkg = rpm::PackageBuilder::new(
-        "atomic-sandbox-base",
-        "1",
-        "MIT",
-        "noarch",
-        "shell of the sandbox",
-    )
-    .release("1")
-    .provides(rpm::Dependency::any("/bin/sh"))
-    .build()
-    .unwrap();
-    let dir = sb.0.tempdir();
-    let file = dir.path().join("base.rpm");
-    pkg.write_file(&file).unwrap();
-    sb.0.check(&["rpm", "-i", file.to_str().unwrap()]);
-}
-
 #[test]
 fn rpm_installed_greeter_updates_rolls_back_and_uninstalls() {
     let sb = sandbox();
     let _rpm_db = RPM_DB.lock().unwrap_or_else(|e| e.into_inner());
-    register_shell(&sb);
+    sb.0.register_shell();
     let dir = sb.0.tempdir();
     let w = fixtures::greeter().write_oci(&dir.path().join("rg"), "1.0");
     let image = format!("oci:{}:1.0", dir.path().join("rg").display());
@@ -797,7 +752,7 @@ fn foreign_package(sb: &Sb, name: &str, file: Option<(&str, &str)>) {
 fn rpm_mode_refuses_foreign_packages_and_files_and_leaves_nothing() {
     let sb = sandbox();
     let _rpm_db = RPM_DB.lock().unwrap_or_else(|e| e.into_inner());
-    register_shell(&sb);
+    sb.0.register_shell();
     let dir = sb.0.tempdir();
     fixtures::greeter_hostfs().write_oci(&dir.path().join("hf"), "1.0");
     let image = format!("oci:{}:1.0", dir.path().join("hf").display());

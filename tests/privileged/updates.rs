@@ -336,3 +336,122 @@ fn a_docker_healthcheck_of_the_image_config_is_honoured() {
     assert!(greet(8403).starts_with("Hi world"));
     ok(h, &["uninstall", "dh"]);
 }
+
+#[test]
+fn in_rpm_mode_an_unhealthy_update_goes_back_to_the_previous_release() {
+    let h = host();
+    h.register_shell();
+    let dir = h.tempdir();
+    let good = layout(&dir, "hr", &checked_greeter(), "1.0");
+    let sick = layout(&dir, "hr", &never_healthy(), "2.0");
+    let out = ok(
+        h,
+        &[
+            "install",
+            "--system",
+            "--rpm",
+            "--now",
+            "--name",
+            "hr",
+            "--set",
+            "PORT=8404",
+            &good,
+        ],
+    );
+    assert!(
+        out.contains("as package atomic-container-hr-1.0-1."),
+        "{out}"
+    );
+    let q = || {
+        h.check(&["rpm", "-q", "atomic-container-hr"])
+            .trim()
+            .to_string()
+    };
+    let first = q();
+    assert!(greet(8404).starts_with("Hi world"));
+    let err = fails(h, &["containers", "update", "hr", "--rebase", &sick]);
+    let nvr = first.trim_end_matches(".noarch");
+    assert!(
+        err.contains(&format!(
+            "rolled back hr to package {nvr}: its health check"
+        )),
+        "{err}"
+    );
+    assert_eq!(q(), first, "the previous release is installed again");
+    assert!(greet(8404).starts_with("Hi world"));
+    assert_eq!(listed(h, "hr")["last-update"]["outcome"], "rolled back");
+    ok(h, &["uninstall", "hr"]);
+    assert!(closed(8404));
+}
+
+#[test]
+fn a_kill_during_the_health_wait_is_undone_by_the_next_command() {
+    let h = host();
+    let dir = h.tempdir();
+    let good = layout(&dir, "hk", &checked_greeter(), "1.0");
+    let manifest = r#"{ "version": "1.0", "defaultValues": { "RECEIVER": "world", "PORT": "8081" },
+        "healthCheck": { "command": ["/bin/false"], "interval": 0.5, "retries": 100 } }"#;
+    let slow = Image::new(
+        vec![
+            fixtures::busybox_layer(bench::image::Compression::Gzip),
+            fixtures::greeter_layer(manifest, ""),
+        ],
+        fixtures::greeter_config("2.0"),
+    );
+    let slow = layout(&dir, "hk", &slow, "2.0");
+    ok(
+        h,
+        &[
+            "install",
+            "--system",
+            "--now",
+            "--name",
+            "hk",
+            "--set",
+            "PORT=8405",
+            &good,
+        ],
+    );
+    let hello = greet(8405);
+    let mut child = h
+        .atomic()
+        .args([
+            "containers",
+            "update",
+            "hk",
+            "--rebase",
+            &slow,
+            "--set",
+            "RECEIVER=slow",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Waiting for health: the new deployment answers, the tool waits on.
+    let start = std::time::Instant::now();
+    while !greet(8405).starts_with("Hi slow") {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the update never got there"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still waiting for health"
+    );
+    for pid in bench::pids_of(&["containers", "update", "hk"]) {
+        // SAFETY: kill(2) on a process of this test.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    assert!(!child.wait().unwrap().success(), "the update was killed");
+    let out = atomic(h, &["containers", "update", "hk"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("undoing an interrupted update of hk"), "{err}");
+    assert_eq!(greet(8405), hello, "back on the old deployment, serving");
+    let link = std::fs::read_link(h.path("/var/lib/containers/atomic/hk")).unwrap();
+    assert_eq!(link.to_str(), Some("hk.0"));
+    ok(h, &["uninstall", "hk"]);
+}
