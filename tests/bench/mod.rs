@@ -3,6 +3,7 @@
 // Each test target uses its own part of the bench.
 #![allow(dead_code)]
 
+pub mod client;
 pub mod fixtures;
 pub use atomic::fixture as image;
 pub mod registry;

@@ -476,3 +476,42 @@ fn subordinate_ids_run_a_service_user_other_than_root() {
     assert!(closed(8304));
     bob.ok(h, &["images", "delete", &img]);
 }
+
+#[test]
+fn a_users_socket_activated_greeter_refuses_no_connection_through_an_update() {
+    let h = host();
+    let (_, bob) = users();
+    let dir = h.tempdir();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let layout = dir.path().join("usock");
+    fixtures::socket_greeter(&fixtures::socket_greeter_manifest()).write_oci(&layout, "1.0");
+    let img = format!("oci:{}:1.0", layout.display());
+    bob.ok(
+        h,
+        &[
+            "install",
+            "--system",
+            "--now",
+            "--name",
+            "us",
+            "--set",
+            "PORT=8341",
+            &img,
+        ],
+    );
+    assert!(h
+        .path(&format!("{}/.config/systemd/user/us.socket", bob.home()))
+        .exists());
+    assert_eq!(bob.systemctl(h, &["is-enabled", "us.socket"]), "enabled");
+    assert!(greet(8341).starts_with("Hi world"));
+    let client = bench::client::Client::start(8341);
+    bob.ok(h, &["containers", "update", "us", "--set", "RECEIVER=bob"]);
+    assert!(greet(8341).starts_with("Hi bob"));
+    bob.ok(h, &["containers", "rollback", "us"]);
+    assert!(greet(8341).starts_with("Hi world"));
+    let (answered, failed, errors) = client.finish();
+    assert!(answered > 10, "{answered} answers");
+    assert_eq!(failed, 0, "refused or cut short: {errors:?}");
+    bob.ok(h, &["uninstall", "us"]);
+    assert!(closed(8341));
+}
