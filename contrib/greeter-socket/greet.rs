@@ -3,20 +3,27 @@
 //! socket systemd passed (`LISTEN_FDS`, the first at fd 3; runc hands it on
 //! into the container), else on `$PORT` of its own. Only the standard
 //! library, so that `rustc -C target-feature=+crt-static` makes one static
-//! binary for the image. SIGTERM ends it at once.
+//! binary for the image. SIGTERM stops it accepting: the connection it is
+//! answering is answered, those waiting stay in the socket's queue for the
+//! next instance.
 
 use std::io::Write;
 use std::net::TcpListener;
-use std::os::fd::FromRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 extern "C" {
     fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
-    fn _exit(status: i32) -> !;
+    fn close(fd: i32) -> i32;
 }
 
+/// The listening socket, for the signal handler.
+static LISTENING: AtomicI32 = AtomicI32::new(-1);
+
 extern "C" fn on_term(_: i32) {
-    // SAFETY: _exit is async-signal-safe.
-    unsafe { _exit(0) }
+    // Closing this process's descriptor ends the accept loop; the socket
+    // itself stays open in systemd. SAFETY: close is async-signal-safe.
+    unsafe { close(LISTENING.load(Ordering::SeqCst)) };
 }
 
 fn main() {
@@ -42,14 +49,15 @@ fn main() {
         TcpListener::bind(("0.0.0.0", var("PORT").parse().unwrap_or(8081)))
             .unwrap_or_else(|e| panic!("binding port {}: {e}", var("PORT")))
     };
+    LISTENING.store(listener.as_raw_fd(), Ordering::SeqCst);
     eprintln!(
         "greeter {}: {}",
         var("NAME"),
         if activated { "listening on the socket systemd passed" } else { "listening on a port of its own" }
     );
-    for conn in listener.incoming() {
-        if let Ok(mut c) = conn {
-            let _ = c.write_all(line.as_bytes());
-        }
+    // An error is the handler's doing (the descriptor closed): done.
+    while let Ok((mut c, _)) = listener.accept() {
+        let _ = c.write_all(line.as_bytes());
     }
+    std::mem::forget(listener);
 }

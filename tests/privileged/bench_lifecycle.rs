@@ -1,7 +1,10 @@
 //! Lifecycle benchmarks, run by `contrib/bench/lifecycle` (ignored in the
 //! normal test run): the install checkout of a 10k-file, 200 MB image against
 //! `cp -a` of the same rootfs, update downtime of the greeter under systemd,
-//! and `containers list` with 50 containers. Medians of interleaved runs.
+//! a client's refused requests through updates of the socket-activated
+//! greeter beside the plain one, how long a bad update takes to be rolled
+//! back, and `containers list` with 50 containers. Medians of interleaved
+//! runs.
 
 use crate::bench;
 
@@ -421,4 +424,197 @@ fn rpm_build_against_rpmbuild() {
         "atomic peak RSS: median {:.1} MB, runs {rss:.1?}",
         median(rss.clone())
     );
+}
+
+/// What a client asking at a fixed rate saw while updates and rollbacks
+/// went on: how many it asked, how many were refused or cut short, and
+/// the latencies of the answers, in seconds.
+struct Loop {
+    asked: usize,
+    failed: usize,
+    latencies: Vec<f64>,
+}
+
+impl Loop {
+    fn p(&self, q: f64) -> f64 {
+        let mut v = self.latencies.clone();
+        v.sort_by(f64::total_cmp);
+        v.get(((v.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    }
+}
+
+/// Asks the greeter on `port` at `rate` requests a second while `work`
+/// runs, each on a connection of its own.
+fn asking(port: u16, rate: u32, work: impl FnOnce()) -> Loop {
+    let stop = Arc::new(AtomicBool::new(false));
+    let period = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let client = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut seen = Loop {
+                asked: 0,
+                failed: 0,
+                latencies: Vec::new(),
+            };
+            let mut next = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                let start = Instant::now();
+                seen.asked += 1;
+                let answer = TcpStream::connect(("127.0.0.1", port)).and_then(|s| {
+                    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+                    let mut line = String::new();
+                    BufReader::new(s).read_line(&mut line)?;
+                    Ok(line)
+                });
+                match answer {
+                    Ok(l) if l.starts_with("Hi ") => {
+                        seen.latencies.push(start.elapsed().as_secs_f64())
+                    }
+                    _ => seen.failed += 1,
+                }
+                // A fixed rate, never catching up in a burst.
+                next = (next + period).max(Instant::now());
+                std::thread::sleep(next.saturating_duration_since(Instant::now()));
+            }
+            seen
+        })
+    };
+    work();
+    stop.store(true, Ordering::Relaxed);
+    client.join().unwrap()
+}
+
+#[test]
+#[ignore = "benchmark: contrib/bench/lifecycle"]
+fn updates_and_rollbacks_refuse_no_connection_with_a_socket() {
+    require_root();
+    let sb = Sandbox::shared();
+    let dir = sb.tempdir();
+    fixtures::socket_greeter(&fixtures::socket_greeter_manifest())
+        .write_oci(&dir.path().join("zs"), "1.0");
+    fixtures::greeter().write_oci(&dir.path().join("zp"), "1.0");
+    let socket = format!("oci:{}:1.0", dir.path().join("zs").display());
+    let plain = format!("oci:{}:1.0", dir.path().join("zp").display());
+    const ROUNDS: usize = 20;
+    const RATE: u32 = 200;
+    println!(
+        "\n== a client at {RATE} requests/s during {ROUNDS} updates and {ROUNDS} rollbacks =="
+    );
+    println!(
+        "{:<22} {:>7} {:>7} {:>9} {:>9} {:>9}",
+        "greeter", "asked", "failed", "p50 ms", "p99 ms", "+p99 ms"
+    );
+    for (name, image, port) in [("zs", &socket, 8151u16), ("zp", &plain, 8152u16)] {
+        atomic_in(
+            sb,
+            &[
+                "install",
+                "--system",
+                "--now",
+                "--name",
+                name,
+                "--set",
+                &format!("PORT={port}"),
+                image,
+            ],
+        );
+        bench::greet(port);
+        let quiet = asking(port, RATE, || std::thread::sleep(Duration::from_secs(3)));
+        let busy = asking(port, RATE, || {
+            for i in 0..ROUNDS {
+                atomic_in(
+                    sb,
+                    &[
+                        "containers",
+                        "update",
+                        name,
+                        "--set",
+                        &format!("RECEIVER=r{i}"),
+                    ],
+                );
+                atomic_in(sb, &["containers", "rollback", name]);
+            }
+        });
+        let label = if name == "zs" {
+            "socket-activated"
+        } else {
+            "plain (contrast)"
+        };
+        println!(
+            "{label:<22} {:>7} {:>7} {:>9.2} {:>9.2} {:>9.2}",
+            busy.asked,
+            busy.failed,
+            busy.p(0.5) * 1e3,
+            busy.p(0.99) * 1e3,
+            (busy.p(0.99) - quiet.p(0.99)) * 1e3
+        );
+        atomic_in(sb, &["uninstall", name]);
+    }
+}
+
+#[test]
+#[ignore = "benchmark: contrib/bench/lifecycle"]
+fn a_bad_update_is_rolled_back_and_serving_again() {
+    require_root();
+    let sb = Sandbox::shared();
+    let dir = sb.tempdir();
+    let layout = dir.path().join("zb");
+    let good = r#"{ "version": "1.0", "defaultValues": { "RECEIVER": "world", "PORT": "8081" },
+        "healthCheck": { "command": ["/bin/sh", "-c", "nc 127.0.0.1 $PORT </dev/null | grep -q '^Hi '"],
+                         "interval": 1, "retries": 3 } }"#;
+    let sick = good.replace("grep -q '^Hi '", "grep -q '^Bye '");
+    let image = |manifest: &str, config: Option<String>| {
+        let config =
+            config.unwrap_or_else(|| fixtures::greeter_file("exports/config.json.template"));
+        Image::new(
+            vec![
+                fixtures::busybox_layer(Compression::Gzip),
+                fixtures::greeter_layer_with(manifest, &config, ""),
+            ],
+            fixtures::greeter_config("1.0"),
+        )
+    };
+    image(good, None).write_oci(&layout, "good");
+    image(&sick, None).write_oci(&layout, "sick");
+    let exits = fixtures::greeter_file("exports/config.json.template")
+        .replace("\"/usr/bin/greet\"", "\"/bin/false\"");
+    image(good, Some(exits)).write_oci(&layout, "exits");
+    let tag = |t: &str| format!("oci:{}:{t}", layout.display());
+    atomic_in(
+        sb,
+        &[
+            "install",
+            "--system",
+            "--now",
+            "--name",
+            "zb",
+            "--set",
+            "PORT=8153",
+            &tag("good"),
+        ],
+    );
+    bench::greet(8153);
+    println!("\n== a bad update (check every 1 s, 3 retries: a deadline of 3 s) ==");
+    for bad in ["sick", "exits"] {
+        let start = Instant::now();
+        let out = run(sb
+            .atomic()
+            .args(["containers", "update", "zb", "--rebase", &tag(bad)]));
+        assert!(!out.status.success(), "the bad update stayed");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("rolled back zb to"), "{said}");
+        assert!(bench::greet(8153).starts_with("Hi world"));
+        let what = if bad == "sick" {
+            "check never passes"
+        } else {
+            "exits at start"
+        };
+        println!(
+            "{what:<20} back on the old deployment and serving {:.2} s after the update began",
+            start.elapsed().as_secs_f64()
+        );
+    }
+    atomic_in(sb, &["uninstall", "zb"]);
 }
