@@ -349,6 +349,7 @@ mod tests {
                     ctx.layout.unit_file(&name),
                     FileChange::Write(b"[Service]\n".to_vec())
                 ),
+                (ctx.layout.socket_file(&name), FileChange::Nothing),
                 (ctx.layout.tmpfiles_file(&name), FileChange::Nothing),
             ]
         );
@@ -363,10 +364,12 @@ mod tests {
             plan.files[0].1,
             FileChange::Replace(b"[Service]\n".to_vec())
         );
-        assert_eq!(plan.files[1].1, FileChange::Remove);
+        assert_eq!(plan.files[2].1, FileChange::Remove);
         std::fs::write(SlotDir(&slot).tmpfiles(&name), "d /run/g\n").unwrap();
+        std::fs::write(SlotDir(&slot).socket(&name), "[Socket]\n").unwrap();
         let plan = plan_place(&ctx, &name, &slot, Vec::new(), None).unwrap();
-        assert_eq!(plan.files[1].1, FileChange::Replace(b"d /run/g\n".to_vec()));
+        assert_eq!(plan.files[1].1, FileChange::Write(b"[Socket]\n".to_vec()));
+        assert_eq!(plan.files[2].1, FileChange::Replace(b"d /run/g\n".to_vec()));
         assert!(plan.create_tmpfiles);
     }
 }
