@@ -310,9 +310,9 @@ impl HealthOpts {
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        Ok(v) if v.is_finite() && (0.1..=86_400.0).contains(&v) => Ok(v),
         _ => Err(format!(
-            "expected a number of seconds up to 86400, got {s:?}"
+            "expected a number of seconds from 0.1 to 86400, got {s:?}"
         )),
     }
 }

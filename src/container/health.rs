@@ -59,6 +59,10 @@ pub struct Gate {
 /// then.
 const SETTLE: Duration = Duration::from_secs(2);
 
+/// The longest wait a check's own settings give; `--health-timeout` goes
+/// beyond it.
+const LONGEST_DEFAULT: f64 = 600.0;
+
 /// How often the unit is looked at while waiting.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -67,8 +71,10 @@ const OUTPUT_LIMIT: u64 = 4096;
 
 /// Waits until the deployment `info` of `name`, just (re)started, is
 /// healthy, within the gate's deadline; an [`Unhealthy`] error says why
-/// not. `restarts` is the unit's restart count before it was started.
-pub fn wait(ctx: &Ctx, name: &Name, info: &Deployment, gate: &Gate, restarts: u32) -> Result<()> {
+/// not. Its restart count starts at 0: systemd resets it on a start or
+/// restart asked for.
+pub fn wait(ctx: &Ctx, name: &Name, info: &Deployment, gate: &Gate) -> Result<()> {
+    let restarts = 0;
     let Some(systemd) = ctx.target.systemd() else {
         return Ok(());
     };
@@ -79,7 +85,7 @@ pub fn wait(ctx: &Ctx, name: &Name, info: &Deployment, gate: &Gate, restarts: u3
     let check = info.health_check.as_ref();
     let deadline = gate
         .timeout
-        .unwrap_or_else(|| check.map_or(DEFAULT_DEADLINE, HealthCheck::deadline));
+        .unwrap_or_else(|| check.map_or(DEFAULT_DEADLINE, |c| c.deadline().min(LONGEST_DEFAULT)));
     let started = Instant::now();
     let until = started + Duration::from_secs_f64(deadline);
     let mut failures = 0u32;
@@ -109,7 +115,10 @@ pub fn wait(ctx: &Ctx, name: &Name, info: &Deployment, gate: &Gate, restarts: u3
                 None => last = format!("{unit} is active"),
                 Some(c) if now >= next_check => {
                     next_check = now + Duration::from_secs_f64(c.interval);
-                    match run_check(ctx, name, &info.runtime, c)? {
+                    let left = until
+                        .saturating_duration_since(now)
+                        .max(Duration::from_millis(100));
+                    match run_check(ctx, name, &info.runtime, c, left)? {
                         Ok(()) => return Ok(()),
                         Err(out) => {
                             last = format!("its health check {:?} failed: {out}", c.command);
@@ -150,79 +159,97 @@ pub fn wait(ctx: &Ctx, name: &Name, info: &Deployment, gate: &Gate, restarts: u3
 /// How the active deployment `info` of `name` is doing now: for
 /// `containers list`.
 pub fn now(ctx: &Ctx, name: &Name, info: &Deployment, state: &str) -> Result<Health> {
-    if !info.has_container_service || ctx.target.systemd().is_none() {
+    let Some(systemd) = ctx.target.systemd() else {
         return Ok(Health::Unknown);
+    };
+    if !info.has_container_service {
+        return Ok(Health::Unknown);
+    }
+    // A socket-activated service waiting for its first connection.
+    if state == "inactive" && info.has_socket && systemd.state(&name.socket())? == "active" {
+        return Ok(Health::Healthy);
     }
     if state != "running" {
         return Ok(Health::Unhealthy(format!("{} is {state}", name.unit())));
     }
     match &info.health_check {
         None => Ok(Health::Healthy),
-        Some(c) => Ok(match run_check(ctx, name, &info.runtime, c)? {
-            Ok(()) => Health::Healthy,
-            Err(out) => Health::Unhealthy(out),
-        }),
+        Some(c) => Ok(
+            match run_check(
+                ctx,
+                name,
+                &info.runtime,
+                c,
+                Duration::from_secs_f64(c.timeout),
+            )? {
+                Ok(()) => Health::Healthy,
+                Err(out) => Health::Unhealthy(out),
+            },
+        ),
     }
 }
 
-/// Runs the check once inside the running container, within its timeout:
-/// Ok(Ok) when it passes, Ok(Err(what it said)) when it fails.
+/// Runs the check once inside the running container, within its timeout
+/// (and `within`, what is left of the caller's deadline): Ok(Ok) when it
+/// passes, Ok(Err(what it said)) when it fails. Its output goes to a file,
+/// not a pipe, so a process it leaves behind holds nothing the tool waits
+/// for; on timeout the check itself is killed, not only the runtime's
+/// client.
 fn run_check(
     ctx: &Ctx,
     name: &Name,
     runtime: &str,
     check: &HealthCheck,
+    within: Duration,
 ) -> Result<std::result::Result<(), String>> {
+    let scratch = ctx.layout.run_scratch(name)?;
+    let out_path = scratch.path().join("out");
+    let pid_path = scratch.path().join("pid");
+    let out = std::fs::File::create(&out_path)
+        .with_context(|| format!("creating {}", out_path.display()))?;
+    let err = out
+        .try_clone()
+        .context("duplicating the check's output file")?;
     let mut child = ctx
         .runtime_command(runtime)
         .arg("exec")
+        .arg("--pid-file")
+        .arg(&pid_path)
         .arg(name.as_str())
         .args(&check.command)
         .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stdout(out)
+        .stderr(err)
         .spawn()
         .with_context(|| format!("running {runtime} exec {name} for its health check"))?;
-    let read = |s: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            if let Some(s) = s {
-                let _ = s.take(OUTPUT_LIMIT).read_to_end(&mut v);
-            }
-            v
-        })
-    };
-    let out = read(
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let err = read(
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let until = Instant::now() + Duration::from_secs_f64(check.timeout);
+    let limit = Duration::from_secs_f64(check.timeout).min(within);
+    let until = Instant::now() + limit;
     let status = loop {
         if let Some(s) = child.try_wait().context("waiting for the health check")? {
             break Some(s);
         }
         if Instant::now() >= until {
+            // The check inside the container, then the runtime's client.
+            if let Some(pid) = std::fs::read_to_string(&pid_path)
+                .ok()
+                .and_then(|p| p.trim().parse::<i32>().ok())
+                .filter(|p| *p > 1)
+            {
+                // SAFETY: kill(2) of the check's process, by the pid the
+                // runtime wrote for it.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
             let _ = child.kill();
             let _ = child.wait();
             break None;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let text = |h: std::thread::JoinHandle<Vec<u8>>| {
-        h.join()
-            .map(|v| String::from_utf8_lossy(&v).into_owned())
-            .unwrap_or_default()
-    };
-    let said = format!("{}{}", text(out), text(err));
-    let said: String = said
+    let mut said = Vec::new();
+    if let Ok(f) = std::fs::File::open(&out_path) {
+        let _ = f.take(OUTPUT_LIMIT).read_to_end(&mut said);
+    }
+    let said: String = String::from_utf8_lossy(&said)
         .trim()
         .chars()
         .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
@@ -230,6 +257,9 @@ fn run_check(
     Ok(match status {
         Some(s) if s.success() => Ok(()),
         Some(s) => Err(format!("{s}: {}", said.replace('\n', " | "))),
-        None => Err(format!("no answer within {} s", check.timeout)),
+        None => Err(format!(
+            "no answer within {} s",
+            (limit.as_secs_f64() * 10.0).round() / 10.0
+        )),
     })
 }

@@ -5,7 +5,7 @@
 use super::delivery::{Choice, Delivery, SlotRequest};
 use super::journal::{failpoint, Step};
 use super::layout::Layout;
-use super::steps::{activate, resolve_runtime};
+use super::steps::{activate, resolve_runtime, SocketChange};
 use super::{txn, Ctx, Name, Slot};
 use crate::host::fs;
 use crate::host::paths::HostPaths;
@@ -89,7 +89,12 @@ pub fn install(ctx: &Ctx, args: &InstallArgs, choice: Choice) -> Result<()> {
             runtime: &runtime,
         };
         let mut prepared = delivery.prepare(ctx, &req)?;
-        Delivery::check_aliases(ctx, &name, prepared.unit.as_deref())?;
+        Delivery::check_aliases(
+            ctx,
+            &name,
+            prepared.unit.as_deref(),
+            prepared.socket.as_deref(),
+        )?;
         let host = prepared.host_facing.lines();
         if !host.is_empty() {
             ctx.report.note(format!(
@@ -101,7 +106,15 @@ pub fn install(ctx: &Ctx, args: &InstallArgs, choice: Choice) -> Result<()> {
         }
         let placement = delivery.plan(ctx, &name, &dir, &mut prepared, None)?;
         placement.place(ctx, &name, &dir, &mut prepared, None, j)?;
-        activate(ctx, &name, Slot::FIRST, &prepared.info, true, j)?;
+        activate(
+            ctx,
+            &name,
+            Slot::FIRST,
+            &prepared.info,
+            true,
+            SocketChange::Same,
+            j,
+        )?;
         Ok(prepared.info)
     })?;
     ctx.report

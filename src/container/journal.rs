@@ -28,6 +28,8 @@ pub enum Step {
     },
     /// A unit that was enabled: disable it.
     Enabled(String),
+    /// A unit that was disabled: enable it again.
+    Disabled(String),
     /// A unit that was started: stop it.
     Started(String),
     /// A unit that was stopped: start it again.
@@ -216,6 +218,12 @@ fn undo_step(step: &Step, ctx: &Ctx) -> Result<()> {
         Step::Enabled(u) => {
             if let Some(s) = systemd {
                 s.disable(u)?;
+            }
+        }
+        Step::Disabled(u) => {
+            if let Some(s) = systemd {
+                s.reload()?;
+                s.enable(u)?;
             }
         }
         Step::Started(u) => {

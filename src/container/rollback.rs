@@ -5,8 +5,8 @@ use super::delivery::{Delivery, Replacing};
 use super::health::{self, Gate};
 use super::layout::SlotDir;
 use super::state;
-use super::steps::{activate, make_way};
-use super::update::{back_on, last_update, restarts, units_stop_alike, went_back};
+use super::steps::{activate, make_way, SocketChange};
+use super::update::{back_on, last_update, socket_change, units_stop_alike, went_back};
 use super::{txn, Ctx, Name};
 use anyhow::{anyhow, Context, Result};
 
@@ -19,16 +19,18 @@ pub fn rollback(ctx: &Ctx, name: &Name, gate: &Gate) -> Result<()> {
         .ok_or_else(|| anyhow!("container {name} has no previous deployment to roll back to"))?;
     let delivery = current.delivery();
     let mut prepared = delivery.reopen(&dir, info)?;
-    let unit = SlotDir(&dir).unit(name);
-    let unit = match std::fs::read_to_string(&unit) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("reading {}", unit.display())),
+    let read = |path: std::path::PathBuf| -> Result<Option<String>> {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
     };
-    Delivery::check_aliases(ctx, name, unit.as_deref())?;
+    let unit = read(SlotDir(&dir).unit(name))?;
+    let socket = read(SlotDir(&dir).socket(name))?;
+    Delivery::check_aliases(ctx, name, unit.as_deref(), socket.as_deref())?;
     ctx.note_relocated();
     let active_dir = ctx.layout.slot(name, active);
-    let restarts = restarts(ctx, name)?;
     let outcome = |e: &anyhow::Error| {
         let otherwise = format!(
             "rolling back {name}; it is still on {}",
@@ -36,8 +38,15 @@ pub fn rollback(ctx: &Ctx, name: &Name, gate: &Gate) -> Result<()> {
         );
         back_on(name, &active_dir, &current, e, otherwise)
     };
-    let in_place = delivery == Delivery::Files && units_stop_alike(name, &active_dir, &dir)?;
-    prepared.info.last_update = Some(last_update("rollback", None));
+    let socket = socket_change(
+        name,
+        delivery,
+        (&active_dir, &current),
+        (&dir, &prepared.info),
+    )?;
+    let in_place = delivery == Delivery::Files
+        && socket == SocketChange::Same
+        && units_stop_alike(name, &active_dir, &dir)?;
     let result = txn::run(ctx, name, "rollback", outcome, |j| {
         let placement = delivery.plan(ctx, name, &dir, &mut prepared, Some(&current))?;
         make_way(ctx, name, &current, in_place, j)?;
@@ -47,14 +56,17 @@ pub fn rollback(ctx: &Ctx, name: &Name, gate: &Gate) -> Result<()> {
             older: true,
         };
         placement.place(ctx, name, &dir, &mut prepared, Some(replacing), j)?;
-        activate(ctx, name, target, &prepared.info, false, j)?;
+        activate(ctx, name, target, &prepared.info, false, socket, j)?;
         failpoint_health()?;
         if j.stopped(&name.unit()) {
-            health::wait(ctx, name, &prepared.info, gate, restarts)?;
+            health::wait(ctx, name, &prepared.info, gate)?;
         }
-        state::write(&dir, &prepared.info)
+        Ok(())
     });
     result.map_err(|e| went_back(ctx, name, active, &current, gate, e))?;
+    // Recorded once it is done: an undone rollback leaves the record as it was.
+    prepared.info.last_update = Some(last_update("rollback", None));
+    state::write(&dir, &prepared.info)?;
     ctx.report
         .note(delivery.rolled_back_message(name, &dir, &prepared.info));
     Ok(())

@@ -233,7 +233,10 @@ impl TryFrom<Record> for Deployment {
             runtime: r.runtime,
             delivered,
             has_socket: r.has_socket,
-            health_check: r.health_check,
+            health_check: r
+                .health_check
+                .map(|c| c.checked("health-check"))
+                .transpose()?,
             last_update: r.last_update,
         })
     }
@@ -421,6 +424,21 @@ mod tests {
         for (d, text) in [(files, FILES), (package, PACKAGE)] {
             assert_eq!(serde_json::to_string_pretty(&d).unwrap(), text);
         }
+    }
+
+    #[test]
+    fn a_health_check_a_record_holds_is_checked_like_the_images() {
+        let bad = PACKAGE.replace(
+            "\"runtime\": \"/usr/bin/runc\"",
+            "\"runtime\": \"/usr/bin/runc\", \"health-check\": {\"command\": [], \"interval\": 1e308, \"timeout\": -1, \"retries\": 1, \"start-period\": -5}",
+        );
+        let err = serde_json::from_str::<Deployment>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("health-check: the command is empty"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -126,15 +126,38 @@ pub fn runtime_status(ctx: &Ctx, runtime: &str, name: &Name) -> Result<Option<St
     }
 }
 
+/// How an update or rollback changes the container's socket unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketChange {
+    /// The same socket unit, or none before and after.
+    Same,
+    Added,
+    Removed,
+    Changed,
+}
+
+impl SocketChange {
+    /// The change from the socket unit `old` to `new` (their texts).
+    pub fn between(old: Option<&str>, new: Option<&str>) -> SocketChange {
+        match (old, new) {
+            (None, Some(_)) => SocketChange::Added,
+            (Some(_), None) => SocketChange::Removed,
+            (Some(o), Some(n)) if o != n => SocketChange::Changed,
+            _ => SocketChange::Same,
+        }
+    }
+}
+
 /// Flips the `NAME` link to `slot`; on install the service (or the socket
-/// that activates it) is enabled, on update and rollback the service is
-/// restarted if it ran before.
+/// that activates it) is enabled, on update and rollback the socket follows
+/// `socket` and the service is restarted if it ran before.
 pub fn activate(
     ctx: &Ctx,
     name: &Name,
     slot: Slot,
     info: &Deployment,
     install: bool,
+    socket: SocketChange,
     j: &mut Journal,
 ) -> Result<()> {
     failpoint("symlink")?;
@@ -169,6 +192,29 @@ pub fn activate(
         j.push(Step::Enabled(enabled.clone()))?;
         s.enable(&enabled)?;
     }
+    let sock = name.socket();
+    match socket {
+        SocketChange::Same => {}
+        SocketChange::Removed => {
+            if s.state(&sock)? != "inactive" {
+                j.push(Step::Stopped(sock.clone()))?;
+                s.stop(&sock)?;
+            }
+            j.push(Step::Disabled(sock.clone()))?;
+            s.disable(&sock)?;
+        }
+        SocketChange::Changed => {
+            // Listening where the new unit says: the old socket goes.
+            j.push(Step::Stopped(sock.clone()))?;
+            s.restart(&sock)?;
+        }
+        SocketChange::Added => {
+            j.push(Step::Enabled(sock.clone()))?;
+            s.enable(&sock)?;
+            j.push(Step::Started(sock.clone()))?;
+            s.start(&sock)?;
+        }
+    }
     failpoint("start")?;
     if !install && j.stopped(&unit) {
         j.push(Step::Started(unit.clone()))?;
@@ -182,13 +228,19 @@ pub fn activate(
 /// Stops and disables the container's service, if it has one (uninstall),
 /// and deletes what `runtime` kept of it; a unit whose file is gone
 /// already is only stopped.
-pub fn stop_and_disable(ctx: &Ctx, name: &Name, has_service: bool, runtime: &str) -> Result<()> {
+pub fn stop_and_disable(
+    ctx: &Ctx,
+    name: &Name,
+    has_service: bool,
+    has_socket: bool,
+    runtime: &str,
+) -> Result<()> {
     let (Some(s), true) = (ctx.target.systemd(), has_service) else {
         return Ok(());
     };
     // The socket first: it would start the service again.
     let socket = name.socket();
-    if s.state(&socket)? != "inactive" {
+    if has_socket && s.state(&socket)? != "inactive" {
         s.stop(&socket)?;
     }
     let unit = name.unit();
@@ -196,7 +248,9 @@ pub fn stop_and_disable(ctx: &Ctx, name: &Name, has_service: bool, runtime: &str
         s.stop(&unit)?;
     }
     clear_runtime_state(ctx, runtime, name)?;
-    if fs::exists(&ctx.layout.socket_file(name))? || fs::exists(&ctx.layout.packaged_socket(name))?
+    if has_socket
+        && (fs::exists(&ctx.layout.socket_file(name))?
+            || fs::exists(&ctx.layout.packaged_socket(name))?)
     {
         s.disable(&socket)?;
     }
@@ -234,6 +288,7 @@ pub fn remove_container(ctx: &Ctx, name: &Name, info: Option<&Deployment>) -> Re
         ctx,
         name,
         info.is_none_or(|i| i.has_container_service),
+        info.is_none_or(|i| i.has_socket),
         &runtime,
     )?;
     failpoint("uninstall-host")?;

@@ -7,6 +7,17 @@ use super::journal::Journal;
 use super::{steps, Ctx, Name};
 use anyhow::{Context, Result};
 
+/// The context of an error after which the undo did not put everything
+/// back: the container is neither old nor new.
+#[derive(Debug)]
+pub struct UndoFailed(String);
+
+impl std::fmt::Display for UndoFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// What recovery found and did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Recovered {
@@ -83,7 +94,9 @@ pub fn run<T>(
                 Err(e.context(said))
             }
             // Not back where it was: say that, not the outcome.
-            Err(undo) => Err(e.context(format!("{operation} of {name} failed, and {undo:#}"))),
+            Err(undo) => Err(e.context(UndoFailed(format!(
+                "{operation} of {name} failed, and {undo:#}"
+            )))),
         },
     }
 }

@@ -9,7 +9,7 @@ use super::health::{self, Gate};
 use super::journal::failpoint;
 use super::layout::SlotDir;
 use super::state::{self, Deployment, LastUpdate};
-use super::steps::{activate, make_way, replace_slot, staging_slot};
+use super::steps::{activate, make_way, replace_slot, staging_slot, SocketChange};
 use super::{txn, Ctx, Name, Slot};
 use crate::image::lookup::find_or_pull;
 use crate::image::pull::PullOptions;
@@ -50,7 +50,6 @@ pub fn update(
     let target = active.other();
     let active_dir = ctx.layout.slot(name, active);
     let runtime = current.runtime.clone();
-    let restarts = restarts(ctx, name)?;
     let outcome = |e: &anyhow::Error| {
         let otherwise = format!("updating {name}; it is back on {}", active_dir.display());
         back_on(name, &active_dir, &current, e, otherwise)
@@ -69,12 +68,24 @@ pub fn update(
             runtime: &runtime,
         };
         let mut prepared = delivery.prepare(ctx, &req)?;
-        Delivery::check_aliases(ctx, name, prepared.unit.as_deref())?;
+        Delivery::check_aliases(
+            ctx,
+            name,
+            prepared.unit.as_deref(),
+            prepared.socket.as_deref(),
+        )?;
         let placement = delivery.plan(ctx, name, &staging, &mut prepared, Some(&current))?;
         prepared.info.last_update = Some(last_update("updated", None));
         failpoint("prepare")?;
-        let in_place =
-            delivery == Delivery::Files && units_stop_alike(name, &active_dir, &staging)?;
+        let socket = socket_change(
+            name,
+            delivery,
+            (&active_dir, &current),
+            (&staging, &prepared.info),
+        )?;
+        let in_place = delivery == Delivery::Files
+            && socket == SocketChange::Same
+            && units_stop_alike(name, &active_dir, &staging)?;
         let dir = replace_slot(ctx, name, target, &staging, j)?;
         make_way(ctx, name, &current, in_place, j)?;
         let replacing = Replacing {
@@ -83,10 +94,10 @@ pub fn update(
             older: false,
         };
         placement.place(ctx, name, &dir, &mut prepared, Some(replacing), j)?;
-        activate(ctx, name, target, &prepared.info, false, j)?;
+        activate(ctx, name, target, &prepared.info, false, socket, j)?;
         failpoint("health")?;
         if j.stopped(&name.unit()) {
-            health::wait(ctx, name, &prepared.info, gate, restarts)?;
+            health::wait(ctx, name, &prepared.info, gate)?;
         }
         state::write(&dir, &prepared.info)?;
         Ok((dir, prepared.info))
@@ -113,12 +124,29 @@ pub(super) fn units_stop_alike(name: &Name, old: &Path, new: &Path) -> Result<bo
     })
 }
 
-/// How often systemd has restarted the service so far (0 under `--root`).
-pub(super) fn restarts(ctx: &Ctx, name: &Name) -> Result<u32> {
-    match ctx.target.systemd() {
-        Some(s) => Ok(s.status(&name.unit())?.restarts),
-        None => Ok(0),
+/// How the socket unit changes from the deployment in `old` to the one
+/// prepared in `new` (each: its directory and record). A package keeps its
+/// units inside it: only whether it has one is compared.
+pub(super) fn socket_change(
+    name: &Name,
+    delivery: Delivery,
+    old: (&Path, &Deployment),
+    new: (&Path, &Deployment),
+) -> Result<SocketChange> {
+    if delivery == Delivery::Package {
+        let has = |d: &Deployment| d.has_socket.then_some("");
+        return Ok(SocketChange::between(has(old.1), has(new.1)));
     }
+    let read = |dir: &Path| -> Result<Option<String>> {
+        let path = SlotDir(dir).socket(name);
+        match std::fs::read_to_string(&path) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(anyhow::Error::from(e).context(format!("reading {}", path.display()))),
+        }
+    };
+    let (o, n) = (read(old.0)?, read(new.0)?);
+    Ok(SocketChange::between(o.as_deref(), n.as_deref()))
 }
 
 /// The outcome of an update or rollback, now.
@@ -164,6 +192,9 @@ pub(super) fn went_back(
     let Some(why) = e.downcast_ref::<health::Unhealthy>() else {
         return e;
     };
+    if e.downcast_ref::<txn::UndoFailed>().is_some() {
+        return e;
+    }
     let dir = ctx.layout.slot(name, active);
     let mut back = current.clone();
     back.last_update = Some(last_update("rolled back", Some(why.0.clone())));
@@ -171,8 +202,7 @@ pub(super) fn went_back(
         ctx.report
             .warn(format!("recording the rollback of {name}: {w:#}"));
     }
-    let restarts = restarts(ctx, name).unwrap_or(0);
-    if let Err(w) = health::wait(ctx, name, current, gate, restarts) {
+    if let Err(w) = health::wait(ctx, name, current, gate) {
         ctx.report.warn(format!(
             "{name} is back on {}, and that is not healthy either: {w:#}",
             dir.display()

@@ -267,12 +267,11 @@ pub fn render(
         )?)
     };
     let socket = match (&unit, read_export(rootfs, "socket.template")?) {
-        (Some(_), Some(t)) => Some(template::render(
-            &t,
-            values,
-            FileKind::Lines,
-            "/exports/socket.template",
-        )?),
+        (Some(_), Some(t)) => {
+            let s = template::render(&t, values, FileKind::Lines, "/exports/socket.template")?;
+            super::unit::check_socket(&s)?;
+            Some(s)
+        }
         (None, Some(_)) => {
             bail!("/exports/socket.template: the image runs no service (noContainerService) for it to activate")
         }

@@ -67,13 +67,14 @@ impl HealthCheck {
             return Ok(None);
         }
         let what = "Healthcheck of the image config";
-        let test: Vec<String> = match h["Test"].as_array() {
-            Some(t) => t
+        let test: Vec<String> = match &h["Test"] {
+            Value::Null => Vec::new(),
+            Value::Array(t) => t
                 .iter()
                 .map(|v| v.as_str().map(str::to_string))
                 .collect::<Option<_>>()
-                .unwrap_or_default(),
-            None => Vec::new(),
+                .ok_or_else(|| anyhow::anyhow!("{what}: Test {t:?} is not a list of strings"))?,
+            other => bail!("{what}: Test {other} is not a list of strings"),
         };
         let command = match test.split_first() {
             // Inherited from a base image, or turned off.
@@ -83,29 +84,44 @@ impl HealthCheck {
             Some((kind, rest)) if kind == "CMD-SHELL" && rest.len() == 1 => {
                 vec!["/bin/sh".into(), "-c".into(), rest[0].clone()]
             }
+            Some((kind, _)) if kind == "CMD-SHELL" => {
+                bail!("{what}: Test {test:?}: CMD-SHELL takes one command line")
+            }
             Some(_) => bail!("{what}: Test {test:?} is neither CMD, CMD-SHELL nor NONE"),
         };
-        // Docker records durations in nanoseconds; 0 means the default.
-        let secs = |key: &str, default: f64| match h[key].as_f64() {
-            Some(ns) if ns > 0.0 => ns / 1e9,
-            _ => default,
+        // Docker records durations in nanoseconds; absent or 0 means the
+        // default.
+        let secs = |key: &str, default: f64| -> Result<f64> {
+            match &h[key] {
+                Value::Null => Ok(default),
+                v => match v.as_u64() {
+                    Some(0) => Ok(default),
+                    Some(ns) => Ok(ns as f64 / 1e9),
+                    None => bail!("{what}: {key} {v} is not a number of nanoseconds"),
+                },
+            }
         };
-        let retries = match h["Retries"].as_u64() {
-            Some(0) | None => RETRIES,
-            Some(r) => u32::try_from(r).unwrap_or(u32::MAX),
+        let retries = match &h["Retries"] {
+            Value::Null => RETRIES,
+            v => match v.as_u64() {
+                Some(0) => RETRIES,
+                Some(r) => u32::try_from(r).unwrap_or(u32::MAX),
+                None => bail!("{what}: Retries {v} is not a count"),
+            },
         };
         HealthCheck {
             command,
-            interval: secs("Interval", INTERVAL),
-            timeout: secs("Timeout", TIMEOUT),
+            interval: secs("Interval", INTERVAL)?,
+            timeout: secs("Timeout", TIMEOUT)?,
             retries,
-            start_period: secs("StartPeriod", 0.0),
+            start_period: secs("StartPeriod", 0.0)?,
         }
         .checked(what)
         .map(Some)
     }
 
-    fn checked(self, what: &str) -> Result<HealthCheck> {
+    /// The check, if it can run as written; else an error naming `what`.
+    pub fn checked(self, what: &str) -> Result<HealthCheck> {
         if self.command.is_empty() || self.command[0].is_empty() {
             bail!("{what}: the command is empty");
         }

@@ -20,6 +20,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct HostFacing {
     /// `Exec*=` lines of the unit.
     pub commands: Vec<String>,
+    /// What its socket unit listens on and runs (`ListenStream=...`).
+    pub socket: Vec<String>,
     /// tmpfiles.d lines, as type and path.
     pub tmpfiles: Vec<String>,
     /// Host files and directories, by path.
@@ -35,6 +37,7 @@ impl HostFacing {
     pub fn of_rendered(r: &Rendered) -> HostFacing {
         let mut h = HostFacing {
             commands: r.unit.as_deref().map(commands).unwrap_or_default(),
+            socket: r.socket.as_deref().map(socket_parts).unwrap_or_default(),
             tmpfiles: r.tmpfiles.as_deref().map(tmpfiles).unwrap_or_default(),
             host_files: r
                 .host_files
@@ -64,6 +67,10 @@ impl HostFacing {
                     .as_deref()
                     .unwrap_or(super::bundle::DEFAULT_UNIT),
             ),
+            socket: text("socket.template")?
+                .as_deref()
+                .map(socket_parts)
+                .unwrap_or_default(),
             tmpfiles: text("tmpfiles.template")?
                 .as_deref()
                 .map(tmpfiles)
@@ -95,6 +102,7 @@ impl HostFacing {
         let mut out = Vec::new();
         for (label, items) in [
             ("unit runs", &self.commands),
+            ("socket", &self.socket),
             ("tmpfiles.d", &self.tmpfiles),
             ("host files", &self.host_files),
             ("binds", &self.binds),
@@ -117,6 +125,16 @@ impl HostFacing {
         }
         out
     }
+}
+
+/// What a socket unit listens on and runs: its `Listen*=` and `Exec*=`
+/// entries.
+fn socket_parts(unit: &str) -> Vec<String> {
+    super::unit::entries(unit)
+        .into_iter()
+        .filter(|e| e.key.starts_with("Listen") || e.key.starts_with("Exec"))
+        .map(|e| format!("{}={}", e.key, e.value))
+        .collect()
 }
 
 /// The type and path of each tmpfiles.d line.

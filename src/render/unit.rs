@@ -73,7 +73,32 @@ pub fn stops_alike(old: &str, new: &str) -> bool {
             .map(|e| (e.key, e.value))
             .collect()
     };
-    stopping(old) == stopping(new)
+    // A restart runs no stop of the tool's in between: the unit must clear
+    // what the runtime keeps of a stopped container itself.
+    let clears = entries(new).iter().any(|e| {
+        e.section == "Service" && matches!(e.key.as_str(), "ExecStartPre" | "ExecStopPost")
+    });
+    clears && stopping(old) == stopping(new)
+}
+
+/// `[Socket]` settings a container's socket may not have: it activates the
+/// container's own service (`Service=` would start another unit) and
+/// makes no links on the host (`Symlinks=`).
+const SOCKET_REFUSED: &[&str] = &["Service", "Symlinks"];
+
+/// Refuses a socket unit that would activate another service than the
+/// container's or link into the host.
+pub fn check_socket(text: &str) -> Result<()> {
+    for e in entries(text) {
+        if e.section == "Socket" && SOCKET_REFUSED.contains(&e.key.as_str()) {
+            bail!(
+                "/exports/socket.template: {}={} is not for a container's socket (it activates the container's own service)",
+                e.key,
+                e.value
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The commands the unit runs: its `Exec*=` entries, as `KEY=VALUE`.
@@ -176,9 +201,14 @@ mod tests {
 
     #[test]
     fn units_that_stop_alike_can_replace_a_running_one() {
-        let old = "[Service]\nType=forking\nExecStart=/r run -d x\nExecStop=-/r kill x TERM\nWorkingDirectory=/a.0\n";
-        let new = "[Service]\nType=forking\nExecStart=/r run -d x\nExecStop=-/r kill x TERM\nWorkingDirectory=/a.1\n";
+        let old = "[Service]\nType=forking\nExecStart=/r run -d x\nExecStop=-/r kill x TERM\nExecStopPost=/r delete x\nWorkingDirectory=/a.0\n";
+        let new = "[Service]\nType=forking\nExecStart=/r run -d x\nExecStop=-/r kill x TERM\nExecStopPost=/r delete x\nWorkingDirectory=/a.1\n";
         assert!(stops_alike(old, new), "only the slot differs");
+        let catalog = "[Service]\nExecStart=/r run x\nExecStop=/r kill x TERM\n";
+        assert!(
+            !stops_alike(catalog, catalog),
+            "nothing clears the runtime's state between the stop and the start"
+        );
         let other = new.replace("kill x TERM", "kill x KILL");
         assert!(!stops_alike(old, &other));
         assert!(!stops_alike(old, &new.replace("forking", "notify")));

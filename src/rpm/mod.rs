@@ -32,7 +32,9 @@ pub fn scriptlets(name: &str, socket: bool) -> Vec<(&'static str, String)> {
             "post",
             format!(
                 "systemctl daemon-reload >/dev/null 2>&1 || :\n\
+                 if [ $1 -eq 1 ]; then\n\
                  systemctl preset {units} >/dev/null 2>&1 || :\n\
+                 fi\n\
                  systemd-tmpfiles --create /usr/lib/tmpfiles.d/{name}.conf >/dev/null 2>&1 || :\n"
             ),
         ),
@@ -82,6 +84,8 @@ pub struct PreparedPackage {
     pub unit: Option<String>,
     /// Whether a socket unit activates the service.
     pub has_socket: bool,
+    /// The rendered socket unit, if any.
+    pub socket: Option<String>,
     /// The health check the deployment declares.
     pub health_check: Option<crate::render::health::HealthCheck>,
     /// What the package will do to the host.
@@ -136,6 +140,7 @@ pub fn prepare(
     Ok(PreparedPackage {
         id,
         has_socket: rendered.socket.is_some(),
+        socket: rendered.socket.clone(),
         health_check,
         has_service: rendered.unit.is_some(),
         host_facing: crate::render::summary::HostFacing::of_rendered(&rendered),

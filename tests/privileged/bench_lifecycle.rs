@@ -113,7 +113,7 @@ fn install_checkout_against_cp_a() {
     let store = Store::open_existing(&HostPaths::new(Some(&root), None, None))
         .unwrap()
         .unwrap();
-    let img = store.image("layout:1.0").unwrap().unwrap();
+    let img = store.image("localhost/layout:1.0").unwrap().unwrap();
     let (mut checkout, mut cp, mut install) = (Vec::new(), Vec::new(), Vec::new());
     for run_no in 0..3 {
         let dest = t.path().join(format!("co{run_no}"));

@@ -118,9 +118,14 @@ fn a_socket_activated_greeter_refuses_no_connection_through_updates_and_rollback
     assert_eq!(me["health"], "healthy");
     assert_eq!(me["last-update"]["outcome"], "rollback");
 
+    // A new port: the socket moves with the update.
+    ok(h, &["containers", "update", "sock", "--set", "PORT=8406"]);
+    assert!(greet(8406).starts_with("Hi world"));
+    assert!(closed(8401), "the old port is closed");
+
     let out = ok(h, &["uninstall", "sock"]);
     assert!(out.contains("Uninstalled sock"), "{out}");
-    assert!(closed(8401), "the socket is gone");
+    assert!(closed(8406), "the socket is gone");
     assert!(!h.path("/etc/systemd/system/sock.socket").exists());
     assert_ne!(h.unit_state("sock.socket"), "active");
 }
@@ -395,4 +400,49 @@ fn a_kill_during_the_health_wait_is_undone_by_the_next_command() {
     let link = std::fs::read_link(h.path("/var/lib/containers/atomic/hk")).unwrap();
     assert_eq!(link.to_str(), Some("hk.0"));
     ok(h, &["uninstall", "hk"]);
+}
+
+#[test]
+fn a_check_that_leaves_a_process_behind_is_bounded_by_its_timeout() {
+    // runc copies an exec's output until every writer is gone: a check
+    // that leaves a child holding it never "ends" for runc. The tool
+    // waits for it only until its timeout, kills it, and goes back.
+    let h = host();
+    let dir = h.tempdir();
+    let manifest = r#"{ "version": "1.0", "defaultValues": { "RECEIVER": "world", "PORT": "8081" },
+        "healthCheck": { "command": ["/bin/sh", "-c", "sleep 30 & exit 0"], "interval": 0.5, "timeout": 1, "retries": 2 } }"#;
+    let img = Image::new(
+        vec![
+            fixtures::busybox_layer(bench::image::Compression::Gzip),
+            fixtures::greeter_layer(manifest, ""),
+        ],
+        fixtures::greeter_config("1.0"),
+    );
+    let good = layout(&dir, "hb", &fixtures::greeter(), "1.0");
+    let lingering = layout(&dir, "hb", &img, "2.0");
+    ok(
+        h,
+        &[
+            "install",
+            "--system",
+            "--now",
+            "--name",
+            "hb",
+            "--set",
+            "PORT=8407",
+            &good,
+        ],
+    );
+    greet(8407);
+    let start = std::time::Instant::now();
+    let err = fails(h, &["containers", "update", "hb", "--rebase", &lingering]);
+    assert!(err.contains("rolled back hb to"), "{err}");
+    assert!(err.contains("no answer within 1 s"), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(greet(8407).starts_with("Hi world"));
+    ok(h, &["uninstall", "hb"]);
 }

@@ -89,6 +89,7 @@ pub(super) fn prepare(ctx: &Ctx, req: &SlotRequest) -> Result<PreparedSlot> {
         info,
         host_facing: HostFacing::of_rendered(&rendered),
         unit: rendered.unit,
+        socket: rendered.socket,
         host_files: rendered.host_files,
     })
 }
@@ -104,6 +105,7 @@ pub(super) fn reopen(dir: &Path, mut info: Deployment) -> Result<PreparedSlot> {
     Ok(PreparedSlot {
         info,
         unit: None,
+        socket: None,
         host_facing: HostFacing::default(),
         host_files,
     })
@@ -134,13 +136,14 @@ pub(super) enum FileChange {
 }
 
 /// Plans placing the slot at `dir` (whose host files are `files`) over the
-/// deployment `previous`.
+/// deployment `previous` (its ledger, and whether it had a socket unit).
 pub(super) fn plan_place(
     ctx: &Ctx,
     name: &Name,
     dir: &Path,
     files: Vec<HostFile>,
     previous: Option<&Ledger>,
+    previous_socket: bool,
 ) -> Result<PlacePlan> {
     let host = plan_host_files(ctx.paths, name, files, previous)?;
     let slot = SlotDir(dir);
@@ -149,16 +152,21 @@ pub(super) fn plan_place(
     let tmpfiles = read_optional(&slot.tmpfiles(name))?;
     let create_tmpfiles = tmpfiles.is_some();
     let mut changes = Vec::new();
-    for (data, on_host) in [
-        (unit, ctx.layout.unit_file(name)),
-        (socket, ctx.layout.socket_file(name)),
-        (tmpfiles, ctx.layout.tmpfiles_file(name)),
+    for (data, on_host, ours) in [
+        (unit, ctx.layout.unit_file(name), true),
+        // A socket unit is the deployment's only if the record says so.
+        (socket, ctx.layout.socket_file(name), previous_socket),
+        (tmpfiles, ctx.layout.tmpfiles_file(name), true),
     ] {
         let change = match (data, fs::exists(&on_host)?) {
             (Some(d), false) => FileChange::Write(d),
-            (Some(d), true) => FileChange::Replace(d),
-            (None, true) => FileChange::Remove,
-            (None, false) => FileChange::Nothing,
+            (Some(d), true) if ours => FileChange::Replace(d),
+            (Some(_), true) => bail!(
+                "{} already exists and was not written by atomic for {name}; not overwriting it",
+                on_host.display()
+            ),
+            (None, true) if ours => FileChange::Remove,
+            (None, _) => FileChange::Nothing,
         };
         changes.push((on_host, change));
     }
@@ -232,9 +240,11 @@ fn write_new(path: &Path, data: &[u8]) -> Result<()> {
 
 /// Removes the unit, the tmpfiles file (after `systemd-tmpfiles --remove`)
 /// and the host files of the deployment that are unchanged since install.
-pub(super) fn remove(ctx: &Ctx, name: &Name, ledger: &Ledger) -> Result<()> {
+pub(super) fn remove(ctx: &Ctx, name: &Name, ledger: &Ledger, socket: bool) -> Result<()> {
     fs::remove_file(&ctx.layout.unit_file(name))?;
-    fs::remove_file(&ctx.layout.socket_file(name))?;
+    if socket {
+        fs::remove_file(&ctx.layout.socket_file(name))?;
+    }
     let tmpfiles = ctx.layout.tmpfiles_file(name);
     if fs::exists(&tmpfiles)? {
         ctx.tmpfiles("--remove", &tmpfiles)?;
@@ -304,7 +314,7 @@ fn is_runtime(dir: &Path) -> bool {
 /// Removes the unit and the tmpfiles file of `name`, whose record is lost;
 /// its host files are not known, so they stay: says so.
 pub(super) fn remove_unknown(ctx: &Ctx, name: &Name) -> Result<()> {
-    remove(ctx, name, &Ledger::default())?;
+    remove(ctx, name, &Ledger::default(), true)?;
     ctx.report.warn(format!(
         "the host files of {name} are not known without its record; any it installed stay"
     ));
@@ -341,7 +351,7 @@ mod tests {
         let slot = t.path().join("slot");
         std::fs::create_dir_all(&slot).unwrap();
         std::fs::write(SlotDir(&slot).unit(&name), "[Service]\n").unwrap();
-        let plan = plan_place(&ctx, &name, &slot, Vec::new(), None).unwrap();
+        let plan = plan_place(&ctx, &name, &slot, Vec::new(), None, false).unwrap();
         assert_eq!(
             plan.files,
             [
@@ -359,7 +369,7 @@ mod tests {
             std::fs::create_dir_all(f.parent().unwrap()).unwrap();
             std::fs::write(&f, "old").unwrap();
         }
-        let plan = plan_place(&ctx, &name, &slot, Vec::new(), None).unwrap();
+        let plan = plan_place(&ctx, &name, &slot, Vec::new(), None, false).unwrap();
         assert_eq!(
             plan.files[0].1,
             FileChange::Replace(b"[Service]\n".to_vec())
@@ -367,8 +377,25 @@ mod tests {
         assert_eq!(plan.files[2].1, FileChange::Remove);
         std::fs::write(SlotDir(&slot).tmpfiles(&name), "d /run/g\n").unwrap();
         std::fs::write(SlotDir(&slot).socket(&name), "[Socket]\n").unwrap();
-        let plan = plan_place(&ctx, &name, &slot, Vec::new(), None).unwrap();
+        let plan = plan_place(&ctx, &name, &slot, Vec::new(), None, false).unwrap();
         assert_eq!(plan.files[1].1, FileChange::Write(b"[Socket]\n".to_vec()));
+        // A socket unit of that name the deployment did not write is not
+        // its to replace.
+        std::fs::write(ctx.layout.socket_file(&name), "the admin's").unwrap();
+        let err = plan_place(&ctx, &name, &slot, Vec::new(), None, false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.ends_with(
+                "g.socket already exists and was not written by atomic for g; not overwriting it"
+            ),
+            "{err}"
+        );
+        std::fs::remove_file(SlotDir(&slot).socket(&name)).unwrap();
+        let plan = plan_place(&ctx, &name, &slot, Vec::new(), None, false).unwrap();
+        assert_eq!(plan.files[1].1, FileChange::Nothing, "nor to remove");
+        std::fs::remove_file(ctx.layout.socket_file(&name)).unwrap();
         assert_eq!(plan.files[2].1, FileChange::Replace(b"d /run/g\n".to_vec()));
         assert!(plan.create_tmpfiles);
     }

@@ -55,6 +55,8 @@ pub struct Replacing<'a> {
 pub struct PreparedSlot {
     pub info: Deployment,
     pub unit: Option<String>,
+    /// The rendered socket unit, if any.
+    pub socket: Option<String>,
     /// What the deployment will do to the host.
     pub host_facing: HostFacing,
     host_files: Vec<HostFile>,
@@ -91,7 +93,7 @@ impl Placement {
 /// Removes the host side of the deployment `info` (uninstall).
 pub fn remove(ctx: &Ctx, name: &Name, info: &Deployment) -> Result<()> {
     match &info.delivered {
-        Delivered::Files(ledger) => files::remove(ctx, name, ledger),
+        Delivered::Files(ledger) => files::remove(ctx, name, ledger, info.has_socket),
         Delivered::Package { staged, .. } => package::remove(ctx, name, *staged),
     }
 }
@@ -172,23 +174,30 @@ impl Delivery {
     /// already: enabling would take them over. The names are systemd's
     /// own reading of the unit (see [`crate::render::unit::aliases`]); an alias that is already
     /// a link to this container's own unit (an update, a rollback) is its.
-    pub fn check_aliases(ctx: &Ctx, name: &Name, unit: Option<&str>) -> Result<()> {
-        let Some(unit) = unit else {
-            return Ok(());
-        };
-        for alias in crate::render::unit::aliases(&name.unit(), unit)? {
-            let mut ours = false;
-            for f in ctx.layout.unit_paths(&alias)? {
-                match crate::host::fs::read_link(&f) {
-                    Ok(Some(t)) if t.file_name() == Some(name.unit().as_ref()) => ours = true,
-                    _ if crate::host::fs::exists(&f)? => {
-                        bail!("the unit of {name} has Alias={alias}, but {} already exists; not taking it over", f.display());
+    pub fn check_aliases(
+        ctx: &Ctx,
+        name: &Name,
+        unit: Option<&str>,
+        socket: Option<&str>,
+    ) -> Result<()> {
+        for (unit_name, text) in [(name.unit(), unit), (name.socket(), socket)] {
+            let Some(text) = text else {
+                continue;
+            };
+            for alias in crate::render::unit::aliases(&unit_name, text)? {
+                let mut ours = false;
+                for f in ctx.layout.unit_paths(&alias)? {
+                    match crate::host::fs::read_link(&f) {
+                        Ok(Some(t)) if t.file_name() == Some(unit_name.as_ref()) => ours = true,
+                        _ if crate::host::fs::exists(&f)? => {
+                            bail!("the unit {unit_name} of {name} has Alias={alias}, but {} already exists; not taking it over", f.display());
+                        }
+                        _ => {}
                     }
-                    _ => {}
                 }
-            }
-            if !ours {
-                check_unit_unknown(ctx, &alias, name)?;
+                if !ours {
+                    check_unit_unknown(ctx, &alias, name)?;
+                }
             }
         }
         Ok(())
@@ -210,6 +219,7 @@ impl Delivery {
             Delivery::Package => Ok(PreparedSlot {
                 info,
                 unit: None,
+                socket: None,
                 host_facing: HostFacing::default(),
                 host_files: Vec::new(),
             }),
@@ -235,6 +245,7 @@ impl Delivery {
                 dir,
                 std::mem::take(&mut prepared.host_files),
                 replacing.and_then(Deployment::ledger),
+                replacing.is_some_and(|r| r.has_socket),
             )?)),
             Delivery::Package => {
                 // The host as it is now, whenever the package was built: a

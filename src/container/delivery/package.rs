@@ -113,6 +113,7 @@ pub(super) fn prepare(ctx: &Ctx, req: &SlotRequest) -> Result<PreparedSlot> {
     Ok(PreparedSlot {
         info,
         unit: prepared.unit.clone(),
+        socket: prepared.socket.clone(),
         host_facing: prepared.host_facing.clone(),
         host_files: Vec::new(),
     })
