@@ -144,15 +144,21 @@ fn checked_greeter() -> Image {
     )
 }
 
-/// The greeter whose health check never passes.
-fn never_healthy() -> Image {
+/// The greeter whose health check never passes, with a host file of its
+/// own (`/etc/CONF`).
+fn never_healthy(conf: &str) -> Image {
     let manifest = r#"{ "version": "1.0", "defaultValues": { "RECEIVER": "sick", "PORT": "8081" },
         "healthCheck": { "command": ["/bin/sh", "-c", "echo not ready >&2; exit 1"],
                          "interval": 0.5, "retries": 2 } }"#;
     Image::new(
         vec![
             fixtures::busybox_layer(bench::image::Compression::Gzip),
-            fixtures::greeter_layer(manifest, ""),
+            fixtures::greeter_layer(
+                manifest,
+                &format!(
+                    "d exports/hostfs\nd exports/hostfs/etc\nf exports/hostfs/etc/{conf} = v2\\n\n"
+                ),
+            ),
         ],
         fixtures::greeter_config("2.0"),
     )
@@ -180,7 +186,7 @@ fn an_update_that_is_not_healthy_goes_back_by_itself_and_says_why() {
     let h = host();
     let dir = h.tempdir();
     let good = layout(&dir, "hc", &checked_greeter(), "1.0");
-    let sick = layout(&dir, "hc", &never_healthy(), "2.0");
+    let sick = layout(&dir, "hc", &never_healthy("hc-sick.conf"), "2.0");
     let dead = layout(&dir, "hc", &exits_at_start(), "3.0");
     ok(
         h,
@@ -210,6 +216,15 @@ fn an_update_that_is_not_healthy_goes_back_by_itself_and_says_why() {
     );
     let link = std::fs::read_link(h.path("/var/lib/containers/atomic/hc")).unwrap();
     assert_eq!(link.to_str(), Some("hc.0"));
+    let unit = std::fs::read_to_string(h.path("/etc/systemd/system/hc.service")).unwrap();
+    assert!(
+        unit.contains("WorkingDirectory=/var/lib/containers/atomic/hc.0"),
+        "the old unit is back: {unit}"
+    );
+    assert!(
+        !h.path("/etc/hc-sick.conf").exists(),
+        "the new deployment's host file went with it"
+    );
     let me = listed(h, "hc");
     assert_eq!(me["last-update"]["outcome"], "rolled back");
     assert!(
@@ -289,7 +304,7 @@ fn in_rpm_mode_an_unhealthy_update_goes_back_to_the_previous_release() {
     h.register_shell();
     let dir = h.tempdir();
     let good = layout(&dir, "hr", &checked_greeter(), "1.0");
-    let sick = layout(&dir, "hr", &never_healthy(), "2.0");
+    let sick = layout(&dir, "hr", &never_healthy("hr-sick.conf"), "2.0");
     let out = ok(
         h,
         &[
@@ -324,6 +339,7 @@ fn in_rpm_mode_an_unhealthy_update_goes_back_to_the_previous_release() {
         "{err}"
     );
     assert_eq!(q(), first, "the previous release is installed again");
+    assert!(!h.path("/etc/hr-sick.conf").exists(), "and its files only");
     assert!(greet(8404).starts_with("Hi world"));
     assert_eq!(listed(h, "hr")["last-update"]["outcome"], "rolled back");
     ok(h, &["uninstall", "hr"]);
