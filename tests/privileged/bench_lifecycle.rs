@@ -133,7 +133,7 @@ fn install_checkout_against_cp_a() {
             "--now",
             "--name",
             &format!("b{run_no}"),
-            "layout:1.0",
+            "localhost/layout:1.0",
         ]));
         install.push(s.elapsed().as_secs_f64());
     }
@@ -343,7 +343,25 @@ fn rpm_build_against_rpmbuild() {
     let image = big_image(t.path(), &root);
     let (mut ours, mut peer, mut rss) = (Vec::new(), Vec::new(), Vec::new());
     let (mut our_size, mut peer_size) = (0, 0);
+    // The floor: the composed rootfs through tar and zstd -3 on one core.
+    let store = Store::open_existing(&HostPaths::new(Some(&root), None, None))
+        .unwrap()
+        .unwrap();
+    let rootfs = t.path().join("floor-rootfs");
+    store
+        .checkout(
+            &store.image("localhost/layout:1.0").unwrap().unwrap(),
+            &rootfs,
+        )
+        .unwrap();
+    let mut floor = Vec::new();
     for run_no in 0..3 {
+        let (secs, _) = timed(Command::new("sh").arg("-c").arg(format!(
+            "tar -C '{}' -cf - . | zstd -3 -T1 -q > '{}'",
+            rootfs.display(),
+            t.path().join(format!("floor{run_no}.tar.zst")).display()
+        )));
+        floor.push(secs);
         let out = t.path().join(format!("rpm{run_no}"));
         let (secs, mb) = timed(
             Command::new(atomic_bin())
@@ -409,12 +427,18 @@ fn rpm_build_against_rpmbuild() {
             .unwrap()
             .len();
     }
-    let (o, p) = (median(ours.clone()), median(peer.clone()));
+    let (o, p, f) = (
+        median(ours.clone()),
+        median(peer.clone()),
+        median(floor.clone()),
+    );
     println!("\n== package of the 10k-file, 200 MB image, median of 3 interleaved runs ==");
     println!(
-        "atomic --rpm=build (zstd 3)  {o:7.2} s  {:.3}x rpmbuild  runs {ours:.2?}",
-        o / p
+        "atomic --rpm=build (zstd 3)  {o:7.2} s  {:.3}x rpmbuild  {:.3}x the floor  runs {ours:.2?}",
+        o / p,
+        o / f
     );
+    println!("tar | zstd -3 -T1 (floor)    {f:7.2} s                   runs {floor:.2?}");
     println!("rpmbuild -bb (gzip 6)        {p:7.2} s  1.000x           runs {peer:.2?}");
     println!(
         "package size: atomic {our_size} bytes, rpmbuild {peer_size} bytes = {:.3}x",
