@@ -3,12 +3,14 @@
 
 use super::delivery::{Delivery, Replacing};
 use super::health::{self, Gate};
+use super::journal::failpoint;
 use super::layout::SlotDir;
 use super::state;
 use super::steps::{activate, make_way, SocketChange};
 use super::update::{back_on, last_update, socket_change, units_stop_alike, went_back};
 use super::{txn, Ctx, Name};
-use anyhow::{anyhow, Context, Result};
+use crate::host::fs::read_text_optional;
+use anyhow::{anyhow, Result};
 
 pub fn rollback(ctx: &Ctx, name: &Name, gate: &Gate) -> Result<()> {
     txn::recover(ctx, name)?;
@@ -19,15 +21,8 @@ pub fn rollback(ctx: &Ctx, name: &Name, gate: &Gate) -> Result<()> {
         .ok_or_else(|| anyhow!("container {name} has no previous deployment to roll back to"))?;
     let delivery = current.delivery();
     let mut prepared = delivery.reopen(&dir, info)?;
-    let read = |path: std::path::PathBuf| -> Result<Option<String>> {
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(Some(text)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-        }
-    };
-    let unit = read(SlotDir(&dir).unit(name))?;
-    let socket = read(SlotDir(&dir).socket(name))?;
+    let unit = read_text_optional(&SlotDir(&dir).unit(name))?;
+    let socket = read_text_optional(&SlotDir(&dir).socket(name))?;
     Delivery::check_aliases(ctx, name, unit.as_deref(), socket.as_deref())?;
     ctx.note_relocated();
     let active_dir = ctx.layout.slot(name, active);
@@ -57,7 +52,7 @@ pub fn rollback(ctx: &Ctx, name: &Name, gate: &Gate) -> Result<()> {
         };
         placement.place(ctx, name, &dir, &mut prepared, Some(replacing), j)?;
         activate(ctx, name, target, &prepared.info, false, socket, j)?;
-        failpoint_health()?;
+        failpoint("health")?;
         if j.stopped(&name.unit()) {
             health::wait(ctx, name, &prepared.info, gate)?;
         }
@@ -70,8 +65,4 @@ pub fn rollback(ctx: &Ctx, name: &Name, gate: &Gate) -> Result<()> {
     ctx.report
         .note(delivery.rolled_back_message(name, &dir, &prepared.info));
     Ok(())
-}
-
-fn failpoint_health() -> Result<()> {
-    super::journal::failpoint("health")
 }

@@ -11,6 +11,7 @@ use super::layout::SlotDir;
 use super::state::{self, Deployment, LastUpdate};
 use super::steps::{activate, make_way, replace_slot, staging_slot, SocketChange};
 use super::{txn, Ctx, Name, Slot};
+use crate::host::fs::read_text_optional;
 use crate::image::lookup::find_or_pull;
 use crate::image::pull::PullOptions;
 use crate::image::store::Store;
@@ -110,14 +111,7 @@ pub fn update(
 /// Whether the unit of the slot prepared in `new` stops the service the
 /// one of `old` runs the same way, so it can take over by a restart.
 pub(super) fn units_stop_alike(name: &Name, old: &Path, new: &Path) -> Result<bool> {
-    let read = |dir: &Path| -> Result<Option<String>> {
-        let path = SlotDir(dir).unit(name);
-        match std::fs::read_to_string(&path) {
-            Ok(t) => Ok(Some(t)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(anyhow::Error::from(e).context(format!("reading {}", path.display()))),
-        }
-    };
+    let read = |dir: &Path| read_text_optional(&SlotDir(dir).unit(name));
     Ok(match (read(old)?, read(new)?) {
         (Some(o), Some(n)) => crate::render::unit::stops_alike(&o, &n),
         _ => false,
@@ -137,14 +131,7 @@ pub(super) fn socket_change(
         let has = |d: &Deployment| d.has_socket.then_some("");
         return Ok(SocketChange::between(has(old.1), has(new.1)));
     }
-    let read = |dir: &Path| -> Result<Option<String>> {
-        let path = SlotDir(dir).socket(name);
-        match std::fs::read_to_string(&path) {
-            Ok(t) => Ok(Some(t)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(anyhow::Error::from(e).context(format!("reading {}", path.display()))),
-        }
-    };
+    let read = |dir: &Path| read_text_optional(&SlotDir(dir).socket(name));
     let (o, n) = (read(old.0)?, read(new.0)?);
     Ok(SocketChange::between(o.as_deref(), n.as_deref()))
 }

@@ -387,6 +387,15 @@ pub fn remove_tree(path: &Path) -> Result<bool> {
     }
 }
 
+/// The text of the file at `path`, or None when there is none.
+pub fn read_text_optional(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
 /// Whether anything (a dangling symlink included) is at `path`.
 pub fn exists(path: &Path) -> Result<bool> {
     match std::fs::symlink_metadata(path) {

@@ -147,9 +147,10 @@ pub(super) fn plan_place(
 ) -> Result<PlacePlan> {
     let host = plan_host_files(ctx.paths, name, files, previous)?;
     let slot = SlotDir(dir);
-    let unit = read_optional(&slot.unit(name))?;
-    let socket = read_optional(&slot.socket(name))?;
-    let tmpfiles = read_optional(&slot.tmpfiles(name))?;
+    let read = |p: PathBuf| fs::read_text_optional(&p).map(|t| t.map(String::into_bytes));
+    let unit = read(slot.unit(name))?;
+    let socket = read(slot.socket(name))?;
+    let tmpfiles = read(slot.tmpfiles(name))?;
     let create_tmpfiles = tmpfiles.is_some();
     let mut changes = Vec::new();
     for (data, on_host, ours) in [
@@ -219,14 +220,6 @@ fn ledger_mut(info: &mut Deployment) -> Result<&mut Ledger> {
         Delivered::Package { nvr, .. } => {
             bail!("the deployment of package {nvr} has no host-file ledger")
         }
-    }
-}
-
-fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
-    match std::fs::read(path) {
-        Ok(d) => Ok(Some(d)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
 }
 
