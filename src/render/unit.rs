@@ -213,4 +213,23 @@ mod tests {
         assert!(!stops_alike(old, &other));
         assert!(!stops_alike(old, &new.replace("forking", "notify")));
     }
+
+    #[test]
+    fn a_containers_socket_activates_its_own_service_only() {
+        check_socket("[Socket]\nListenStream=8081\nBacklog=1024\n").unwrap();
+        for bad in [
+            "Service=sshd.service",
+            "Symlinks=/run/dbus/system_bus_socket",
+        ] {
+            let err = check_socket(&format!("[Socket]\nListenStream=8081\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(&format!(
+                    "/exports/socket.template: {bad} is not for a container's socket"
+                )),
+                "{err}"
+            );
+        }
+    }
 }
